@@ -1,0 +1,24 @@
+//! plug-core: the application of an MK102/MK112 smart plug, shared by every build.
+//!
+//! Refuses: `std`, the heap, I/O and clocks. Bytes, events and the current time come in;
+//! actions go out (see [`plug::Plug`]). The board crates (`plug-sim` on the host, the
+//! ESP32-C3 firmware) only move bytes and apply actions.
+//!
+//! Read in this order: `plug` (the application), `provisioning` (AP socket), `mqtt`
+//! (session), `ota_image`, `bl0942`, `console`, `storage`.
+#![no_std]
+
+pub mod bl0942;
+pub mod config;
+pub mod console;
+pub mod identity;
+pub mod json;
+pub mod mqtt;
+pub mod ota_image;
+pub mod plug;
+pub mod provisioning;
+pub mod storage;
+pub mod time;
+
+pub use plug::{Action, Input, Plug, Timing};
+pub use time::Instant;

@@ -1,0 +1,622 @@
+//! MQTT 3.1.1 client session, sans-IO.
+//!
+//! Read first: MQTT 3.1.1 sections 3.1 (CONNECT), 4.3 (QoS flows), 4.4 (redelivery) and
+//! 3.1.2.10 (keep alive). mqttrs encodes and decodes packets; this module owns everything
+//! above the codec: connection state, packet ids, the in-flight window both ways, keepalive
+//! pings and the reconnection back-off.
+//!
+//! The owner opens and closes the TCP stream when told ([`Event::Open`], [`Event::Close`]),
+//! moves bytes ([`Event::Send`], [`Session::handle_data`]) and passes time in. The session
+//! never reads a clock.
+
+use core::time::Duration;
+use heapless::{Deque, String, Vec};
+use mqttrs::{
+    decode_slice, encode_slice, Connect, ConnectReturnCode, Packet, Pid, Protocol, Publish, QoS,
+    QosPid, Subscribe, SubscribeTopic,
+};
+
+use crate::time::Instant;
+
+/// Largest packet the session sends or accepts.
+pub const PACKET_MAX: usize = 640;
+/// Outbound QoS 1/2 messages waiting for their acknowledgement.
+pub const INFLIGHT_MAX: usize = 8;
+/// Inbound QoS 2 packet ids waiting for PUBREL.
+const INBOUND_QOS2_MAX: usize = 8;
+pub const TOPIC_MAX: usize = 128;
+pub const PAYLOAD_MAX: usize = 512;
+
+pub type Bytes = Vec<u8, PACKET_MAX>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    pub client_id: String<32>,
+    pub username: String<32>,
+    pub password: String<32>,
+    pub keepalive_s: u16,
+    pub clean_session: bool,
+}
+
+/// Network timings; these are never scaled by the simulator's time scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetTiming {
+    /// How long to wait for CONNACK after the TCP stream opens.
+    pub connack_timeout: Duration,
+    /// First reconnection delay; it doubles up to `backoff_max`.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for NetTiming {
+    fn default() -> Self {
+        // PROTOCOL-NOTES: no tighter than one attempt a second, none looser than one a minute.
+        NetTiming {
+            connack_timeout: Duration::from_secs(10),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(32),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Open a TCP stream to the broker.
+    Open,
+    Send(Bytes),
+    /// Close the TCP stream.
+    Close,
+    /// CONNACK accepted: the session is up.
+    Up {
+        session_present: bool,
+    },
+    /// The session went down (stream closed, refused, or timed out).
+    Down,
+    /// The broker refused the connection with this CONNACK code.
+    Refused(u8),
+    Message {
+        topic: String<TOPIC_MAX>,
+        payload: Vec<u8, PAYLOAD_MAX>,
+    },
+    /// Something the broker sent broke the protocol; the stream is being closed.
+    ProtocolError(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Not wanted: no connection, no retries.
+    Idle,
+    /// Waiting to retry at this instant.
+    Backoff(Instant),
+    /// TCP open requested.
+    Opening,
+    AwaitConnack(Instant),
+    Up {
+        last_tx: Instant,
+        ping_sent: Option<Instant>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    AwaitPuback,
+    AwaitPubrec,
+    AwaitPubcomp,
+}
+
+#[derive(Debug, Clone)]
+struct Inflight {
+    pid: Pid,
+    stage: Stage,
+    /// The PUBLISH as first sent (DUP clear); re-sent with DUP set.
+    packet: Bytes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishError {
+    NotConnected,
+    WindowFull,
+    TooLarge,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    cfg: SessionConfig,
+    net: NetTiming,
+    state: State,
+    backoff: Duration,
+    next_pid: Pid,
+    inflight: Vec<Inflight, INFLIGHT_MAX>,
+    inbound_qos2: Vec<Pid, INBOUND_QOS2_MAX>,
+    rx: Vec<u8, { PACKET_MAX * 2 }>,
+    out: Deque<Event, 16>,
+}
+
+impl Session {
+    pub fn new(cfg: SessionConfig, net: NetTiming) -> Self {
+        Session {
+            cfg,
+            net,
+            state: State::Idle,
+            backoff: net.backoff_min,
+            next_pid: Pid::new(),
+            inflight: Vec::new(),
+            inbound_qos2: Vec::new(),
+            rx: Vec::new(),
+            out: Deque::new(),
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        matches!(self.state, State::Up { .. })
+    }
+
+    pub fn inflight_len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// The delay before the next reconnection attempt.
+    pub fn current_backoff(&self) -> Duration {
+        self.backoff
+    }
+
+    /// Start connecting (and keep reconnecting until [`Session::stop`]).
+    pub fn start(&mut self) {
+        if self.state == State::Idle {
+            self.open();
+        }
+    }
+
+    /// Disconnect politely and stay down.
+    pub fn stop(&mut self) {
+        if self.is_up() {
+            self.send_packet(&Packet::Disconnect);
+        }
+        if !matches!(self.state, State::Idle | State::Backoff(_)) {
+            self.emit(Event::Close);
+        }
+        self.state = State::Idle;
+        self.rx.clear();
+    }
+
+    fn open(&mut self) {
+        self.rx.clear();
+        self.state = State::Opening;
+        self.emit(Event::Open);
+    }
+
+    /// The TCP stream opened: send CONNECT.
+    pub fn handle_open(&mut self, now: Instant) {
+        if self.state != State::Opening {
+            return;
+        }
+        let cfg = &self.cfg;
+        let connect = Packet::Connect(Connect {
+            protocol: Protocol::MQTT311,
+            keep_alive: cfg.keepalive_s,
+            client_id: &cfg.client_id,
+            clean_session: cfg.clean_session,
+            last_will: None,
+            username: Some(&cfg.username),
+            password: Some(cfg.password.as_bytes()),
+        });
+        let mut buf = [0u8; PACKET_MAX];
+        let bytes = encode_slice(&connect, &mut buf)
+            .ok()
+            .and_then(|n| Vec::from_slice(&buf[..n]).ok());
+        match bytes {
+            Some(b) => {
+                self.emit(Event::Send(b));
+                self.state = State::AwaitConnack(now + self.net.connack_timeout);
+            }
+            None => self.fail(now, "CONNECT does not fit"),
+        }
+    }
+
+    /// The TCP stream closed or could not be opened.
+    pub fn handle_closed(&mut self, now: Instant) {
+        match self.state {
+            State::Idle | State::Backoff(_) => {}
+            State::Up { .. } => {
+                self.emit(Event::Down);
+                self.schedule_retry(now);
+            }
+            _ => self.schedule_retry(now),
+        }
+    }
+
+    fn schedule_retry(&mut self, now: Instant) {
+        self.rx.clear();
+        self.state = State::Backoff(now + self.backoff);
+        self.backoff = (self.backoff * 2).min(self.net.backoff_max);
+    }
+
+    /// Close the stream because of a fault and retry later.
+    fn fail(&mut self, now: Instant, why: &'static str) {
+        self.emit(Event::ProtocolError(why));
+        self.emit(Event::Close);
+        let was_up = self.is_up();
+        if was_up {
+            self.emit(Event::Down);
+        }
+        self.schedule_retry(now);
+    }
+
+    pub fn handle_data(&mut self, now: Instant, data: &[u8]) {
+        if matches!(self.state, State::Idle | State::Backoff(_) | State::Opening) {
+            return;
+        }
+        if self.rx.extend_from_slice(data).is_err() {
+            self.fail(now, "packet larger than the receive buffer");
+            return;
+        }
+        loop {
+            match frame_len(&self.rx) {
+                Ok(None) => return,
+                Ok(Some(n)) => {
+                    let mut frame = [0u8; PACKET_MAX * 2];
+                    frame[..n].copy_from_slice(&self.rx[..n]);
+                    let rest: Vec<u8, { PACKET_MAX * 2 }> =
+                        Vec::from_slice(&self.rx[n..]).unwrap_or_default();
+                    self.rx = rest;
+                    if let Err(why) = self.handle_frame(now, &frame[..n]) {
+                        self.fail(now, why);
+                        return;
+                    }
+                    if matches!(self.state, State::Backoff(_) | State::Idle) {
+                        return;
+                    }
+                }
+                Err(why) => {
+                    self.fail(now, why);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Result<(), &'static str> {
+        check_frame(frame)?;
+        let packet = match decode_slice(frame) {
+            Ok(Some(p)) => p,
+            _ => return Err("undecodable packet"),
+        };
+        match (self.state, packet) {
+            (State::AwaitConnack(_), Packet::Connack(ack)) => {
+                if ack.code != ConnectReturnCode::Accepted {
+                    self.emit(Event::Refused(connack_code(ack.code)));
+                    self.emit(Event::Close);
+                    self.schedule_retry(now);
+                    return Ok(());
+                }
+                self.backoff = self.net.backoff_min;
+                self.state = State::Up {
+                    last_tx: now,
+                    ping_sent: None,
+                };
+                if ack.session_present && !self.cfg.clean_session {
+                    self.resend_inflight(now);
+                } else {
+                    self.inflight.clear();
+                    self.inbound_qos2.clear();
+                }
+                self.emit(Event::Up {
+                    session_present: ack.session_present,
+                });
+                Ok(())
+            }
+            (State::AwaitConnack(_), _) => Err("expected CONNACK"),
+            (State::Up { .. }, p) => self.handle_up(now, p),
+            _ => Ok(()),
+        }
+    }
+
+    fn handle_up(&mut self, now: Instant, p: Packet<'_>) -> Result<(), &'static str> {
+        match p {
+            Packet::Publish(publish) => self.handle_publish(now, &publish),
+            Packet::Puback(pid) => {
+                self.retire(pid, Stage::AwaitPuback);
+                Ok(())
+            }
+            Packet::Pubrec(pid) => {
+                if let Some(m) = self
+                    .inflight
+                    .iter_mut()
+                    .find(|m| m.pid == pid && m.stage != Stage::AwaitPuback)
+                {
+                    m.stage = Stage::AwaitPubcomp;
+                }
+                // Answer PUBREL even for an unknown id, so the broker's flow completes.
+                self.send_packet_at(now, &Packet::Pubrel(pid));
+                Ok(())
+            }
+            Packet::Pubcomp(pid) => {
+                self.retire(pid, Stage::AwaitPubcomp);
+                Ok(())
+            }
+            Packet::Pubrel(pid) => {
+                self.inbound_qos2.retain(|p| *p != pid);
+                self.send_packet_at(now, &Packet::Pubcomp(pid));
+                Ok(())
+            }
+            Packet::Suback(_) | Packet::Unsuback(_) => Ok(()),
+            Packet::Pingresp => {
+                if let State::Up { ping_sent, .. } = &mut self.state {
+                    *ping_sent = None;
+                }
+                Ok(())
+            }
+            Packet::Connack(_) => Err("second CONNACK"),
+            _ => Err("packet a server never sends"),
+        }
+    }
+
+    fn handle_publish(&mut self, now: Instant, p: &Publish<'_>) -> Result<(), &'static str> {
+        let deliver = match p.qospid {
+            QosPid::AtMostOnce => true,
+            QosPid::AtLeastOnce(pid) => {
+                self.send_packet_at(now, &Packet::Puback(pid));
+                true
+            }
+            QosPid::ExactlyOnce(pid) => {
+                // Method A of MQTT 4.3.3: deliver on first receipt, remember the id until
+                // PUBREL so a duplicate is not delivered twice.
+                let fresh = !self.inbound_qos2.contains(&pid);
+                if fresh && self.inbound_qos2.push(pid).is_err() {
+                    return Err("too many unreleased QoS 2 messages");
+                }
+                self.send_packet_at(now, &Packet::Pubrec(pid));
+                fresh
+            }
+        };
+        if deliver {
+            let topic = String::try_from(p.topic_name).map_err(|_| "topic too long")?;
+            // A payload too big for any command of this protocol is delivered cut; the
+            // application then rejects it as malformed.
+            let n = p.payload.len().min(PAYLOAD_MAX);
+            let payload = Vec::from_slice(&p.payload[..n]).unwrap_or_default();
+            self.emit(Event::Message { topic, payload });
+        }
+        Ok(())
+    }
+
+    fn retire(&mut self, pid: Pid, stage: Stage) {
+        self.inflight
+            .retain(|m| !(m.pid == pid && m.stage == stage));
+    }
+
+    fn resend_inflight(&mut self, now: Instant) {
+        for i in 0..self.inflight.len() {
+            let (stage, pid) = (self.inflight[i].stage, self.inflight[i].pid);
+            if stage == Stage::AwaitPubcomp {
+                self.send_packet_at(now, &Packet::Pubrel(pid));
+            } else {
+                let mut b = self.inflight[i].packet.clone();
+                // DUP is bit 3 of the fixed header.
+                if let Some(h) = b.first_mut() {
+                    *h |= 0x08;
+                }
+                self.send_raw(now, b);
+            }
+        }
+    }
+
+    /// Subscribe to `topics`, all at `qos`.
+    pub fn subscribe(&mut self, now: Instant, topics: &[&str], qos: u8) {
+        let mut list: heapless07::Vec<SubscribeTopic, 5> = heapless07::Vec::new();
+        for t in topics.iter().take(5) {
+            let mut topic_path: heapless07::String<256> = heapless07::String::new();
+            if topic_path.push_str(t).is_err() {
+                continue;
+            }
+            let _ = list.push(SubscribeTopic {
+                topic_path,
+                qos: to_qos(qos),
+            });
+        }
+        let pid = self.alloc_pid();
+        self.send_packet_at(now, &Packet::Subscribe(Subscribe { pid, topics: list }));
+    }
+
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+    ) -> Result<(), PublishError> {
+        if !self.is_up() {
+            return Err(PublishError::NotConnected);
+        }
+        let qospid = match qos {
+            0 => QosPid::AtMostOnce,
+            _ if self.inflight.is_full() => return Err(PublishError::WindowFull),
+            1 => QosPid::AtLeastOnce(self.alloc_pid()),
+            _ => QosPid::ExactlyOnce(self.alloc_pid()),
+        };
+        let packet = Packet::Publish(Publish {
+            dup: false,
+            qospid,
+            retain: false,
+            topic_name: topic,
+            payload,
+        });
+        let mut buf = [0u8; PACKET_MAX];
+        let n = encode_slice(&packet, &mut buf).map_err(|_| PublishError::TooLarge)?;
+        let bytes: Bytes = Vec::from_slice(&buf[..n]).map_err(|_| PublishError::TooLarge)?;
+        if let Some(pid) = qospid.pid() {
+            let stage = if qos == 1 {
+                Stage::AwaitPuback
+            } else {
+                Stage::AwaitPubrec
+            };
+            let _ = self.inflight.push(Inflight {
+                pid,
+                stage,
+                packet: bytes.clone(),
+            });
+        }
+        self.send_raw(now, bytes);
+        Ok(())
+    }
+
+    fn alloc_pid(&mut self) -> Pid {
+        loop {
+            let pid = self.next_pid;
+            self.next_pid = pid + 1;
+            if !self.inflight.iter().any(|m| m.pid == pid) {
+                return pid;
+            }
+        }
+    }
+
+    fn send_packet(&mut self, p: &Packet<'_>) {
+        let mut buf = [0u8; PACKET_MAX];
+        if let Ok(n) = encode_slice(p, &mut buf) {
+            if let Ok(b) = Vec::from_slice(&buf[..n]) {
+                self.emit(Event::Send(b));
+            }
+        }
+    }
+
+    fn send_packet_at(&mut self, now: Instant, p: &Packet<'_>) {
+        self.send_packet(p);
+        self.touch(now);
+    }
+
+    fn send_raw(&mut self, now: Instant, b: Bytes) {
+        self.emit(Event::Send(b));
+        self.touch(now);
+    }
+
+    fn touch(&mut self, now: Instant) {
+        if let State::Up { last_tx, .. } = &mut self.state {
+            *last_tx = now;
+        }
+    }
+
+    fn emit(&mut self, e: Event) {
+        // The owner drains after every call; a full queue means it did not, and the
+        // oldest event is the least useful to keep.
+        if self.out.is_full() {
+            self.out.pop_front();
+        }
+        let _ = self.out.push_back(e);
+    }
+
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.pop_front()
+    }
+
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let keepalive = Duration::from_secs(u64::from(self.cfg.keepalive_s));
+        match self.state {
+            State::Idle | State::Opening => None,
+            State::Backoff(at) | State::AwaitConnack(at) => Some(at),
+            State::Up {
+                ping_sent: Some(t), ..
+            } => Some(t + keepalive),
+            State::Up { last_tx, .. } if self.cfg.keepalive_s > 0 => Some(last_tx + keepalive),
+            State::Up { .. } => None,
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let keepalive = Duration::from_secs(u64::from(self.cfg.keepalive_s));
+        match self.state {
+            State::Backoff(at) if now >= at => self.open(),
+            State::AwaitConnack(at) if now >= at => {
+                self.emit(Event::Close);
+                self.schedule_retry(now);
+            }
+            State::Up {
+                ping_sent: Some(t), ..
+            } if now >= t + keepalive => self.fail(now, "no PINGRESP within the keepalive"),
+            State::Up {
+                last_tx,
+                ping_sent: None,
+            } if self.cfg.keepalive_s > 0 && now >= last_tx + keepalive => {
+                self.send_packet_at(now, &Packet::Pingreq);
+                if let State::Up { ping_sent, .. } = &mut self.state {
+                    *ping_sent = Some(now);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn to_qos(q: u8) -> QoS {
+    match q {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+fn connack_code(c: ConnectReturnCode) -> u8 {
+    match c {
+        ConnectReturnCode::Accepted => 0,
+        ConnectReturnCode::RefusedProtocolVersion => 1,
+        ConnectReturnCode::RefusedIdentifierRejected => 2,
+        ConnectReturnCode::ServerUnavailable => 3,
+        ConnectReturnCode::BadUsernamePassword => 4,
+        ConnectReturnCode::NotAuthorized => 5,
+    }
+}
+
+/// Length of the first whole packet in `buf`, if it is all there.
+fn frame_len(buf: &[u8]) -> Result<Option<usize>, &'static str> {
+    let mut len = 0usize;
+    for pos in 0..4 {
+        let Some(&b) = buf.get(1 + pos) else {
+            return Ok(None);
+        };
+        len |= usize::from(b & 0x7F) << (7 * pos);
+        if b & 0x80 == 0 {
+            let total = 2 + pos + len;
+            if total > PACKET_MAX * 2 {
+                return Err("packet larger than the receive buffer");
+            }
+            return Ok((buf.len() >= total).then_some(total));
+        }
+    }
+    Err("malformed remaining length")
+}
+
+/// Checks the sizes mqttrs 0.4 would otherwise index past (it assumes well-formed input),
+/// so no broker can make the plug panic.
+fn check_frame(f: &[u8]) -> Result<(), &'static str> {
+    let kind = f[0] >> 4;
+    let hdr = 1
+        + f[1..]
+            .iter()
+            .take(4)
+            .position(|b| b & 0x80 == 0)
+            .unwrap_or(3)
+        + 1;
+    let rl = f.len() - hdr;
+    let ok = match kind {
+        2 | 4 | 5 | 6 | 7 | 11 => rl == 2,
+        3 => {
+            let qos = (f[0] >> 1) & 3;
+            let topic_len = f
+                .get(hdr..hdr + 2)
+                .map(|b| usize::from(b[0]) << 8 | usize::from(b[1]));
+            topic_len.is_some_and(|t| rl >= 2 + t + if qos > 0 { 2 } else { 0 })
+        }
+        9 => (3..=7).contains(&rl),
+        13 => rl == 0,
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err("malformed packet length")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+//! AP mode: the provisioning socket's connections and the 4002-before-4003 rule.
+
+use heapless::Vec;
+
+use super::{Action, ConnId, Mode, Plug};
+use crate::config::{Config, MqttConfig};
+use crate::console::Event as Console;
+use crate::provisioning::{self, Code, Command, Framed, Stream};
+use crate::time::Instant;
+
+/// Connections served at once; a further one is closed at once.
+const CONNS_MAX: usize = 2;
+
+#[derive(Debug, Default)]
+pub(super) struct Ap {
+    conns: Vec<Conn, CONNS_MAX>,
+    /// The accepted 4002, waiting for its 4003. Kept across connections: the app may
+    /// reconnect between the two.
+    pending_mqtt: Option<MqttConfig>,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: ConnId,
+    stream: Stream,
+    idle_deadline: Instant,
+}
+
+impl Ap {
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.conns.iter().map(|c| c.idle_deadline).min()
+    }
+
+    /// Removes the connections idle past their deadline and returns their ids.
+    pub(super) fn expire(&mut self, now: Instant) -> Vec<ConnId, CONNS_MAX> {
+        let gone = self
+            .conns
+            .iter()
+            .filter(|c| now >= c.idle_deadline)
+            .map(|c| c.id)
+            .collect();
+        self.conns.retain(|c| now < c.idle_deadline);
+        gone
+    }
+}
+
+impl Plug {
+    pub(super) fn ap_accepted(&mut self, now: Instant, id: ConnId) {
+        let deadline = now + self.timing.ap_idle;
+        let Mode::Ap(ap) = &mut self.mode else {
+            self.emit(Action::ApClose(id));
+            return;
+        };
+        let conn = Conn {
+            id,
+            stream: Stream::default(),
+            idle_deadline: deadline,
+        };
+        if ap.conns.push(conn).is_err() {
+            self.emit(Action::ApClose(id));
+        }
+    }
+
+    pub(super) fn ap_closed(&mut self, id: ConnId) {
+        if let Mode::Ap(ap) = &mut self.mode {
+            ap.conns.retain(|c| c.id != id);
+        }
+    }
+
+    pub(super) fn ap_data(&mut self, now: Instant, id: ConnId, data: &[u8]) {
+        let deadline = now + self.timing.ap_idle;
+        let Mode::Ap(ap) = &mut self.mode else {
+            return;
+        };
+        let Some(conn) = ap.conns.iter_mut().find(|c| c.id == id) else {
+            return;
+        };
+        conn.idle_deadline = deadline;
+        if !conn.stream.push(data) {
+            let r = Stream::overflow_rejection();
+            self.reply(id, r.code, r.header);
+            self.drop_conn(id);
+            return;
+        }
+        loop {
+            let Mode::Ap(ap) = &mut self.mode else {
+                return;
+            };
+            let Some(conn) = ap.conns.iter_mut().find(|c| c.id == id) else {
+                return;
+            };
+            match conn.stream.next() {
+                Framed::NeedMore => return,
+                Framed::Rejected(r) => self.reply(id, r.code, r.header),
+                Framed::Fatal(r) => {
+                    self.reply(id, r.code, r.header);
+                    self.drop_conn(id);
+                    return;
+                }
+                Framed::Command(cmd) => {
+                    if self.command(id, cmd) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn drop_conn(&mut self, id: ConnId) {
+        self.ap_closed(id);
+        self.emit(Action::ApClose(id));
+    }
+
+    fn reply(&mut self, id: ConnId, code: Code, header: Option<i64>) {
+        let identity =
+            (code == Code::Ok && header == Some(provisioning::DEVICE_INFO)).then_some(&self.id);
+        let r = provisioning::reply(code, header, identity);
+        self.emit(Action::ApSend(id, r));
+    }
+
+    /// Handles one valid command. Returns true when the plug left AP mode.
+    fn command(&mut self, id: ConnId, cmd: Command) -> bool {
+        let Mode::Ap(ap) = &mut self.mode else {
+            return true;
+        };
+        match cmd {
+            Command::DeviceInfo => {
+                self.reply(id, Code::Ok, Some(provisioning::DEVICE_INFO));
+                false
+            }
+            Command::Mqtt(m) => {
+                ap.pending_mqtt = Some(m);
+                self.reply(id, Code::Ok, Some(provisioning::MQTT_SERVER));
+                false
+            }
+            Command::Wifi(wifi) => {
+                let Some(mqtt) = ap.pending_mqtt.clone() else {
+                    self.reply(id, Code::Order, Some(provisioning::WIFI));
+                    return false;
+                };
+                let cfg = Config { mqtt, wifi };
+                self.emit(Action::Store(cfg.clone()));
+                self.console(Console::ConfigSaved);
+                self.reply(id, Code::Ok, Some(provisioning::WIFI));
+                self.emit(Action::ApStopListening);
+                self.enter_station(cfg);
+                true
+            }
+        }
+    }
+}

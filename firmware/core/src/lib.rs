@@ -8,6 +8,9 @@
 //! (session), `ota_image`, `bl0942`, `console`, `storage`.
 #![no_std]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod bl0942;
 pub mod config;
 pub mod console;
@@ -19,6 +22,9 @@ pub mod plug;
 pub mod provisioning;
 pub mod storage;
 pub mod time;
+
+#[cfg(test)]
+mod testutil;
 
 pub use plug::{Action, Input, Plug, Timing};
 pub use time::Instant;

@@ -1,1 +1,140 @@
+//! The session alone, driven packet by packet.
 
+use super::*;
+use crate::testutil::encode;
+use core::time::Duration;
+use mqttrs::{Connack, ConnectReturnCode};
+use std::vec::Vec;
+
+fn cfg(clean: bool) -> SessionConfig {
+    SessionConfig {
+        client_id: String::try_from("c").unwrap(),
+        username: String::try_from("u").unwrap(),
+        password: String::try_from("p").unwrap(),
+        keepalive_s: 60,
+        clean_session: clean,
+    }
+}
+
+fn sent(s: &mut Session) -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    while let Some(e) = s.poll_event() {
+        if let Event::Send(b) = e {
+            v.push(b.to_vec());
+        }
+    }
+    v
+}
+
+fn up(s: &mut Session, now: Instant, session_present: bool) {
+    s.start();
+    s.handle_open(now);
+    let ack = encode(&Packet::Connack(Connack {
+        session_present,
+        code: ConnectReturnCode::Accepted,
+    }));
+    s.handle_data(now, &ack);
+    let _ = sent(s);
+    assert!(s.is_up());
+}
+
+#[test]
+fn persistent_session_resends_unacknowledged_publishes_with_dup() {
+    let t0 = Instant::ZERO;
+    let mut s = Session::new(cfg(false), NetTiming::default());
+    up(&mut s, t0, false);
+    s.publish(t0, "a/b", b"x", 1).unwrap();
+    s.publish(t0, "a/c", b"y", 2).unwrap();
+    let first = sent(&mut s);
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0][0] & 0x08, 0, "DUP clear on first send");
+    // PUBREC for the QoS 2 one: it moves on to PUBREL.
+    let pid2 = Pid::try_from(2).unwrap();
+    s.handle_data(t0, &encode(&Packet::Pubrec(pid2)));
+    let _ = sent(&mut s);
+    s.handle_closed(t0);
+    s.handle_timeout(t0 + Duration::from_secs(1));
+    s.handle_open(t0 + Duration::from_secs(1));
+    let ack = encode(&Packet::Connack(Connack {
+        session_present: true,
+        code: ConnectReturnCode::Accepted,
+    }));
+    s.handle_data(t0 + Duration::from_secs(1), &ack);
+    let again = sent(&mut s);
+    // CONNECT, then the QoS 1 PUBLISH with DUP, then PUBREL for the QoS 2 one.
+    assert_eq!(again.len(), 3, "{again:?}");
+    assert_eq!(again[1][0], 0x32 | 0x08);
+    assert_eq!(again[2], encode(&Packet::Pubrel(pid2)));
+    assert_eq!(s.inflight_len(), 2);
+}
+
+#[test]
+fn clean_session_forgets_the_window() {
+    let t0 = Instant::ZERO;
+    let mut s = Session::new(cfg(true), NetTiming::default());
+    up(&mut s, t0, false);
+    s.publish(t0, "a/b", b"x", 1).unwrap();
+    let _ = sent(&mut s);
+    s.handle_closed(t0);
+    s.handle_timeout(t0 + Duration::from_secs(1));
+    s.handle_open(t0 + Duration::from_secs(1));
+    let ack = encode(&Packet::Connack(Connack {
+        session_present: false,
+        code: ConnectReturnCode::Accepted,
+    }));
+    s.handle_data(t0, &ack);
+    assert_eq!(sent(&mut s).len(), 1, "only CONNECT");
+    assert_eq!(s.inflight_len(), 0);
+}
+
+#[test]
+fn the_window_is_bounded() {
+    let t0 = Instant::ZERO;
+    let mut s = Session::new(cfg(true), NetTiming::default());
+    up(&mut s, t0, false);
+    for _ in 0..INFLIGHT_MAX {
+        s.publish(t0, "t", b"x", 1).unwrap();
+    }
+    assert_eq!(s.publish(t0, "t", b"x", 1), Err(PublishError::WindowFull));
+    assert_eq!(s.publish(t0, "t", b"x", 0), Ok(()));
+}
+
+#[test]
+fn packet_ids_skip_those_in_flight() {
+    let t0 = Instant::ZERO;
+    let mut s = Session::new(cfg(true), NetTiming::default());
+    up(&mut s, t0, false);
+    s.next_pid = Pid::try_from(u16::MAX).unwrap();
+    s.publish(t0, "t", b"x", 1).unwrap();
+    s.publish(t0, "t", b"x", 1).unwrap();
+    let pids: Vec<u16> = s.inflight.iter().map(|m| m.pid.get()).collect();
+    assert_eq!(pids, [u16::MAX, 1]);
+}
+
+#[test]
+fn connack_timeout_retries() {
+    let t0 = Instant::ZERO;
+    let mut s = Session::new(cfg(true), NetTiming::default());
+    s.start();
+    s.handle_open(t0);
+    let _ = sent(&mut s);
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    assert_eq!(s.poll_event(), Some(Event::Close));
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(11)));
+}
+
+#[test]
+fn a_split_packet_is_reassembled() {
+    let t0 = Instant::ZERO;
+    let mut s = Session::new(cfg(true), NetTiming::default());
+    s.start();
+    s.handle_open(t0);
+    let ack = encode(&Packet::Connack(Connack {
+        session_present: false,
+        code: ConnectReturnCode::Accepted,
+    }));
+    s.handle_data(t0, &ack[..1]);
+    assert!(!s.is_up());
+    s.handle_data(t0, &ack[1..]);
+    assert!(s.is_up());
+}

@@ -89,7 +89,7 @@ impl<S: NorFlash> ConfigStore<S> {
     pub async fn save(&mut self, c: &Config) -> Result<(), StorageError<S::Error>> {
         let mut buf = [0u8; BUF_LEN];
         self.map
-            .store_item(&mut buf, &CONFIG_KEY, &Record(Some(c)))
+            .store_item_generic(&mut buf, &CONFIG_KEY, &Record(Some(c)))
             .await?;
         Ok(())
     }
@@ -97,7 +97,7 @@ impl<S: NorFlash> ConfigStore<S> {
     pub async fn erase(&mut self) -> Result<(), StorageError<S::Error>> {
         let mut buf = [0u8; BUF_LEN];
         self.map
-            .store_item(&mut buf, &CONFIG_KEY, &Record(None))
+            .store_item_generic(&mut buf, &CONFIG_KEY, &Record(None))
             .await?;
         Ok(())
     }

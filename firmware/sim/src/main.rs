@@ -1,1 +1,169 @@
-fn main() {}
+//! plug-sim: the simulated plug. plug-core on host I/O, a file flash, a simulated BL0942
+//! and load, and a control channel through which a rig's actuators act on it.
+//!
+//! On start it prints one line to stdout:
+//! `plug-sim ready ap=127.0.0.1:PORT control=127.0.0.1:PORT`
+//! and from then on the console: one `plug <uptime_ms> <event> ...` line per event
+//! (format: plug-core's `console` module). See README "The simulated plug" for the control
+//! commands.
+
+mod board;
+mod control;
+mod dns;
+mod flash;
+mod http;
+mod slots;
+mod world;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use clap::Parser;
+use heapless_str::hs;
+use plug_core::identity::Identity;
+use plug_core::Timing;
+use tokio::sync::{mpsc, watch};
+
+mod heapless_str {
+    /// A fixed-capacity string from a flag, with the flag's name in the error.
+    pub fn hs<const N: usize>(flag: &str, v: &str) -> anyhow::Result<heapless::String<N>> {
+        heapless::String::try_from(v)
+            .map_err(|_| anyhow::anyhow!("--{flag}: at most {N} bytes, got {:?}", v))
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "A simulated MK102/MK112 smart plug running plug-core on the host")]
+struct Args {
+    /// AP provisioning socket (the device's 192.168.4.1:8266). Port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    ap: SocketAddr,
+    /// Control channel for the rig's actuators (power, button, load).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    control: SocketAddr,
+    /// Directory holding the flash (config.flash), OTA slots and otadata; kept across runs.
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// Application timers (heartbeat, countdown, metering, button hold) run this many
+    /// times faster. Network timeouts stay real.
+    #[arg(long, default_value_t = 1)]
+    time_scale: u32,
+    /// DNS server for OTA host names (what DHCP would give a real plug).
+    #[arg(long)]
+    resolver: Option<SocketAddr>,
+    #[arg(long, default_value = "11:22:33:44:55:66")]
+    mac: String,
+    #[arg(long, default_value = "plug_one")]
+    name: String,
+    #[arg(long, default_value = "iot_plug")]
+    function: String,
+    /// CN/US/UK/EU, as the plug reports it.
+    #[arg(long, default_value = "us")]
+    specifications: String,
+    /// "1": with power monitoring; "0": without.
+    #[arg(long, default_value = "1", value_parser = ["0", "1"])]
+    device_type: String,
+    /// Version of the factory image (an OTA-installed image reports its own).
+    #[arg(long, default_value = "000001")]
+    firmware_version: String,
+    #[arg(long, default_value = "moko")]
+    company: String,
+    #[arg(long, default_value = "201801")]
+    production_date: String,
+    /// The file the plug fetches from an upgrade catalogue.
+    #[arg(long, default_value = "plug-sim.bin")]
+    ota_image: String,
+    /// The load plugged into the socket, watts.
+    #[arg(long, default_value_t = 60.0)]
+    load_watts: f64,
+    #[arg(long, default_value_t = 230.0)]
+    mains_volts: f64,
+    /// Relative gain error of the simulated metering chip (0.005 = reads 0.5 % high).
+    #[arg(long, default_value_t = 0.004)]
+    gain_error: f64,
+}
+
+fn identity(a: &Args) -> anyhow::Result<Identity> {
+    Ok(Identity {
+        function: hs("function", &a.function)?,
+        name: hs("name", &a.name)?,
+        specifications: hs("specifications", &a.specifications)?,
+        mac: hs("mac", &a.mac)?,
+        power_monitoring: a.device_type == "1",
+        company: hs("company", &a.company)?,
+        production_date: hs("production-date", &a.production_date)?,
+        firmware_version: hs("firmware-version", &a.firmware_version)?,
+        ota_target: hs("ota-target", "sim")?,
+        ota_image: hs("ota-image", &a.ota_image)?,
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(supervise(args))
+}
+
+/// The power supply: runs the firmware while powered, and starts it again after a
+/// restart or a power cycle.
+async fn supervise(args: Args) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.state_dir)?;
+    let identity = identity(&args)?;
+    // Fix the AP port now so it stays the same across power cycles and mode changes.
+    let ap_addr = std::net::TcpListener::bind(args.ap)?.local_addr()?;
+    let world = Arc::new(Mutex::new(world::World::new(
+        args.load_watts,
+        args.mains_volts,
+        args.gain_error,
+    )));
+    let (power_tx, mut power_rx) = watch::channel(true);
+    let control = tokio::net::TcpListener::bind(args.control).await?;
+    let control_addr = control.local_addr()?;
+    let (console_tx, mut console_rx) = mpsc::unbounded_channel::<String>();
+    tokio::spawn(control::serve(control, world.clone(), power_tx));
+    println!("plug-sim ready ap={ap_addr} control={control_addr}");
+    tokio::spawn(async move {
+        use std::io::Write;
+        while let Some(line) = console_rx.recv().await {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    });
+    let cfg = board::BoardConfig {
+        identity,
+        timing: Timing::scaled(args.time_scale),
+        ap_addr,
+        state_dir: args.state_dir.clone(),
+        resolver: args.resolver,
+    };
+    loop {
+        if !*power_rx.borrow_and_update() {
+            if power_rx.changed().await.is_err() {
+                return Ok(());
+            }
+            continue;
+        }
+        world::lock(&world).powered = true;
+        let mut firmware = tokio::spawn(board::run(cfg.clone(), world.clone(), console_tx.clone()));
+        tokio::select! {
+            r = &mut firmware => match r {
+                Ok(Ok(board::Stop::Restart)) => continue,
+                Ok(Err(e)) => anyhow::bail!("firmware stopped: {e:#}"),
+                Err(e) => anyhow::bail!("firmware task failed: {e}"),
+            },
+            _ = power_rx.wait_for(|on| !*on) => {
+                firmware.abort();
+                let _ = firmware.await;
+                let mut w = world::lock(&world);
+                w.powered = false;
+                // An unpowered relay drops out.
+                w.relay = false;
+                w.button = None;
+            }
+        }
+    }
+}

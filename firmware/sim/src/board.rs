@@ -1,0 +1,415 @@
+//! The host "board": runs plug-core with real sockets, a file flash and the simulated
+//! chip, from power-on until power-off or restart. Everything here is I/O; every decision
+//! is the core's. Each I/O task lives in a JoinSet, so a power cut (aborting `run`) drops
+//! every socket at once, as a real power cut would.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use plug_core::console;
+use plug_core::identity::Identity;
+use plug_core::mqtt::NetTiming;
+use plug_core::plug::{Action, ConnId, Input, OtaInput};
+use plug_core::storage::ConfigStore;
+use plug_core::{Plug, Timing};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::task::{AbortHandle, JoinSet};
+
+use crate::flash::FileFlash;
+use crate::http::{self, OtaEvent};
+use crate::slots::Slots;
+use crate::world::{lock, World};
+
+/// Pages of the config flash range (sequential-storage needs at least two).
+pub const CONFIG_PAGES: usize = 4;
+
+#[derive(Clone)]
+pub struct BoardConfig {
+    pub identity: Identity,
+    pub timing: Timing,
+    pub ap_addr: SocketAddr,
+    pub state_dir: std::path::PathBuf,
+    pub resolver: Option<SocketAddr>,
+}
+
+/// Why the firmware stopped running.
+#[derive(Debug)]
+pub enum Stop {
+    Restart,
+}
+
+enum Ev {
+    ApAccepted(ConnId, OwnedWriteHalf, AbortHandle),
+    ApData(ConnId, Vec<u8>),
+    ApClosed(ConnId),
+    MqttOpened(u64, OwnedWriteHalf),
+    MqttData(u64, Vec<u8>),
+    MqttClosed(u64),
+    Button(bool),
+    Ota(u64, OtaEvent),
+}
+
+struct Board {
+    cfg: BoardConfig,
+    world: Arc<Mutex<World>>,
+    console: UnboundedSender<String>,
+    tx: UnboundedSender<Ev>,
+    tasks: JoinSet<()>,
+    boot: tokio::time::Instant,
+    store: ConfigStore<FileFlash>,
+    slots: Slots,
+    ap_listener: Option<AbortHandle>,
+    ap_conns: HashMap<ConnId, (OwnedWriteHalf, AbortHandle)>,
+    mqtt_gen: u64,
+    mqtt: Option<(OwnedWriteHalf, AbortHandle)>,
+    mqtt_task: Option<AbortHandle>,
+    ota_gen: u64,
+    ota_task: Option<AbortHandle>,
+    ota_file: Option<std::fs::File>,
+}
+
+impl Board {
+    fn now(&self) -> plug_core::Instant {
+        plug_core::Instant::from_micros(self.boot.elapsed().as_micros() as u64)
+    }
+
+    fn say(&self, e: &console::Event) {
+        let _ = self
+            .console
+            .send(console::line(self.now().as_millis(), e).to_string());
+    }
+}
+
+/// Runs the firmware until it restarts itself. Power-off is the caller aborting this.
+pub async fn run(
+    cfg: BoardConfig,
+    world: Arc<Mutex<World>>,
+    console: UnboundedSender<String>,
+) -> anyhow::Result<Stop> {
+    let flash = FileFlash::open(&cfg.state_dir.join("config.flash"), CONFIG_PAGES)?;
+    let range = 0..(CONFIG_PAGES * crate::flash::ERASE_SIZE) as u32;
+    let mut store =
+        ConfigStore::new(flash, range).map_err(|e| anyhow::anyhow!("config range: {e:?}"))?;
+    let stored = match store.load().await {
+        Ok(c) => c,
+        Err(e) => {
+            // Unrepairable flash: start unprovisioned, as the device would after a wipe.
+            let _ = console.send(format!("plug 0 error what=config-unreadable({e:?})"));
+            store
+                .format()
+                .await
+                .map_err(|e| anyhow::anyhow!("format: {e:?}"))?;
+            None
+        }
+    };
+    let (tx, mut rx) = unbounded_channel();
+    let (btn_tx, mut btn_rx) = unbounded_channel::<bool>();
+    lock(&world).button = Some(btn_tx);
+    let slots = Slots::new(&cfg.state_dir);
+    let mut identity = cfg.identity.clone();
+    if let Some(v) = slots.active_version() {
+        identity.firmware_version = v.as_str().try_into().unwrap_or_default();
+    }
+    let mut b = Board {
+        cfg,
+        world,
+        console,
+        tx,
+        tasks: JoinSet::new(),
+        boot: tokio::time::Instant::now(),
+        store,
+        slots,
+        ap_listener: None,
+        ap_conns: HashMap::new(),
+        mqtt_gen: 0,
+        mqtt: None,
+        mqtt_task: None,
+        ota_gen: 0,
+        ota_task: None,
+        ota_file: None,
+    };
+    let fwd = b.tx.clone();
+    b.tasks.spawn(async move {
+        while let Some(p) = btn_rx.recv().await {
+            let _ = fwd.send(Ev::Button(p));
+        }
+    });
+    let mut plug = Plug::new(
+        identity,
+        b.cfg.timing,
+        NetTiming::default(),
+        stored,
+        b.now(),
+    );
+    loop {
+        while let Some(a) = plug.poll_action() {
+            if let Some(stop) = b.apply(&mut plug, a).await? {
+                return Ok(stop);
+            }
+        }
+        let deadline = plug
+            .poll_timeout()
+            .map(|t| b.boot + Duration::from_micros(t.as_micros()));
+        let ev = match deadline {
+            Some(d) => tokio::select! {
+                ev = rx.recv() => ev,
+                _ = tokio::time::sleep_until(d) => {
+                    plug.handle_timeout(b.now());
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        let Some(ev) = ev else {
+            anyhow::bail!("event channel closed");
+        };
+        b.input(&mut plug, ev);
+    }
+}
+
+impl Board {
+    fn input(&mut self, plug: &mut Plug, ev: Ev) {
+        let now = self.now();
+        match ev {
+            Ev::ApAccepted(id, w, h) => {
+                self.ap_conns.insert(id, (w, h));
+                plug.handle(now, Input::ApAccepted(id));
+            }
+            Ev::ApData(id, d) => plug.handle(now, Input::ApData(id, &d)),
+            Ev::ApClosed(id) => {
+                self.ap_conns.remove(&id);
+                plug.handle(now, Input::ApClosed(id));
+            }
+            Ev::MqttOpened(g, w) if g == self.mqtt_gen => {
+                let reader = self.mqtt_task.clone();
+                if let Some(r) = reader {
+                    self.mqtt = Some((w, r));
+                }
+                plug.handle(now, Input::MqttOpened);
+            }
+            Ev::MqttData(g, d) if g == self.mqtt_gen => plug.handle(now, Input::MqttData(&d)),
+            Ev::MqttClosed(g) if g == self.mqtt_gen => {
+                self.mqtt = None;
+                self.mqtt_task = None;
+                plug.handle(now, Input::MqttClosed);
+            }
+            Ev::MqttOpened(..) | Ev::MqttData(..) | Ev::MqttClosed(_) => {}
+            Ev::Button(pressed) => plug.handle(now, Input::Button { pressed }),
+            Ev::Ota(g, e) if g == self.ota_gen && self.ota_task.is_some() => {
+                let input = match &e {
+                    OtaEvent::ResolveFailed => OtaInput::ResolveFailed,
+                    OtaEvent::ConnectFailed => OtaInput::ConnectFailed,
+                    OtaEvent::Status(s) => OtaInput::Status(*s),
+                    OtaEvent::Data(d) => {
+                        // The board writes to the inactive slot first, as the device does.
+                        if let Some(f) = &mut self.ota_file {
+                            use std::io::Write;
+                            if f.write_all(d).is_err() {
+                                self.say(&console::Event::Error {
+                                    what: "ota slot write failed",
+                                });
+                            }
+                        }
+                        OtaInput::Data(d)
+                    }
+                    OtaEvent::End => OtaInput::End,
+                    OtaEvent::Broken => OtaInput::Broken,
+                };
+                plug.handle(now, Input::Ota(input));
+            }
+            Ev::Ota(..) => {}
+        }
+    }
+
+    async fn apply(&mut self, plug: &mut Plug, a: Action) -> anyhow::Result<Option<Stop>> {
+        match a {
+            Action::ApListen => self.ap_listen().await?,
+            Action::ApStopListening => {
+                if let Some(h) = self.ap_listener.take() {
+                    h.abort();
+                }
+                for (_, (mut w, h)) in self.ap_conns.drain() {
+                    let _ = w.shutdown().await;
+                    h.abort();
+                }
+            }
+            Action::ApSend(id, reply) => {
+                if let Some((w, _)) = self.ap_conns.get_mut(&id) {
+                    // One write: the app reads a reply as one segment.
+                    let _ = w.write_all(&reply).await;
+                }
+            }
+            Action::ApClose(id) => {
+                if let Some((mut w, h)) = self.ap_conns.remove(&id) {
+                    let _ = w.shutdown().await;
+                    h.abort();
+                }
+            }
+            // The simulated network is always there: joining succeeds at once.
+            Action::JoinNetwork(_) => plug.handle(self.now(), Input::NetworkUp),
+            Action::MqttOpen { host, port, tls } => {
+                if tls {
+                    self.say(&console::Event::Error {
+                        what: "tls not supported by the simulated plug",
+                    });
+                    plug.handle(self.now(), Input::MqttClosed);
+                } else {
+                    self.mqtt_open(host.to_string(), port);
+                }
+            }
+            Action::MqttSend(bytes) => {
+                if let Some((w, _)) = &mut self.mqtt {
+                    let _ = w.write_all(&bytes).await;
+                }
+            }
+            Action::MqttClose => {
+                self.mqtt_gen += 1;
+                if let Some((mut w, h)) = self.mqtt.take() {
+                    let _ = w.shutdown().await;
+                    h.abort();
+                }
+                if let Some(h) = self.mqtt_task.take() {
+                    h.abort();
+                }
+            }
+            Action::SetRelay(on) => lock(&self.world).relay = on,
+            Action::MeterRequest => {
+                let frame = lock(&self.world).chip_registers().encode();
+                plug.handle(self.now(), Input::Meter(&frame));
+            }
+            Action::Store(c) => {
+                if let Err(e) = self.store.save(&c).await {
+                    let _ = self.console.send(format!(
+                        "plug {} error what=config-store({e:?})",
+                        self.now().as_millis()
+                    ));
+                }
+            }
+            Action::Erase => {
+                if let Err(e) = self.store.erase().await {
+                    let _ = self.console.send(format!(
+                        "plug {} error what=config-erase({e:?})",
+                        self.now().as_millis()
+                    ));
+                }
+            }
+            Action::OtaFetch {
+                host,
+                port,
+                path,
+                resolve,
+            } => {
+                self.ota_gen += 1;
+                self.slots.clear_inactive()?;
+                self.ota_file = Some(
+                    std::fs::OpenOptions::new()
+                        .append(true)
+                        .open(self.slots.inactive_path())?,
+                );
+                let (etx, mut erx) = unbounded_channel();
+                let fetch = http::Fetch {
+                    host: host.to_string(),
+                    port,
+                    path: path.to_string(),
+                    resolve,
+                    resolver: self.cfg.resolver,
+                };
+                let (tx, gen) = (self.tx.clone(), self.ota_gen);
+                let h = self.tasks.spawn(async move {
+                    let pump = async {
+                        while let Some(e) = erx.recv().await {
+                            let _ = tx.send(Ev::Ota(gen, e));
+                        }
+                    };
+                    tokio::join!(http::fetch(fetch, etx), pump);
+                });
+                self.ota_task = Some(h);
+            }
+            Action::OtaCancel => {
+                if let Some(h) = self.ota_task.take() {
+                    h.abort();
+                }
+                self.ota_file = None;
+                self.slots.clear_inactive()?;
+            }
+            Action::OtaActivate => {
+                self.ota_task = None;
+                self.ota_file = None;
+                self.slots.activate_inactive()?;
+            }
+            Action::Restart => return Ok(Some(Stop::Restart)),
+            Action::Console(e) => self.say(&e),
+        }
+        Ok(None)
+    }
+
+    async fn ap_listen(&mut self) -> anyhow::Result<()> {
+        if self.ap_listener.is_some() {
+            return Ok(());
+        }
+        let listener = TcpListener::bind(self.cfg.ap_addr).await?;
+        let tx = self.tx.clone();
+        let h = self.tasks.spawn(async move {
+            let mut next: ConnId = 1;
+            let mut readers = JoinSet::new();
+            while let Ok((s, _)) = listener.accept().await {
+                let _ = s.set_nodelay(true);
+                let id = next;
+                next = next.wrapping_add(1);
+                let (mut r, w) = s.into_split();
+                let tx2 = tx.clone();
+                let h = readers.spawn(async move {
+                    let mut buf = vec![0u8; 1024];
+                    loop {
+                        match r.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                let _ = tx2.send(Ev::ApData(id, buf[..n].to_vec()));
+                            }
+                        }
+                    }
+                    let _ = tx2.send(Ev::ApClosed(id));
+                });
+                let _ = tx.send(Ev::ApAccepted(id, w, h));
+            }
+        });
+        self.ap_listener = Some(h);
+        Ok(())
+    }
+
+    fn mqtt_open(&mut self, host: String, port: u16) {
+        self.mqtt_gen += 1;
+        let (tx, gen) = (self.tx.clone(), self.mqtt_gen);
+        let h = self.tasks.spawn(async move {
+            let connect = tokio::time::timeout(
+                Duration::from_secs(5),
+                TcpStream::connect((host.as_str(), port)),
+            )
+            .await;
+            let Ok(Ok(s)) = connect else {
+                let _ = tx.send(Ev::MqttClosed(gen));
+                return;
+            };
+            // Nagle plus delayed ACKs would hold small packets ~40 ms on loopback.
+            let _ = s.set_nodelay(true);
+            let (mut r, w) = s.into_split();
+            let _ = tx.send(Ev::MqttOpened(gen, w));
+            let mut buf = vec![0u8; 2048];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let _ = tx.send(Ev::MqttData(gen, buf[..n].to_vec()));
+                    }
+                }
+            }
+            let _ = tx.send(Ev::MqttClosed(gen));
+        });
+        self.mqtt_task = Some(h);
+    }
+}

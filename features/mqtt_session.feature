@@ -1,0 +1,17 @@
+@session
+Feature: The plug's MQTT session honours what was provisioned
+  The plug connects with the provisioned username, password, keepalive and clean
+  session, and publishes at the provisioned QoS (spec 2.2; PROTOCOL-NOTES "MQTT session").
+  Checked on the wire tap between the plug and the broker.
+
+  Scenario Outline: CONNECT and publishes match the provisioning (QoS <qos>, clean session <clean>)
+    Given a plug provisioned with QoS <qos>, keepalive <keepalive> and clean session <clean>
+    Then the CONNECT packet carries the provisioned credentials, keepalive and clean session
+    And every publish from the plug uses QoS <qos>
+    And the QoS <qos> flow completes for the plug's publishes
+
+    Examples:
+      | qos | keepalive | clean |
+      | 0   | 60        | 1     |
+      | 1   | 90        | 0     |
+      | 2   | 120       | 1     |

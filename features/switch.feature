@@ -1,0 +1,22 @@
+@switch
+Feature: Switching the relay and the switch_state heartbeat
+  The app switches the plug through app/switch_state; the plug answers on
+  device/switch_state on every change and every 30 s regardless (spec 3.2.1, 3.3.1).
+
+  Background:
+    Given a provisioned plug connected to the broker
+
+  Scenario: switch_state is published on connection
+    Then the plug publishes switch_state off on connection
+
+  Scenario: The app switches the plug on and off
+    When the app switches the plug on
+    Then the plug reports switch_state on
+    And the console shows the relay on
+    When the app switches the plug off
+    Then the plug reports switch_state off
+    And the console shows the relay off
+
+  Scenario: The heartbeat comes every 30 s
+    Then switch_state arrives every 30 s within tolerance, 3 times in a row
+    And no other publish changed the relay meanwhile

@@ -1,0 +1,95 @@
+//! The AP link: the phone's side of the provisioning socket. On the simulated rig the
+//! plug's AP is a loopback port; on a bench it is 192.168.4.1:8266 after joining the
+//! plug's access point (the bench issue's ApLink drivers).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::protocol::ap::{Reply, REPLY_MAX};
+use crate::timeline::{Event, Timeline};
+
+pub struct ApLink {
+    stream: TcpStream,
+    timeline: Arc<Timeline>,
+}
+
+impl ApLink {
+    pub async fn connect(addr: SocketAddr, timeline: Arc<Timeline>) -> anyhow::Result<ApLink> {
+        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
+            .await
+            .with_context(|| format!("the plug's AP socket {addr} did not accept within 5 s"))?
+            .with_context(|| format!("connecting to the plug's AP socket {addr}"))?;
+        stream.set_nodelay(true)?;
+        Ok(ApLink { stream, timeline })
+    }
+
+    /// Sends `bytes` in one write.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.timeline
+            .push(Event::ApSent(String::from_utf8_lossy(bytes).into_owned()));
+        self.stream.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// Sends one compact JSON object, as the app does, and reads the reply.
+    pub async fn request(&mut self, v: &Value) -> anyhow::Result<Reply> {
+        self.send_raw(v.to_string().as_bytes()).await?;
+        self.read_reply(Duration::from_secs(5)).await
+    }
+
+    /// Reads one reply object: the end is found by parsing [profile], a trailing newline
+    /// or NUL is tolerated.
+    pub async fn read_reply(&mut self, within: Duration) -> anyhow::Result<Reply> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            let text = String::from_utf8_lossy(&buf);
+            let trimmed = text.trim_matches(|c: char| c.is_whitespace() || c == '\0');
+            if !trimmed.is_empty() {
+                let mut it = serde_json::Deserializer::from_str(trimmed).into_iter::<Value>();
+                match it.next() {
+                    Some(Ok(_)) => {
+                        if buf.contains(&0) {
+                            bail!("the reply contains a NUL byte, where the Android app stops reading: {trimmed:?}");
+                        }
+                        if buf.len() > REPLY_MAX {
+                            bail!(
+                                "the reply is {} bytes; the app reads at most {REPLY_MAX}",
+                                buf.len()
+                            );
+                        }
+                        self.timeline.push(Event::ApReceived(trimmed.to_string()));
+                        return Reply::parse(trimmed);
+                    }
+                    Some(Err(e)) if !e.is_eof() => {
+                        bail!("the reply is not JSON ({e}): {trimmed:?}")
+                    }
+                    _ => {}
+                }
+            }
+            let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Err(_) => bail!(
+                    "no complete reply within {within:?}; got {:?}",
+                    String::from_utf8_lossy(&buf)
+                ),
+                Ok(Err(e)) => bail!("reading the reply: {e}"),
+                Ok(Ok(0)) => {
+                    self.timeline.push(Event::ApClosed);
+                    bail!(
+                        "the plug closed the AP connection; got {:?}",
+                        String::from_utf8_lossy(&buf)
+                    );
+                }
+                Ok(Ok(n)) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The app side: a rumqttc client on the same broker, as the vendor's phone app would be.
+//! It subscribes to `{prefix}/device/#` and publishes on `{prefix}/app/...`; everything it
+//! receives and sends goes onto the timeline.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rumqttc::{AsyncClient, Event as MqEvent, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::broker::BrokerInfo;
+use crate::timeline::{Event, Timeline};
+
+static NEXT: AtomicU32 = AtomicU32::new(1);
+
+pub struct App {
+    client: AsyncClient,
+    acks: mpsc::UnboundedReceiver<u16>,
+    task: JoinHandle<()>,
+    timeline: Arc<Timeline>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl App {
+    pub async fn connect(b: &BrokerInfo, timeline: Arc<Timeline>) -> anyhow::Result<App> {
+        let id = format!(
+            "plugrig-app-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut o = MqttOptions::new(id, b.addr.ip().to_string(), b.addr.port());
+        o.set_credentials(b.username.clone(), b.password.clone());
+        o.set_keep_alive(Duration::from_secs(30));
+        o.set_clean_session(true);
+        let (client, mut eventloop) = AsyncClient::new(o, 64);
+        let (ack_tx, acks) = mpsc::unbounded_channel();
+        let (up_tx, mut up_rx) = mpsc::unbounded_channel::<Result<(), String>>();
+        let tl = timeline.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(MqEvent::Incoming(Packet::ConnAck(_))) => {
+                        let _ = up_tx.send(Ok(()));
+                    }
+                    Ok(MqEvent::Incoming(Packet::SubAck(s))) => {
+                        let _ = ack_tx.send(s.pkid);
+                    }
+                    Ok(MqEvent::Incoming(Packet::Publish(p))) => tl.push(Event::AppReceived {
+                        topic: p.topic.clone(),
+                        payload: String::from_utf8_lossy(&p.payload).into_owned(),
+                    }),
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = up_tx.send(Err(e.to_string()));
+                        tl.push(Event::Note(format!("app client: {e}")));
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+        let up = tokio::time::timeout(Duration::from_secs(10), up_rx.recv())
+            .await
+            .context("the app client got no CONNACK within 10 s")?;
+        match up {
+            Some(Ok(())) => {}
+            Some(Err(e)) => anyhow::bail!("the app client could not connect to the broker: {e}"),
+            None => anyhow::bail!("the app client stopped"),
+        }
+        Ok(App {
+            client,
+            acks,
+            task,
+            timeline,
+        })
+    }
+
+    /// Subscribes and waits for the SUBACK, so nothing published after it is missed.
+    pub async fn subscribe(&mut self, filter: &str) -> anyhow::Result<()> {
+        self.client.subscribe(filter, QoS::AtLeastOnce).await?;
+        tokio::time::timeout(Duration::from_secs(10), self.acks.recv())
+            .await
+            .with_context(|| format!("no SUBACK for {filter} within 10 s"))?
+            .context("the app client stopped")?;
+        Ok(())
+    }
+
+    pub async fn publish(&self, topic: &str, payload: &str) -> anyhow::Result<()> {
+        self.timeline.push(Event::AppSent {
+            topic: topic.into(),
+            payload: payload.into(),
+        });
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
+            .await?;
+        Ok(())
+    }
+}

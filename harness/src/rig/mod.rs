@@ -1,0 +1,188 @@
+//! Rig files: what the DUT is, which broker it talks to, and how the run goes. A rig is
+//! data (labgrid's resources); drivers are chosen from it when the rig starts.
+//!
+//! A mistake in a rig file is reported with the file, the line and the key before anything
+//! starts.
+
+pub mod sim;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RigFile {
+    pub rig: RigSection,
+    pub dut: Dut,
+    pub broker: Broker,
+    #[serde(default)]
+    pub run: RunSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RigSection {
+    pub name: String,
+    /// The DUT's application timers run this many times faster than a real plug's
+    /// (a simulator); every expected period is divided by it.
+    #[serde(default = "one")]
+    pub time_scale: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Dut {
+    /// The simulated plug built from this workspace, one per scenario.
+    Sim(sim::SimDut),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Broker {
+    /// rumqttd inside the harness, on a free loopback port.
+    Embedded { username: String, password: String },
+    /// A broker already running (Debian's mosquitto in CI), reachable on loopback.
+    External {
+        host: String,
+        port: u16,
+        #[serde(default)]
+        username: Option<String>,
+        #[serde(default)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// Scenarios run at once (each with its own plug on the simulated rig).
+    #[serde(default = "concurrency")]
+    pub concurrency: usize,
+}
+
+fn concurrency() -> usize {
+    4
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection {
+            concurrency: concurrency(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Rig {
+    pub file: RigFile,
+    pub path: PathBuf,
+}
+
+/// Parses rig text; errors read `FILE:LINE: message` and name the offending key.
+pub fn parse(text: &str, path: &Path) -> anyhow::Result<RigFile> {
+    let rig: RigFile = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let msg = e.message().to_string();
+        match line {
+            Some(l) => anyhow::anyhow!("{}:{l}: {msg}", path.display()),
+            None => anyhow::anyhow!("{}: {msg}", path.display()),
+        }
+    })?;
+    validate(&rig).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(rig)
+}
+
+fn validate(r: &RigFile) -> anyhow::Result<()> {
+    if r.rig.time_scale == 0 {
+        anyhow::bail!("rig.time_scale must be at least 1");
+    }
+    if r.run.concurrency == 0 {
+        anyhow::bail!("run.concurrency must be at least 1");
+    }
+    if let Broker::External { host, .. } = &r.broker {
+        // Tests reach loopback only; a bench rig names its broker explicitly.
+        if host.is_empty() {
+            anyhow::bail!("broker.host must not be empty");
+        }
+    }
+    Ok(())
+}
+
+pub fn load(path: &Path) -> anyhow::Result<Rig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading rig file {}", path.display()))?;
+    Ok(Rig {
+        file: parse(&text, path)?,
+        path: path.to_path_buf(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    const GOOD: &str = r#"
+[rig]
+name = "sim"
+time_scale = 10
+
+[dut]
+kind = "sim"
+
+[broker]
+kind = "embedded"
+username = "u"
+password = "p"
+"#;
+
+    fn err(text: &str) -> String {
+        parse(text, Path::new("r.toml")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_rig_parses() {
+        let r = parse(GOOD, Path::new("r.toml")).unwrap();
+        assert_eq!(r.rig.time_scale, 10);
+        assert_eq!(r.run.concurrency, 4);
+    }
+
+    #[rstest]
+    #[case::unknown_key(GOOD.replace("time_scale = 10", "time_scale = 10\ncolour = 1"), "r.toml:5:", "colour")]
+    #[case::wrong_type(GOOD.replace("time_scale = 10", "time_scale = \"fast\""), "r.toml:4:", "string")]
+    #[case::unknown_dut_kind(GOOD.replace("kind = \"sim\"", "kind = \"toaster\""), "r.toml:", "toaster")]
+    #[case::unknown_dut_key(GOOD.replace("kind = \"sim\"", "kind = \"sim\"\nflavour = 2"), "r.toml:", "flavour")]
+    #[case::missing_section(GOOD.replace("[broker]\nkind = \"embedded\"\nusername = \"u\"\npassword = \"p\"\n", ""), "r.toml", "broker")]
+    #[case::zero_scale(GOOD.replace("time_scale = 10", "time_scale = 0"), "r.toml", "time_scale")]
+    fn mistakes_name_the_line_and_the_key(
+        #[case] text: String,
+        #[case] place: &str,
+        #[case] key: &str,
+    ) {
+        let e = err(&text);
+        assert!(e.starts_with(place), "{e}");
+        assert!(e.contains(key), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_rigs_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rigs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "toml") {
+                load(&p).unwrap_or_else(|e| panic!("{e:#}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "rigs/ holds the default rigs");
+    }
+}

@@ -1,0 +1,183 @@
+//! `plugrig run`: load the rig, start its broker, run the selected features with cucumber,
+//! write reports, and say plainly how many scenarios passed, failed and were skipped.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use cucumber::gherkin::tagexpr::TagOperation;
+use cucumber::tag::Ext as _;
+use cucumber::writer::Stats as _;
+use cucumber::writer::{self, Coloring};
+use cucumber::{World as _, WriterExt as _};
+
+use crate::report::ScenarioCounter;
+
+use crate::rig;
+use crate::world::{set_context, PlugWorld};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub rig: PathBuf,
+    pub tags: Option<String>,
+    pub report: Option<PathBuf>,
+    /// Feature files or directories; empty: `features/`.
+    pub features: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub parsing_errors: usize,
+    pub hook_errors: usize,
+    pub wall: Duration,
+}
+
+impl Summary {
+    /// Every selected scenario ran and passed, and at least one ran.
+    pub fn ok(&self) -> bool {
+        self.failed == 0
+            && self.skipped == 0
+            && self.parsing_errors == 0
+            && self.hook_errors == 0
+            && self.passed > 0
+    }
+
+    /// The closing line, in the form CI readers look for.
+    pub fn line(&self) -> String {
+        format!(
+            "conformance: {} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
+    }
+}
+
+pub fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn default_rig() -> PathBuf {
+    workspace_dir().join("rigs/sim.toml")
+}
+
+pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let rig = rig::load(&opts.rig)?;
+    let filter = opts
+        .tags
+        .as_deref()
+        .map(|t| TagOperation::from_str(t).map_err(|e| anyhow::anyhow!("--tags {t:?}: {e}")))
+        .transpose()?;
+    let broker = crate::broker::start(&rig.file.broker).await?;
+    println!(
+        "plugrig: rig {} ({}), broker {} at {}, time scale {}",
+        rig.file.rig.name,
+        rig.path.display(),
+        broker.kind,
+        broker.addr,
+        rig.file.rig.time_scale
+    );
+    // Build the simulated plug before the first scenario, so no step's deadline pays for it.
+    let rig::Dut::Sim(sim) = &rig.file.dut;
+    let bin = rig::sim::binary(sim).await?;
+    println!("plugrig: simulated plug {}", bin.display());
+    let concurrency = rig.file.run.concurrency;
+    set_context(rig, broker);
+
+    let features = if opts.features.is_empty() {
+        vec![workspace_dir().join("features")]
+    } else {
+        opts.features.clone()
+    };
+    let mut summary = Summary {
+        passed: 0,
+        failed: 0,
+        skipped: 0,
+        parsing_errors: 0,
+        hook_errors: 0,
+        wall: Duration::ZERO,
+    };
+    for input in &features {
+        let s = run_one(input, filter.clone(), opts.report.as_deref(), concurrency).await?;
+        summary.passed += s.passed;
+        summary.failed += s.failed;
+        summary.skipped += s.skipped;
+        summary.parsing_errors += s.parsing_errors;
+        summary.hook_errors += s.hook_errors;
+    }
+    summary.wall = started.elapsed();
+    Ok(summary)
+}
+
+async fn run_one(
+    input: &Path,
+    filter: Option<TagOperation>,
+    report: Option<&Path>,
+    concurrency: usize,
+) -> anyhow::Result<Summary> {
+    let select = move |f: &cucumber::gherkin::Feature,
+                       r: Option<&cucumber::gherkin::Rule>,
+                       s: &cucumber::gherkin::Scenario| {
+        let tags = f
+            .tags
+            .iter()
+            .chain(r.iter().flat_map(|r| r.tags.iter()))
+            .chain(s.tags.iter());
+        filter.as_ref().is_none_or(|op| op.eval(tags))
+    };
+    let counter = ScenarioCounter::default();
+    let counts = counter.counts.clone();
+    let counter = counter.discard_stats_writes().discard_arbitrary_writes();
+    let cucumber = PlugWorld::cucumber().max_concurrent_scenarios(concurrency);
+    let stats = match report {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating report directory {}", dir.display()))?;
+            let stem = input
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "features".into());
+            let json = std::fs::File::create(dir.join(format!("{stem}.cucumber.json")))?;
+            let junit = std::fs::File::create(dir.join(format!("{stem}.junit.xml")))?;
+            let w = cucumber
+                .with_writer(
+                    writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
+                        .summarized()
+                        .tee::<PlugWorld, _>(counter)
+                        .tee::<PlugWorld, _>(writer::Json::for_tee(json))
+                        .tee::<PlugWorld, _>(writer::JUnit::for_tee(junit, 0))
+                        .normalized(),
+                )
+                .with_default_cli()
+                .filter_run(input, select)
+                .await;
+            (w.parsing_errors(), w.hook_errors())
+        }
+        None => {
+            let w = cucumber
+                .with_writer(
+                    writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
+                        .summarized()
+                        .tee::<PlugWorld, _>(counter)
+                        .normalized(),
+                )
+                .with_default_cli()
+                .filter_run(input, select)
+                .await;
+            (w.parsing_errors(), w.hook_errors())
+        }
+    };
+    let (parsing_errors, hook_errors) = stats;
+    let sc = *counts.lock().unwrap_or_else(|p| p.into_inner());
+    Ok(Summary {
+        passed: sc.passed,
+        failed: sc.failed,
+        skipped: sc.skipped,
+        parsing_errors,
+        hook_errors,
+        wall: Duration::ZERO,
+    })
+}

@@ -1,0 +1,8 @@
+//! Step definitions, one module per domain concept (cucumber-rs book): steps are shared
+//! across features. Steps stay thin: the World and the protocol model do the work.
+
+pub mod firmware;
+pub mod params;
+pub mod provisioning;
+pub mod session;
+pub mod switch;

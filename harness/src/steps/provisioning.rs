@@ -1,0 +1,173 @@
+//! Provisioning over the AP socket (spec 2, PROTOCOL-NOTES "AP socket").
+
+use std::time::Duration;
+
+use anyhow::{bail, ensure};
+use cucumber::{given, then, when};
+
+use crate::protocol::ap::{self, MqttServer};
+use crate::world::PlugWorld;
+
+/// How long a plug may take to reach the broker after an accepted 4003 (network time).
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+
+pub fn mqtt_server(w: &PlugWorld, qos: u8, keepalive: u16, clean: u8) -> MqttServer {
+    MqttServer {
+        host: w.tap.addr.ip().to_string(),
+        port: w.tap.addr.port(),
+        connect_mode: 0,
+        username: w.ctx.broker.username.clone(),
+        password: w.ctx.broker.password.clone(),
+        keepalive,
+        qos,
+        clean_session: clean,
+        client_id: None,
+    }
+}
+
+async fn request_identity(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let reply = w.ap().await?.request(&ap::device_info()).await?;
+    let id = reply.identity()?;
+    w.app
+        .subscribe(&format!("{}/device/#", id.prefix()))
+        .await?;
+    w.identity = Some(id);
+    w.last_reply = Some(reply);
+    Ok(())
+}
+
+async fn send_mqtt(w: &mut PlugWorld, m: MqttServer) -> anyhow::Result<()> {
+    let reply = w.ap().await?.request(&ap::mqtt_server(&m)).await?;
+    w.provisioned = Some(m);
+    w.last_reply = Some(reply);
+    Ok(())
+}
+
+async fn send_wifi(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let reply = w
+        .ap()
+        .await?
+        .request(&ap::wifi("plugrig-net", "plugrig-pass", 3))
+        .await?;
+    w.last_reply = Some(reply);
+    Ok(())
+}
+
+fn expect_ok(w: &PlugWorld, header: i64) -> anyhow::Result<()> {
+    let r = w
+        .last_reply
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no reply"))?;
+    ensure!(
+        r.code == 0 && r.header == Some(header),
+        "expected code 0 for {header}, got: {}",
+        r.raw
+    );
+    Ok(())
+}
+
+/// The whole app flow: 4001, 4002, 4003 on one connection, then wait for the broker.
+pub async fn provision(
+    w: &mut PlugWorld,
+    qos: u8,
+    keepalive: u16,
+    clean: u8,
+) -> anyhow::Result<usize> {
+    request_identity(w).await?;
+    let m = mqtt_server(w, qos, keepalive, clean);
+    send_mqtt(w, m).await?;
+    expect_ok(w, ap::MQTT_SERVER)?;
+    let from = w.timeline.len();
+    send_wifi(w).await?;
+    expect_ok(w, ap::WIFI)?;
+    w.wait_connected(from, CONNECT_WITHIN).await
+}
+
+#[given("a factory-fresh plug")]
+async fn fresh(w: &mut PlugWorld) -> anyhow::Result<()> {
+    // The World started a plug with an empty flash; its AP socket must answer.
+    w.ap().await?;
+    Ok(())
+}
+
+#[given(expr = "a plug provisioned with QoS {int}, keepalive {int} and clean session {int}")]
+async fn provisioned_with(
+    w: &mut PlugWorld,
+    qos: u8,
+    keepalive: u16,
+    clean: u8,
+) -> anyhow::Result<()> {
+    w.mark = provision(w, qos, keepalive, clean).await?;
+    Ok(())
+}
+
+#[given("a provisioned plug connected to the broker")]
+async fn provisioned(w: &mut PlugWorld) -> anyhow::Result<()> {
+    w.mark = provision(w, 1, 60, 1).await?;
+    Ok(())
+}
+
+#[when("the app requests the device information")]
+async fn device_info(w: &mut PlugWorld) -> anyhow::Result<()> {
+    request_identity(w).await
+}
+
+#[when(
+    expr = "the app sends the broker configuration with QoS {int}, keepalive {int} and clean session {int}"
+)]
+async fn broker_config(
+    w: &mut PlugWorld,
+    qos: u8,
+    keepalive: u16,
+    clean: u8,
+) -> anyhow::Result<()> {
+    let m = mqtt_server(w, qos, keepalive, clean);
+    send_mqtt(w, m).await
+}
+
+#[when("the app sends the network configuration")]
+async fn network_config(w: &mut PlugWorld) -> anyhow::Result<()> {
+    w.mark = w.timeline.len();
+    send_wifi(w).await
+}
+
+#[then(expr = "the reply has code {int} and header {int}")]
+async fn reply_code(w: &mut PlugWorld, code: i64, header: i64) -> anyhow::Result<()> {
+    let r = w
+        .last_reply
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no reply was received"))?;
+    if r.code != code || r.header != Some(header) {
+        bail!(
+            "expected code {code} ({}) with header {header}, got code {} ({}) with header {:?}: {}",
+            ap::code_meaning(code),
+            r.code,
+            ap::code_meaning(r.code),
+            r.header,
+            r.raw
+        );
+    }
+    Ok(())
+}
+
+#[then("the reply carries the device identity")]
+async fn reply_identity(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let r = w
+        .last_reply
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no reply was received"))?;
+    let id = r.identity()?;
+    ensure!(!id.mac.is_empty(), "device_mac is empty");
+    ensure!(
+        ["cn", "us", "uk", "eu"].contains(&id.specifications.to_ascii_lowercase().as_str()),
+        "device_specifications must be CN/US/UK/EU, got {:?}",
+        id.specifications
+    );
+    Ok(())
+}
+
+#[then(expr = "the plug connects to the broker within {int} s")]
+async fn connects(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
+    w.mark = w.wait_connected(w.mark, Duration::from_secs(secs)).await?;
+    Ok(())
+}

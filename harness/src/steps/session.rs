@@ -1,0 +1,182 @@
+//! The plug's MQTT session as seen on the wire tap (spec 2.2, PROTOCOL-NOTES "MQTT session").
+
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context};
+use cucumber::then;
+use rumqttc::Packet;
+
+use crate::protocol::{qos_number, APP_FIELDS};
+use crate::timeline::{Dir, Event};
+use crate::world::PlugWorld;
+
+#[then("the CONNECT packet carries the provisioned credentials, keepalive and clean session")]
+async fn connect_matches(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let m = w
+        .provisioned
+        .clone()
+        .context("the plug was not provisioned by this scenario")?;
+    let id = w.identity()?.clone();
+    let connect = w
+        .timeline
+        .snapshot()
+        .into_iter()
+        .find_map(|e| match e.event {
+            Event::Mqtt(Dir::Up, Packet::Connect(c)) => Some(c),
+            _ => None,
+        })
+        .with_context(|| format!("no CONNECT on the tap\n{}", w.timeline.tail()))?;
+    let login = connect
+        .login
+        .clone()
+        .context("CONNECT carries no username/password")?;
+    ensure!(
+        login.username == m.username,
+        "CONNECT username {:?}, provisioned {:?}",
+        login.username,
+        m.username
+    );
+    ensure!(
+        login.password == m.password,
+        "CONNECT password differs from the provisioned one"
+    );
+    ensure!(
+        connect.keep_alive == m.keepalive,
+        "CONNECT keepalive {}, provisioned {}",
+        connect.keep_alive,
+        m.keepalive
+    );
+    ensure!(
+        connect.clean_session == (m.clean_session == 1),
+        "CONNECT clean_session {}, provisioned {}",
+        connect.clean_session,
+        m.clean_session
+    );
+    let want_id = m
+        .client_id
+        .clone()
+        .filter(|c| !c.is_empty())
+        .unwrap_or(id.mac.clone());
+    ensure!(
+        connect.client_id == want_id,
+        "CONNECT client id {:?}, expected {want_id:?} [app]",
+        connect.client_id
+    );
+    Ok(())
+}
+
+#[then("the plug subscribes to the five app topics")]
+async fn subscribes(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let id = w.identity()?.clone();
+    let (filters, _) = w
+        .timeline
+        .wait_for(
+            w.mark,
+            Duration::from_secs(5),
+            "a SUBSCRIBE from the plug",
+            |e| match &e.event {
+                Event::Mqtt(Dir::Up, Packet::Subscribe(s)) => Some(s.filters.clone()),
+                _ => None,
+            },
+        )
+        .await?;
+    let mut got: Vec<String> = filters.iter().map(|f| f.path.clone()).collect();
+    let mut want: Vec<String> = APP_FIELDS.iter().map(|f| id.app_topic(f)).collect();
+    got.sort();
+    want.sort();
+    ensure!(got == want, "SUBSCRIBE topics {got:?}, expected {want:?}");
+    Ok(())
+}
+
+#[then(expr = "every publish from the plug uses QoS {int}")]
+async fn publishes_at_qos(w: &mut PlugWorld, qos: u8) -> anyhow::Result<()> {
+    // Wait for two publishes so the check has something to judge.
+    let mut from = w.mark;
+    for _ in 0..2 {
+        let (_, i) = w
+            .timeline
+            .wait_for(
+                from,
+                Duration::from_secs(10),
+                "a PUBLISH from the plug",
+                |e| match &e.event {
+                    Event::Mqtt(Dir::Up, Packet::Publish(_)) => Some(()),
+                    _ => None,
+                },
+            )
+            .await?;
+        from = i + 1;
+    }
+    for e in w.timeline.snapshot() {
+        if let Event::Mqtt(Dir::Up, Packet::Publish(p)) = &e.event {
+            if qos_number(p.qos) != qos {
+                bail!(
+                    "a PUBLISH at QoS {} where {qos} was provisioned: {e}\n{}",
+                    qos_number(p.qos),
+                    w.timeline.tail()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[then(expr = "the QoS {int} flow completes for the plug's publishes")]
+async fn qos_flow(w: &mut PlugWorld, qos: u8) -> anyhow::Result<()> {
+    // For QoS 1 the broker's PUBACK, for QoS 2 PUBREC, the plug's PUBREL and PUBCOMP.
+    let (pid, i) = w
+        .timeline
+        .wait_for(
+            w.mark,
+            Duration::from_secs(10),
+            "a PUBLISH from the plug",
+            |e| match &e.event {
+                Event::Mqtt(Dir::Up, Packet::Publish(p)) => Some(p.pkid),
+                _ => None,
+            },
+        )
+        .await?;
+    let within = Duration::from_secs(5);
+    match qos {
+        1 => {
+            w.timeline
+                .wait_for(i, within, &format!("PUBACK {pid}"), |e| match &e.event {
+                    Event::Mqtt(Dir::Down, Packet::PubAck(a)) if a.pkid == pid => Some(()),
+                    _ => None,
+                })
+                .await?;
+        }
+        2 => {
+            for (dir, name) in [
+                (Dir::Down, "PUBREC"),
+                (Dir::Up, "PUBREL"),
+                (Dir::Down, "PUBCOMP"),
+            ] {
+                w.timeline
+                    .wait_for(i, within, &format!("{name} {pid}"), |e| {
+                        match (&e.event, name) {
+                            (Event::Mqtt(d, Packet::PubRec(a)), "PUBREC")
+                                if *d == dir && a.pkid == pid =>
+                            {
+                                Some(())
+                            }
+                            (Event::Mqtt(d, Packet::PubRel(a)), "PUBREL")
+                                if *d == dir && a.pkid == pid =>
+                            {
+                                Some(())
+                            }
+                            (Event::Mqtt(d, Packet::PubComp(a)), "PUBCOMP")
+                                if *d == dir && a.pkid == pid =>
+                            {
+                                Some(())
+                            }
+                            _ => None,
+                        }
+                    })
+                    .await?;
+            }
+        }
+        _ => ensure!(pid == 0, "a QoS 0 PUBLISH carries no packet id"),
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! The relay: switch_state both ways and the heartbeat (spec 3.2.1, 3.3.1).
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use cucumber::{then, when};
+
+use super::params::OnOff;
+use crate::protocol::payloads;
+use crate::timeline::Event;
+use crate::world::PlugWorld;
+
+/// How long an app command may take to be echoed (network, not scaled).
+const ECHO_WITHIN: Duration = Duration::from_secs(2);
+
+#[when(expr = "the app switches the plug {onoff}")]
+async fn switch(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
+    let topic = w.identity()?.app_topic("switch_state");
+    w.mark = w.timeline.len();
+    w.app
+        .publish(&topic, &format!(r#"{{"switch_state":"{}"}}"#, s.as_str()))
+        .await
+}
+
+#[then(expr = "the plug reports switch_state {onoff}")]
+async fn reports(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
+    let topic = w.identity()?.device_topic("switch_state");
+    let want = s.is_on();
+    let (_, i) = w
+        .timeline
+        .wait_for(
+            w.mark,
+            ECHO_WITHIN,
+            &format!("switch_state {} on {topic}", s.as_str()),
+            |e| match &e.event {
+                Event::AppReceived { topic: t, payload } if *t == topic => {
+                    payloads::switch_state(payload)
+                        .ok()
+                        .filter(|on| *on == want)
+                }
+                _ => None,
+            },
+        )
+        .await?;
+    w.mark = i + 1;
+    Ok(())
+}
+
+#[then(expr = "the plug publishes switch_state {onoff} on connection")]
+async fn on_connection(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
+    let (payload, i, _) = w.wait_device(w.mark, "switch_state", ECHO_WITHIN).await?;
+    let on = payloads::switch_state(&payload)?;
+    ensure!(
+        on == s.is_on(),
+        "switch_state on connection is {payload}, expected {}",
+        s.as_str()
+    );
+    w.mark = i + 1;
+    Ok(())
+}
+
+#[then(expr = "the console shows the relay {onoff}")]
+async fn console_relay(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
+    let want = format!("relay state={}", s.as_str());
+    w.timeline
+        .wait_for(
+            w.mark.saturating_sub(5),
+            ECHO_WITHIN,
+            &format!("console line with {want:?}"),
+            |e| match &e.event {
+                Event::Console(l) if l.contains(&want) => Some(()),
+                _ => None,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+#[then(expr = "switch_state arrives every 30 s within tolerance, {int} times in a row")]
+async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
+    let (period, tol) = w.periods().heartbeat();
+    let mut at = Vec::new();
+    let mut from = w.mark;
+    // The publish on connection starts the series.
+    for _ in 0..=times {
+        let (_, i, t) = w
+            .wait_device(from, "switch_state", period + tol + Duration::from_secs(2))
+            .await?;
+        at.push(t);
+        from = i + 1;
+    }
+    // Measured on the tap, where the plug's packets arrive without the broker's delay.
+    let tap: Vec<Duration> = w
+        .tap_publishes(w.mark, "switch_state")?
+        .into_iter()
+        .map(|(t, _)| t)
+        .take(times + 1)
+        .collect();
+    ensure!(
+        tap.len() == times + 1,
+        "the tap saw {} switch_state publishes, the app {}",
+        tap.len(),
+        at.len()
+    );
+    for pair in tap.windows(2) {
+        let gap = pair[1].saturating_sub(pair[0]);
+        let err = if gap > period {
+            gap - period
+        } else {
+            period - gap
+        };
+        ensure!(
+            err <= tol,
+            "switch_state interval {gap:?}, expected {period:?} +- {tol:?}\n{}",
+            w.timeline.tail()
+        );
+    }
+    Ok(())
+}
+
+#[then("no other publish changed the relay meanwhile")]
+async fn no_change(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let states: Vec<bool> = w
+        .tap_publishes(0, "switch_state")?
+        .iter()
+        .map(|(_, p)| payloads::switch_state(&String::from_utf8_lossy(&p.payload)))
+        .collect::<anyhow::Result<_>>()
+        .context("a switch_state payload breaks spec 3.2.1")?;
+    ensure!(
+        states.windows(2).all(|s| s[0] == s[1]),
+        "switch_state changed without a command: {states:?}"
+    );
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! The wire tap: a TCP proxy between the plug and the broker that decodes every MQTT
+//! packet both ways (rumqttc's mqttbytes) and puts it on the scenario's timeline. The
+//! broker cannot tell us a client's keepalive or clean_session; the tap can.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use rumqttc::Packet;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::timeline::{Dir, Event, Timeline};
+
+const MAX_PACKET: usize = 256 * 1024;
+
+pub struct Tap {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Tap {
+    pub async fn start(upstream: SocketAddr, timeline: Arc<Timeline>) -> anyhow::Result<Tap> {
+        let l = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = l.local_addr()?;
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((plug, _)) = l.accept().await {
+                let tl = timeline.clone();
+                conns.spawn(async move {
+                    let Ok(broker) = TcpStream::connect(upstream).await else {
+                        tl.push(Event::Note(format!(
+                            "tap could not reach the broker at {upstream}"
+                        )));
+                        return;
+                    };
+                    // Nagle plus delayed ACKs would add ~40 ms to small packets.
+                    let _ = plug.set_nodelay(true);
+                    let _ = broker.set_nodelay(true);
+                    tl.push(Event::TapConnection { open: true });
+                    let (pr, pw) = plug.into_split();
+                    let (br, bw) = broker.into_split();
+                    tokio::join!(
+                        pump(pr, bw, Dir::Up, tl.clone()),
+                        pump(br, pw, Dir::Down, tl.clone())
+                    );
+                    tl.push(Event::TapConnection { open: false });
+                });
+            }
+        });
+        Ok(Tap { addr, task })
+    }
+}
+
+/// Copies one direction, decoding as it goes; either side closing closes the other.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: Dir, tl: Arc<Timeline>) {
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        let n = match from.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        // Forward first: the tap must not add latency for decoding.
+        if to.write_all(&chunk[..n]).await.is_err() {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            match Packet::read(&mut buf, MAX_PACKET) {
+                Ok(p) => tl.push(Event::Mqtt(dir, p)),
+                Err(rumqttc::Error::InsufficientBytes(_)) => break,
+                Err(e) => {
+                    tl.push(Event::Note(format!(
+                        "tap: undecodable bytes {dir:?}: {e:?}"
+                    )));
+                    buf.clear();
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}

@@ -1,0 +1,200 @@
+//! The World: one scenario's view of the rig. A fresh plug, tap and app client per
+//! scenario, so no scenario depends on what another left behind.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use rumqttc::Packet;
+
+use crate::ap_link::ApLink;
+use crate::app::App;
+use crate::broker::BrokerInfo;
+use crate::protocol::ap::{MqttServer, Reply};
+use crate::protocol::timing::Periods;
+use crate::protocol::Identity;
+use crate::rig::{self, Rig};
+use crate::tap::Tap;
+use crate::timeline::{Dir, Entry, Event, Timeline};
+
+/// What every scenario of a run shares: the rig and its broker.
+#[derive(Debug)]
+pub struct RunContext {
+    pub rig: Rig,
+    pub broker: BrokerInfo,
+    pub periods: Periods,
+    next_plug: AtomicU32,
+}
+
+static CONTEXT: OnceLock<Arc<RunContext>> = OnceLock::new();
+
+/// Sets the run's context; the runner does this once before the first scenario.
+pub fn set_context(rig: Rig, broker: BrokerInfo) -> Arc<RunContext> {
+    let periods = Periods::new(f64::from(rig.file.rig.time_scale));
+    CONTEXT
+        .get_or_init(|| {
+            Arc::new(RunContext {
+                rig,
+                broker,
+                periods,
+                next_plug: AtomicU32::new(1),
+            })
+        })
+        .clone()
+}
+
+#[derive(cucumber::World)]
+#[world(init = Self::new)]
+pub struct PlugWorld {
+    pub ctx: Arc<RunContext>,
+    pub timeline: Arc<Timeline>,
+    pub plug: rig::sim::SimPlug,
+    pub tap: Tap,
+    pub app: App,
+    pub ap: Option<ApLink>,
+    pub identity: Option<Identity>,
+    pub last_reply: Option<Reply>,
+    pub provisioned: Option<MqttServer>,
+    /// Timeline index where the step under way started looking.
+    pub mark: usize,
+}
+
+impl fmt::Debug for PlugWorld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // cucumber prints the World of a failed step: the timeline is what helps there.
+        write!(
+            f,
+            "{:?} identity={:?}\n{}",
+            self.plug,
+            self.identity.as_ref().map(Identity::prefix),
+            self.timeline.tail()
+        )
+    }
+}
+
+impl PlugWorld {
+    async fn new() -> anyhow::Result<PlugWorld> {
+        let ctx = CONTEXT
+            .get()
+            .context("the runner did not set the run context")?
+            .clone();
+        let timeline = Arc::new(Timeline::default());
+        let n = ctx.next_plug.fetch_add(1, Ordering::Relaxed);
+        // A locally administered MAC, unique per plug of this run: topics never collide.
+        let mac = format!(
+            "02:70:72:{:02x}:{:02x}:{:02x}",
+            (std::process::id() & 0xff) as u8,
+            (n >> 8) as u8,
+            n as u8
+        );
+        let plug = match &ctx.rig.file.dut {
+            rig::Dut::Sim(cfg) => {
+                let spawn = rig::sim::Spawn {
+                    cfg,
+                    time_scale: ctx.rig.file.rig.time_scale,
+                    mac,
+                    resolver: None,
+                };
+                rig::sim::SimPlug::spawn(spawn, timeline.clone()).await?
+            }
+        };
+        let tap = Tap::start(ctx.broker.addr, timeline.clone()).await?;
+        let app = App::connect(&ctx.broker, timeline.clone()).await?;
+        Ok(PlugWorld {
+            ctx,
+            timeline,
+            plug,
+            tap,
+            app,
+            ap: None,
+            identity: None,
+            last_reply: None,
+            provisioned: None,
+            mark: 0,
+        })
+    }
+
+    pub fn periods(&self) -> Periods {
+        self.ctx.periods
+    }
+
+    pub fn identity(&self) -> anyhow::Result<&Identity> {
+        self.identity
+            .as_ref()
+            .context("no 4001 reply yet: the plug's identity is unknown")
+    }
+
+    pub async fn ap(&mut self) -> anyhow::Result<&mut ApLink> {
+        if self.ap.is_none() {
+            self.ap = Some(ApLink::connect(self.plug.ap, self.timeline.clone()).await?);
+        }
+        self.ap.as_mut().context("AP link")
+    }
+
+    /// Waits for the plug's broker session: an accepted CONNACK on the tap.
+    pub async fn wait_connected(&self, from: usize, within: Duration) -> anyhow::Result<usize> {
+        let (_, i) = self
+            .timeline
+            .wait_for(
+                from,
+                within,
+                "an accepted CONNACK to the plug on the tap",
+                |e| match &e.event {
+                    Event::Mqtt(Dir::Down, Packet::ConnAck(a))
+                        if a.code == rumqttc::ConnectReturnCode::Success =>
+                    {
+                        Some(())
+                    }
+                    _ => None,
+                },
+            )
+            .await?;
+        Ok(i)
+    }
+
+    /// Waits for the app to receive a message on `{prefix}/device/{field}`.
+    pub async fn wait_device(
+        &self,
+        from: usize,
+        field: &str,
+        within: Duration,
+    ) -> anyhow::Result<(String, usize, Duration)> {
+        let topic = self.identity()?.device_topic(field);
+        let ((p, at), i) = self
+            .timeline
+            .wait_for(
+                from,
+                within,
+                &format!("a message on {topic}"),
+                |e| match &e.event {
+                    Event::AppReceived { topic: t, payload } if *t == topic => {
+                        Some((payload.clone(), e.at))
+                    }
+                    _ => None,
+                },
+            )
+            .await?;
+        Ok((p, i, at))
+    }
+
+    /// Every PUBLISH the plug sent on `{prefix}/device/{field}` since `from`, as seen on the tap.
+    pub fn tap_publishes(
+        &self,
+        from: usize,
+        field: &str,
+    ) -> anyhow::Result<Vec<(Duration, rumqttc::Publish)>> {
+        let topic = self.identity()?.device_topic(field);
+        Ok(self
+            .timeline
+            .snapshot()
+            .into_iter()
+            .skip(from)
+            .filter_map(|Entry { at, event }| match event {
+                Event::Mqtt(Dir::Up, Packet::Publish(p)) if p.topic == topic => Some((at, p)),
+                _ => None,
+            })
+            .collect())
+    }
+}

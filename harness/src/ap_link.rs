@@ -20,13 +20,25 @@ pub struct ApLink {
 }
 
 impl ApLink {
+    /// Connects, retrying while the plug's AP is still coming up after boot.
     pub async fn connect(addr: SocketAddr, timeline: Arc<Timeline>) -> anyhow::Result<ApLink> {
-        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
-            .await
-            .with_context(|| format!("the plug's AP socket {addr} did not accept within 5 s"))?
-            .with_context(|| format!("connecting to the plug's AP socket {addr}"))?;
-        stream.set_nodelay(true)?;
-        Ok(ApLink { stream, timeline })
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    stream.set_nodelay(true)?;
+                    return Ok(ApLink { stream, timeline });
+                }
+                Ok(Err(e)) if tokio::time::Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(Err(e)) => {
+                    return Err(e).with_context(|| format!("connecting to the plug's AP socket {addr}"))
+                }
+                Err(_) => bail!("the plug's AP socket {addr} did not accept within 10 s"),
+            }
+        }
     }
 
     /// Sends `bytes` in one write.

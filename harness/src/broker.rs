@@ -20,9 +20,7 @@ pub struct BrokerInfo {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 async fn reachable(addr: SocketAddr, within: Duration) -> anyhow::Result<()> {

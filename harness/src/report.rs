@@ -60,8 +60,7 @@ impl ScenarioCounter {
             }
             Scenario::Finished => {
                 // A retried scenario reports again; only its last run counts.
-                if ev.retries.is_some_and(|r| r.left > 0)
-                    && self.running.get(&key) == Some(&Outcome::Failed)
+                if ev.retries.is_some_and(|r| r.left > 0) && self.running.get(&key) == Some(&Outcome::Failed)
                 {
                     self.running.remove(&key);
                     return;

@@ -79,9 +79,7 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: Dir, tl: Arc
                 Ok(p) => tl.push(Event::Mqtt(dir, p)),
                 Err(rumqttc::Error::InsufficientBytes(_)) => break,
                 Err(e) => {
-                    tl.push(Event::Note(format!(
-                        "tap: undecodable bytes {dir:?}: {e:?}"
-                    )));
+                    tl.push(Event::Note(format!("tap: undecodable bytes {dir:?}: {e:?}")));
                     buf.clear();
                     break;
                 }

@@ -169,18 +169,12 @@ impl Timeline {
                     if let Event::PlugExited(why) = &entry.event {
                         let why = why.clone();
                         drop(e);
-                        anyhow::bail!(
-                            "expected {what}, but the plug exited ({why})\n{}",
-                            self.tail()
-                        );
+                        anyhow::bail!("expected {what}, but the plug exited ({why})\n{}", self.tail());
                     }
                 }
                 next = e.len().max(next);
             }
-            if tokio::time::timeout_at(deadline, rx.changed())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
                 anyhow::bail!(
                     "expected {what} within {timeout:?}; it did not come\n{}",
                     self.tail()

@@ -133,23 +133,27 @@ impl PlugWorld {
         self.ap.as_mut().context("AP link")
     }
 
-    /// Waits for the plug's broker session: an accepted CONNACK on the tap.
+    /// Waits for the plug's broker session: an accepted CONNACK on the tap, then the
+    /// broker's SUBACK to the plug (before it, an app command could be lost). Returns the
+    /// index of the CONNACK.
     pub async fn wait_connected(&self, from: usize, within: Duration) -> anyhow::Result<usize> {
+        let what = "an accepted CONNACK to the plug on the tap";
         let (_, i) = self
             .timeline
-            .wait_for(
-                from,
-                within,
-                "an accepted CONNACK to the plug on the tap",
-                |e| match &e.event {
-                    Event::Mqtt(Dir::Down, Packet::ConnAck(a))
-                        if a.code == rumqttc::ConnectReturnCode::Success =>
-                    {
-                        Some(())
-                    }
-                    _ => None,
-                },
-            )
+            .wait_for(from, within, what, |e| match &e.event {
+                Event::Mqtt(Dir::Down, Packet::ConnAck(a))
+                    if a.code == rumqttc::ConnectReturnCode::Success =>
+                {
+                    Some(())
+                }
+                _ => None,
+            })
+            .await?;
+        self.timeline
+            .wait_for(i, within, "the broker's SUBACK to the plug", |e| match &e.event {
+                Event::Mqtt(Dir::Down, Packet::SubAck(_)) => Some(()),
+                _ => None,
+            })
             .await?;
         Ok(i)
     }
@@ -164,17 +168,12 @@ impl PlugWorld {
         let topic = self.identity()?.device_topic(field);
         let ((p, at), i) = self
             .timeline
-            .wait_for(
-                from,
-                within,
-                &format!("a message on {topic}"),
-                |e| match &e.event {
-                    Event::AppReceived { topic: t, payload } if *t == topic => {
-                        Some((payload.clone(), e.at))
-                    }
+            .wait_for(from, within, &format!("a message on {topic}"), |e| {
+                match &e.event {
+                    Event::AppReceived { topic: t, payload } if *t == topic => Some((payload.clone(), e.at)),
                     _ => None,
-                },
-            )
+                }
+            })
             .await?;
         Ok((p, i, at))
     }

@@ -147,8 +147,7 @@ impl FrameReader {
         let next = self.buf.iter().skip(1).position(|&b| b == HEADER);
         match next {
             Some(p) => {
-                let rest: heapless::Vec<u8, FRAME_LEN> =
-                    self.buf.iter().skip(p + 1).copied().collect();
+                let rest: heapless::Vec<u8, FRAME_LEN> = self.buf.iter().skip(p + 1).copied().collect();
                 self.buf = rest;
             }
             None => self.buf.clear(),

@@ -90,11 +90,7 @@ fn onoff(on: bool) -> &'static str {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::Boot {
-                fw,
-                mac,
-                configured,
-            } => write!(
+            Event::Boot { fw, mac, configured } => write!(
                 f,
                 "boot fw={fw} mac={mac} configured={}",
                 if *configured { "yes" } else { "no" }

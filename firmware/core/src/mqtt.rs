@@ -12,8 +12,8 @@
 use core::time::Duration;
 use heapless::{Deque, String, Vec};
 use mqttrs::{
-    decode_slice, encode_slice, Connect, ConnectReturnCode, Packet, Pid, Protocol, Publish, QoS,
-    QosPid, Subscribe, SubscribeTopic,
+    decode_slice, encode_slice, Connect, ConnectReturnCode, Packet, Pid, Protocol, Publish, QoS, QosPid,
+    Subscribe, SubscribeTopic,
 };
 
 use crate::time::Instant;
@@ -381,8 +381,7 @@ impl Session {
     }
 
     fn retire(&mut self, pid: Pid, stage: Stage) {
-        self.inflight
-            .retain(|m| !(m.pid == pid && m.stage == stage));
+        self.inflight.retain(|m| !(m.pid == pid && m.stage == stage));
     }
 
     fn resend_inflight(&mut self, now: Instant) {
@@ -590,13 +589,7 @@ fn frame_len(buf: &[u8]) -> Result<Option<usize>, &'static str> {
 /// so no broker can make the plug panic.
 fn check_frame(f: &[u8]) -> Result<(), &'static str> {
     let kind = f[0] >> 4;
-    let hdr = 1
-        + f[1..]
-            .iter()
-            .take(4)
-            .position(|b| b & 0x80 == 0)
-            .unwrap_or(3)
-        + 1;
+    let hdr = 1 + f[1..].iter().take(4).position(|b| b & 0x80 == 0).unwrap_or(3) + 1;
     let rl = f.len() - hdr;
     let ok = match kind {
         2 | 4 | 5 | 6 | 7 | 11 => rl == 2,

@@ -278,10 +278,7 @@ mod tests {
     #[test]
     fn an_image_for_another_target_is_refused() {
         let img = image("esp32c3", b"body");
-        assert_eq!(
-            Verifier::new("sim").feed(&img),
-            Err(ImageError::WrongTarget)
-        );
+        assert_eq!(Verifier::new("sim").feed(&img), Err(ImageError::WrongTarget));
     }
 
     #[test]
@@ -293,9 +290,6 @@ mod tests {
 
     #[test]
     fn nothing_received_is_truncated() {
-        assert_eq!(
-            Verifier::new("sim").finish().err(),
-            Some(ImageError::Truncated)
-        );
+        assert_eq!(Verifier::new("sim").finish().err(), Some(ImageError::Truncated));
     }
 }

@@ -207,17 +207,10 @@ pub fn parse_command(obj: &Object) -> Result<Command, Rejection> {
         WIFI => WIFI_FIELDS,
         _ => return Err(reject(Code::Undefined)),
     };
-    if fields
-        .iter()
-        .any(|f| f.required && obj.get(f.name).is_none())
-    {
+    if fields.iter().any(|f| f.required && obj.get(f.name).is_none()) {
         return Err(reject(Code::Undefined));
     }
-    let present = || {
-        fields
-            .iter()
-            .filter_map(|f| obj.get(f.name).map(|v| (f, v)))
-    };
+    let present = || fields.iter().filter_map(|f| obj.get(f.name).map(|v| (f, v)));
     for (f, v) in present() {
         let type_ok = matches!(
             (f.kind, v),

@@ -178,9 +178,7 @@ impl Rig {
         while let Some(a) = self.plug.poll_action() {
             self.actions.push(a.clone());
             match a {
-                Action::ApSend(c, r) => self
-                    .replies
-                    .push((c, String::from_utf8_lossy(&r).into_owned())),
+                Action::ApSend(c, r) => self.replies.push((c, String::from_utf8_lossy(&r).into_owned())),
                 Action::Store(c) => self.stored = Some(c),
                 Action::Erase => self.stored = None,
                 Action::SetRelay(on) => self.relay = on,
@@ -220,9 +218,7 @@ impl Rig {
             })),
             Sent::Subscribe(_) if self.broker_acks => None,
             Sent::Publish {
-                pid: Some(pid),
-                qos,
-                ..
+                pid: Some(pid), qos, ..
             } if self.broker_acks => {
                 let pid = Pid::try_from(pid).expect("nonzero");
                 Some(if qos == 1 {

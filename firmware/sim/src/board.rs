@@ -93,8 +93,7 @@ pub async fn run(
 ) -> anyhow::Result<Stop> {
     let flash = FileFlash::open(&cfg.state_dir.join("config.flash"), CONFIG_PAGES)?;
     let range = 0..(CONFIG_PAGES * crate::flash::ERASE_SIZE) as u32;
-    let mut store =
-        ConfigStore::new(flash, range).map_err(|e| anyhow::anyhow!("config range: {e:?}"))?;
+    let mut store = ConfigStore::new(flash, range).map_err(|e| anyhow::anyhow!("config range: {e:?}"))?;
     let stored = match store.load().await {
         Ok(c) => c,
         Err(e) => {
@@ -139,13 +138,7 @@ pub async fn run(
             let _ = fwd.send(Ev::Button(p));
         }
     });
-    let mut plug = Plug::new(
-        identity,
-        b.cfg.timing,
-        NetTiming::default(),
-        stored,
-        b.now(),
-    );
+    let mut plug = Plug::new(identity, b.cfg.timing, NetTiming::default(), stored, b.now());
     loop {
         while let Some(a) = plug.poll_action() {
             if let Some(stop) = b.apply(&mut plug, a).await? {
@@ -386,11 +379,8 @@ impl Board {
         self.mqtt_gen += 1;
         let (tx, gen) = (self.tx.clone(), self.mqtt_gen);
         let h = self.tasks.spawn(async move {
-            let connect = tokio::time::timeout(
-                Duration::from_secs(5),
-                TcpStream::connect((host.as_str(), port)),
-            )
-            .await;
+            let connect =
+                tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host.as_str(), port))).await;
             let Ok(Ok(s)) = connect else {
                 let _ = tx.send(Ev::MqttClosed(gen));
                 return;

@@ -10,9 +10,7 @@ fn query(id: u16, name: &str) -> Option<Vec<u8>> {
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
     for label in name.trim_end_matches('.').split('.') {
-        let len = u8::try_from(label.len())
-            .ok()
-            .filter(|l| (1..64).contains(l))?;
+        let len = u8::try_from(label.len()).ok().filter(|l| (1..64).contains(l))?;
         q.push(len);
         q.extend_from_slice(label.as_bytes());
     }

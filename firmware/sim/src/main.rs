@@ -28,8 +28,7 @@ use tokio::sync::{mpsc, watch};
 mod heapless_str {
     /// A fixed-capacity string from a flag, with the flag's name in the error.
     pub fn hs<const N: usize>(flag: &str, v: &str) -> anyhow::Result<heapless::String<N>> {
-        heapless::String::try_from(v)
-            .map_err(|_| anyhow::anyhow!("--{flag}: at most {N} bytes, got {:?}", v))
+        heapless::String::try_from(v).map_err(|_| anyhow::anyhow!("--{flag}: at most {N} bytes, got {:?}", v))
     }
 }
 

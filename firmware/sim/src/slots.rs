@@ -56,8 +56,6 @@ impl Slots {
         let n = self.active()?;
         let mut h = [0u8; HEADER_LEN];
         fs::File::open(self.slot(n)).ok()?.read_exact(&mut h).ok()?;
-        Header::decode(&h)
-            .ok()
-            .map(|h| h.version.as_str().to_string())
+        Header::decode(&h).ok().map(|h| h.version.as_str().to_string())
     }
 }

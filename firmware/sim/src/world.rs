@@ -51,14 +51,11 @@ impl World {
     pub fn chip_registers(&self) -> Raw {
         let (v, i, p) = self.flow();
         let g = 1.0 + self.gain_error;
-        let reg =
-            |x: f64, lsb: f64| (x * g * lsb).round().clamp(0.0, f64::from(0x00FF_FFFF)) as u32;
+        let reg = |x: f64, lsb: f64| (x * g * lsb).round().clamp(0.0, f64::from(0x00FF_FFFF)) as u32;
         Raw {
             v_rms: reg(v, UREF_E4 as f64 / 1e4),
             i_rms: reg(i, IREF_E4 as f64 / 1e4),
-            watt: (p * g * PREF as f64)
-                .round()
-                .clamp(0.0, f64::from(0x007F_FFFF)) as i32,
+            watt: (p * g * PREF as f64).round().clamp(0.0, f64::from(0x007F_FFFF)) as i32,
         }
     }
 }

@@ -78,8 +78,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn parse(raw: &str) -> anyhow::Result<Reply> {
-        let v: Value =
-            serde_json::from_str(raw).with_context(|| format!("reply is not JSON: {raw:?}"))?;
+        let v: Value = serde_json::from_str(raw).with_context(|| format!("reply is not JSON: {raw:?}"))?;
         let o = v
             .as_object()
             .with_context(|| format!("reply is not an object: {raw}"))?;
@@ -129,10 +128,7 @@ impl Reply {
             device_type: get("device_type")?,
         };
         if id.device_type != "0" && id.device_type != "1" {
-            bail!(
-                "device_type must be \"0\" or \"1\", got {:?}",
-                id.device_type
-            );
+            bail!("device_type must be \"0\" or \"1\", got {:?}", id.device_type);
         }
         for (k, v) in [
             ("device_function", &id.function),

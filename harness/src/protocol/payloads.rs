@@ -5,8 +5,8 @@ use anyhow::{bail, Context};
 use serde_json::{Map, Value};
 
 fn object(payload: &str, topic: &str) -> anyhow::Result<Map<String, Value>> {
-    let v: Value = serde_json::from_str(payload)
-        .with_context(|| format!("{topic} payload is not JSON: {payload:?}"))?;
+    let v: Value =
+        serde_json::from_str(payload).with_context(|| format!("{topic} payload is not JSON: {payload:?}"))?;
     match v {
         Value::Object(o) => Ok(o),
         _ => bail!("{topic} payload is not a JSON object: {payload}"),
@@ -87,8 +87,7 @@ pub fn delay_time(payload: &str) -> anyhow::Result<DelayTime> {
         second: int(&o, "delay_second", t)?,
         target_on: onoff(string(&o, "switch_state", t)?, t)?,
     };
-    if !(0..=23).contains(&d.hour) || !(0..=59).contains(&d.minute) || !(0..=59).contains(&d.second)
-    {
+    if !(0..=23).contains(&d.hour) || !(0..=59).contains(&d.minute) || !(0..=59).contains(&d.second) {
         bail!("delay_time fields out of range: {payload}");
     }
     Ok(d)
@@ -136,14 +135,9 @@ mod tests {
     #[test]
     fn spec_examples_parse() {
         assert!(switch_state(r#"{"switch_state":"on"}"#).unwrap());
-        let d = delay_time(
-            r#"{"delay_hour":3,"delay_minute":3,"delay_second":59,"switch_state":"off"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            (d.total_seconds(), d.target_on),
-            (3 * 3600 + 3 * 60 + 59, false)
-        );
+        let d = delay_time(r#"{"delay_hour":3,"delay_minute":3,"delay_second":59,"switch_state":"off"}"#)
+            .unwrap();
+        assert_eq!((d.total_seconds(), d.target_on), (3 * 3600 + 3 * 60 + 59, false));
         assert_eq!(
             electricity(r#"{"voltage":2205,"current":200,"power":20}"#)
                 .unwrap()
@@ -156,15 +150,11 @@ mod tests {
     #[test]
     fn violations_name_the_rule() {
         let e = electricity(r#"{"voltage":220.5,"current":200,"power":20}"#).unwrap_err();
-        assert!(
-            e.to_string().contains("voltage must be a JSON integer"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("voltage must be a JSON integer"), "{e}");
         assert!(switch_state(r#"{"switch_state":"ON"}"#).is_err());
-        assert!(delay_time(
-            r#"{"delay_hour":24,"delay_minute":0,"delay_second":0,"switch_state":"on"}"#
-        )
-        .is_err());
+        assert!(
+            delay_time(r#"{"delay_hour":24,"delay_minute":0,"delay_second":0,"switch_state":"on"}"#).is_err()
+        );
         assert!(ota_result(r#"{"ota_result":"R5"}"#).is_err());
         assert!(firmware_infor(r#"{"company_name":"moko"}"#).is_err());
     }

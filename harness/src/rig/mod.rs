@@ -87,10 +87,8 @@ pub struct Rig {
 /// Parses rig text; errors read `FILE:LINE: message` and name the offending key.
 pub fn parse(text: &str, path: &Path) -> anyhow::Result<RigFile> {
     let rig: RigFile = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
         let msg = e.message().to_string();
+        let line = e.span().map(|s| error_line(text, s.start, &msg));
         match line {
             Some(l) => anyhow::anyhow!("{}:{l}: {msg}", path.display()),
             None => anyhow::anyhow!("{}: {msg}", path.display()),
@@ -98,6 +96,30 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<RigFile> {
     })?;
     validate(&rig).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(rig)
+}
+
+/// The line of an error. For tagged tables (`[dut]`, `[broker]`) toml reports the table's
+/// span; an unknown key is then looked up inside that table so the line names the key.
+fn error_line(text: &str, at: usize, msg: &str) -> usize {
+    let line = text[..at.min(text.len())].matches('\n').count() + 1;
+    let Some(key) = msg
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split('`').next())
+    else {
+        return line;
+    };
+    for (n, l) in text.lines().enumerate().skip(line - 1) {
+        let l = l.trim_start();
+        if n >= line && l.starts_with('[') {
+            break;
+        }
+        if l.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return n + 1;
+        }
+    }
+    line
 }
 
 fn validate(r: &RigFile) -> anyhow::Result<()> {
@@ -117,8 +139,8 @@ fn validate(r: &RigFile) -> anyhow::Result<()> {
 }
 
 pub fn load(path: &Path) -> anyhow::Result<Rig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading rig file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading rig file {}", path.display()))?;
     Ok(Rig {
         file: parse(&text, path)?,
         path: path.to_path_buf(),
@@ -162,11 +184,7 @@ password = "p"
     #[case::unknown_dut_key(GOOD.replace("kind = \"sim\"", "kind = \"sim\"\nflavour = 2"), "r.toml:", "flavour")]
     #[case::missing_section(GOOD.replace("[broker]\nkind = \"embedded\"\nusername = \"u\"\npassword = \"p\"\n", ""), "r.toml", "broker")]
     #[case::zero_scale(GOOD.replace("time_scale = 10", "time_scale = 0"), "r.toml", "time_scale")]
-    fn mistakes_name_the_line_and_the_key(
-        #[case] text: String,
-        #[case] place: &str,
-        #[case] key: &str,
-    ) {
+    fn mistakes_name_the_line_and_the_key(#[case] text: String, #[case] place: &str, #[case] key: &str) {
         let e = err(&text);
         assert!(e.starts_with(place), "{e}");
         assert!(e.contains(key), "{e}");

@@ -80,10 +80,7 @@ async fn build() -> anyhow::Result<PathBuf> {
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
-    let out = cmd
-        .output()
-        .await
-        .context("running cargo to build plug-sim")?;
+    let out = cmd.output().await.context("running cargo to build plug-sim")?;
     if !out.status.success() {
         bail!("cargo build -p plug-sim failed ({})", out.status);
     }
@@ -268,8 +265,7 @@ fn parse_ready(line: &str) -> anyhow::Result<(SocketAddr, SocketAddr)> {
 mod tests {
     #[test]
     fn ready_line() {
-        let (a, c) =
-            super::parse_ready("plug-sim ready ap=127.0.0.1:5 control=127.0.0.1:6").unwrap();
+        let (a, c) = super::parse_ready("plug-sim ready ap=127.0.0.1:5 control=127.0.0.1:6").unwrap();
         assert_eq!((a.port(), c.port()), (5, 6));
         assert!(super::parse_ready("hello").is_err());
     }

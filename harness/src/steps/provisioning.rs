@@ -28,9 +28,7 @@ pub fn mqtt_server(w: &PlugWorld, qos: u8, keepalive: u16, clean: u8) -> MqttSer
 async fn request_identity(w: &mut PlugWorld) -> anyhow::Result<()> {
     let reply = w.ap().await?.request(&ap::device_info()).await?;
     let id = reply.identity()?;
-    w.app
-        .subscribe(&format!("{}/device/#", id.prefix()))
-        .await?;
+    w.app.subscribe(&format!("{}/device/#", id.prefix())).await?;
     w.identity = Some(id);
     w.last_reply = Some(reply);
     Ok(())
@@ -54,10 +52,7 @@ async fn send_wifi(w: &mut PlugWorld) -> anyhow::Result<()> {
 }
 
 fn expect_ok(w: &PlugWorld, header: i64) -> anyhow::Result<()> {
-    let r = w
-        .last_reply
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("no reply"))?;
+    let r = w.last_reply.as_ref().ok_or_else(|| anyhow::anyhow!("no reply"))?;
     ensure!(
         r.code == 0 && r.header == Some(header),
         "expected code 0 for {header}, got: {}",
@@ -67,12 +62,7 @@ fn expect_ok(w: &PlugWorld, header: i64) -> anyhow::Result<()> {
 }
 
 /// The whole app flow: 4001, 4002, 4003 on one connection, then wait for the broker.
-pub async fn provision(
-    w: &mut PlugWorld,
-    qos: u8,
-    keepalive: u16,
-    clean: u8,
-) -> anyhow::Result<usize> {
+pub async fn provision(w: &mut PlugWorld, qos: u8, keepalive: u16, clean: u8) -> anyhow::Result<usize> {
     request_identity(w).await?;
     let m = mqtt_server(w, qos, keepalive, clean);
     send_mqtt(w, m).await?;
@@ -91,12 +81,7 @@ async fn fresh(w: &mut PlugWorld) -> anyhow::Result<()> {
 }
 
 #[given(expr = "a plug provisioned with QoS {int}, keepalive {int} and clean session {int}")]
-async fn provisioned_with(
-    w: &mut PlugWorld,
-    qos: u8,
-    keepalive: u16,
-    clean: u8,
-) -> anyhow::Result<()> {
+async fn provisioned_with(w: &mut PlugWorld, qos: u8, keepalive: u16, clean: u8) -> anyhow::Result<()> {
     w.mark = provision(w, qos, keepalive, clean).await?;
     Ok(())
 }
@@ -115,12 +100,7 @@ async fn device_info(w: &mut PlugWorld) -> anyhow::Result<()> {
 #[when(
     expr = "the app sends the broker configuration with QoS {int}, keepalive {int} and clean session {int}"
 )]
-async fn broker_config(
-    w: &mut PlugWorld,
-    qos: u8,
-    keepalive: u16,
-    clean: u8,
-) -> anyhow::Result<()> {
+async fn broker_config(w: &mut PlugWorld, qos: u8, keepalive: u16, clean: u8) -> anyhow::Result<()> {
     let m = mqtt_server(w, qos, keepalive, clean);
     send_mqtt(w, m).await
 }

@@ -147,31 +147,19 @@ async fn qos_flow(w: &mut PlugWorld, qos: u8) -> anyhow::Result<()> {
                 .await?;
         }
         2 => {
-            for (dir, name) in [
-                (Dir::Down, "PUBREC"),
-                (Dir::Up, "PUBREL"),
-                (Dir::Down, "PUBCOMP"),
-            ] {
+            for (dir, name) in [(Dir::Down, "PUBREC"), (Dir::Up, "PUBREL"), (Dir::Down, "PUBCOMP")] {
                 w.timeline
-                    .wait_for(i, within, &format!("{name} {pid}"), |e| {
-                        match (&e.event, name) {
-                            (Event::Mqtt(d, Packet::PubRec(a)), "PUBREC")
-                                if *d == dir && a.pkid == pid =>
-                            {
-                                Some(())
-                            }
-                            (Event::Mqtt(d, Packet::PubRel(a)), "PUBREL")
-                                if *d == dir && a.pkid == pid =>
-                            {
-                                Some(())
-                            }
-                            (Event::Mqtt(d, Packet::PubComp(a)), "PUBCOMP")
-                                if *d == dir && a.pkid == pid =>
-                            {
-                                Some(())
-                            }
-                            _ => None,
+                    .wait_for(i, within, &format!("{name} {pid}"), |e| match (&e.event, name) {
+                        (Event::Mqtt(d, Packet::PubRec(a)), "PUBREC") if *d == dir && a.pkid == pid => {
+                            Some(())
                         }
+                        (Event::Mqtt(d, Packet::PubRel(a)), "PUBREL") if *d == dir && a.pkid == pid => {
+                            Some(())
+                        }
+                        (Event::Mqtt(d, Packet::PubComp(a)), "PUBCOMP") if *d == dir && a.pkid == pid => {
+                            Some(())
+                        }
+                        _ => None,
                     })
                     .await?;
             }

@@ -34,9 +34,7 @@ async fn reports(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
             &format!("switch_state {} on {topic}", s.as_str()),
             |e| match &e.event {
                 Event::AppReceived { topic: t, payload } if *t == topic => {
-                    payloads::switch_state(payload)
-                        .ok()
-                        .filter(|on| *on == want)
+                    payloads::switch_state(payload).ok().filter(|on| *on == want)
                 }
                 _ => None,
             },
@@ -104,11 +102,7 @@ async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     );
     for pair in tap.windows(2) {
         let gap = pair[1].saturating_sub(pair[0]);
-        let err = if gap > period {
-            gap - period
-        } else {
-            period - gap
-        };
+        let err = if gap > period { gap - period } else { period - gap };
         ensure!(
             err <= tol,
             "switch_state interval {gap:?}, expected {period:?} +- {tol:?}\n{}",
@@ -130,5 +124,16 @@ async fn no_change(w: &mut PlugWorld) -> anyhow::Result<()> {
         states.windows(2).all(|s| s[0] == s[1]),
         "switch_state changed without a command: {states:?}"
     );
+    Ok(())
+}
+
+/// Kills the simulated plug's process without warning (SIGKILL): for testing how the
+/// harness reports a DUT that dies mid-scenario.
+#[when("the plug process is killed")]
+async fn kill(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let pid = w.plug.pid().context("the plug has no process id")?;
+    // SAFETY: kill(2) with a pid this World spawned and owns.
+    let r = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    ensure!(r == 0, "kill({pid}, SIGKILL) failed");
     Ok(())
 }

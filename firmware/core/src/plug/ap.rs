@@ -112,8 +112,7 @@ impl Plug {
     }
 
     fn reply(&mut self, id: ConnId, code: Code, header: Option<i64>) {
-        let identity =
-            (code == Code::Ok && header == Some(provisioning::DEVICE_INFO)).then_some(&self.id);
+        let identity = (code == Code::Ok && header == Some(provisioning::DEVICE_INFO)).then_some(&self.id);
         let r = provisioning::reply(code, header, identity);
         self.emit(Action::ApSend(id, r));
     }

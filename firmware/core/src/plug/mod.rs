@@ -182,13 +182,7 @@ pub struct Plug {
 
 impl Plug {
     /// Boots with what flash held. The relay starts off.
-    pub fn new(
-        id: Identity,
-        timing: Timing,
-        net: NetTiming,
-        stored: Option<Config>,
-        now: Instant,
-    ) -> Plug {
+    pub fn new(id: Identity, timing: Timing, net: NetTiming, stored: Option<Config>, now: Instant) -> Plug {
         let mut p = Plug {
             id,
             timing,

@@ -68,14 +68,7 @@ pub fn is_ipv4(s: &str) -> bool {
 }
 
 impl Plug {
-    pub(super) fn start_ota(
-        &mut self,
-        now: Instant,
-        by_name: bool,
-        realm: &str,
-        port: u16,
-        catalogue: &str,
-    ) {
+    pub(super) fn start_ota(&mut self, now: Instant, by_name: bool, realm: &str, port: u16, catalogue: &str) {
         if self.ota.is_some() {
             self.console(Console::Error {
                 what: "upgrade already running",
@@ -193,9 +186,7 @@ impl Plug {
 
 fn image_error(e: ImageError) -> &'static str {
     match e {
-        ImageError::BadMagic | ImageError::BadHeaderCrc | ImageError::BadHeaderField => {
-            "bad header"
-        }
+        ImageError::BadMagic | ImageError::BadHeaderCrc | ImageError::BadHeaderField => "bad header",
         ImageError::WrongTarget => "image for another target",
         ImageError::TooLarge => "image too large",
         ImageError::Truncated => "truncated",

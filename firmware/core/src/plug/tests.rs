@@ -107,9 +107,7 @@ fn empty_client_id_means_the_mac() {
     let r = Rig::connected(0);
     let mut r2 = Rig::new(identity(), r.stored.clone());
     r2.advance(MS(1));
-    assert!(
-        matches!(&r2.sent[0], Sent::Connect { client_id, .. } if client_id == "11:22:33:44:55:66")
-    );
+    assert!(matches!(&r2.sent[0], Sent::Connect { client_id, .. } if client_id == "11:22:33:44:55:66"));
 }
 
 #[test]
@@ -121,10 +119,7 @@ fn garbage_gets_code_4_and_the_next_connection_is_served() {
     assert!(r.actions.contains(&Action::ApClose(1)));
     r.input(Input::ApAccepted(2));
     r.ap_send(2, r#"{"header":4001}"#);
-    assert_eq!(
-        r.replies.last().map(|(c, t)| (*c, code_of(t))),
-        Some((2, 0))
-    );
+    assert_eq!(r.replies.last().map(|(c, t)| (*c, code_of(t))), Some((2, 0)));
 }
 
 #[test]
@@ -311,9 +306,7 @@ fn countdown_cancellation(#[case] how: Cancel, #[case] running_after: usize) {
             r.advance(MS(300));
             r.input(Input::Button { pressed: false });
         }
-        Cancel::NewCountdown => {
-            r.app_publishes("delay_time", r#"{"delay_hour":0,"delay_minute":1}"#)
-        }
+        Cancel::NewCountdown => r.app_publishes("delay_time", r#"{"delay_hour":0,"delay_minute":1}"#),
         Cancel::ZeroZero => r.app_publishes("delay_time", r#"{"delay_hour":0,"delay_minute":0}"#),
     }
     let cut = r.now;
@@ -459,10 +452,7 @@ fn ota_failures(#[case] script: &[OtaInput<'static>], #[case] want: &str) {
     for s in script {
         r.ota(*s);
     }
-    assert_eq!(
-        ota_result(&r),
-        Some(format!(r#"{{"ota_result":"{want}"}}"#))
-    );
+    assert_eq!(ota_result(&r), Some(format!(r#"{{"ota_result":"{want}"}}"#)));
     assert!(r.actions.contains(&Action::OtaCancel));
     assert!(!r.actions.contains(&Action::OtaActivate));
 }
@@ -513,10 +503,7 @@ fn ota_type_0_with_a_realm_that_is_not_an_address_is_r4(#[case] realm: &str) {
     let mut r = Rig::connected(1);
     upgrade(&mut r, 0, realm);
     assert_eq!(ota_result(&r).as_deref(), Some(r#"{"ota_result":"R4"}"#));
-    assert!(!r
-        .actions
-        .iter()
-        .any(|a| matches!(a, Action::OtaFetch { .. })));
+    assert!(!r.actions.iter().any(|a| matches!(a, Action::OtaFetch { .. })));
 }
 
 #[test]
@@ -535,21 +522,14 @@ fn broker_loss_reconnects_with_backoff_and_republishes_switch_state() {
     r.broker_up = false;
     r.input(Input::MqttClosed);
     r.advance(S(20));
-    let gaps: Vec<u64> = r
-        .opens
-        .windows(2)
-        .map(|w| w[1].since(w[0]).as_secs())
-        .collect();
+    let gaps: Vec<u64> = r.opens.windows(2).map(|w| w[1].since(w[0]).as_secs()).collect();
     assert_eq!(&gaps[..3], &[1, 2, 4]);
     assert!(gaps.iter().all(|g| (1..=60).contains(g)));
     r.broker_up = true;
     r.sent.clear();
     r.advance(S(40));
     assert!(r.plug.mqtt_up());
-    assert_eq!(
-        r.publishes("switch_state")[0].0,
-        r#"{"switch_state":"off"}"#
-    );
+    assert_eq!(r.publishes("switch_state")[0].0, r#"{"switch_state":"off"}"#);
 }
 
 #[test]
@@ -559,11 +539,7 @@ fn refused_credentials_are_retried_at_a_sane_pace() {
     r.input(Input::MqttClosed);
     r.advance(S(300));
     assert!(!r.plug.mqtt_up());
-    let gaps: Vec<u64> = r
-        .opens
-        .windows(2)
-        .map(|w| w[1].since(w[0]).as_secs())
-        .collect();
+    let gaps: Vec<u64> = r.opens.windows(2).map(|w| w[1].since(w[0]).as_secs()).collect();
     assert!(gaps.iter().all(|g| (1..=60).contains(g)), "{gaps:?}");
     assert!(r.opens.len() < 20);
 }

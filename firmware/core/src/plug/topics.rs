@@ -43,14 +43,13 @@ impl Plug {
         };
         match field {
             "switch_state" => {
-                let on =
-                    parse_object(payload)
-                        .ok()
-                        .and_then(|(o, _)| match text(&o, "switch_state") {
-                            Some(("on", _)) => Some(true),
-                            Some(("off", _)) => Some(false),
-                            _ => None,
-                        });
+                let on = parse_object(payload)
+                    .ok()
+                    .and_then(|(o, _)| match text(&o, "switch_state") {
+                        Some(("on", _)) => Some(true),
+                        Some(("off", _)) => Some(false),
+                        _ => None,
+                    });
                 match on {
                     Some(on) => self.set_relay(now, on, Cause::App),
                     None => self.console(Console::Error {

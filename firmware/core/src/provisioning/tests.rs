@@ -166,9 +166,7 @@ fn lengths_count_decoded_bytes() {
     // 32 two-byte characters are 64 bytes: too long for a username.
     let long = format!("\"{}\"", "\\u00e9".repeat(32));
     assert_eq!(
-        command(&mqtt_with("username", Some(&long)))
-            .unwrap_err()
-            .code,
+        command(&mqtt_with("username", Some(&long))).unwrap_err().code,
         Code::Length
     );
     let ok = format!("\"{}\"", "\\u00e9".repeat(16));
@@ -215,10 +213,7 @@ fn code_6_for_wifi_security(#[case] value: &str, #[case] ok: bool) {
 #[case::type_over_length(&[("port", Some(r#""x""#)), ("host", Some(r#""""#))], Code::Type)]
 // A wrong length (1) wins over a value out of range (6).
 #[case::length_over_range(&[("qos", Some("9")), ("username", Some(r#""""#))], Code::Length)]
-fn codes_are_checked_in_the_pinned_order(
-    #[case] changes: &[(&str, Option<&str>)],
-    #[case] want: Code,
-) {
+fn codes_are_checked_in_the_pinned_order(#[case] changes: &[(&str, Option<&str>)], #[case] want: Code) {
     let mut m = serde_like::parse(GOOD_4002);
     for (k, v) in changes {
         m.set(k, *v);

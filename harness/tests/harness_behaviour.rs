@@ -1,0 +1,70 @@
+//! The harness's own behaviour: a dying plug, a broken rig file, a selection by tags.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use plugrig::runner::{self, RunOptions};
+
+fn run(opts: RunOptions) -> runner::Summary {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(runner::run(opts)).expect("the run starts")
+}
+
+#[test]
+fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
+    let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/features/plug_killed.feature");
+    let s = run(RunOptions {
+        rig: runner::default_rig(),
+        tags: None,
+        report: None,
+        features: vec![features],
+    });
+    assert_eq!((s.passed, s.failed, s.skipped), (1, 1, 0), "{s:?}");
+    assert!(!s.ok());
+    // The heartbeat step alone would wait 3 x 3.1 s at the default rig's scale: the
+    // failure must come from the exit, not from the step running out its deadline.
+    assert!(s.wall < Duration::from_secs(8), "the run took {:?}", s.wall);
+}
+
+#[test]
+fn a_tag_expression_selects_scenarios() {
+    let s = run(RunOptions {
+        rig: runner::default_rig(),
+        tags: Some("@provisioning".into()),
+        report: None,
+        features: Vec::new(),
+    });
+    assert_eq!((s.passed, s.failed, s.skipped), (3, 0, 0), "{s:?}");
+}
+
+#[test]
+fn a_rig_file_with_an_unknown_key_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[rig]\nname = \"x\"\n\n[dut]\nkind = \"sim\"\nload_wats = 10\n\n[broker]\nkind = \"embedded\"\nusername = \"u\"\npassword = \"p\"\n")
+        .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_plugrig"))
+        .args(["run", "--rig"])
+        .arg(&bad)
+        .output()
+        .expect("plugrig runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.toml:6:") && err.contains("load_wats"), "{err}");
+}
+
+#[test]
+fn help_explains_every_option() {
+    let out = Command::new(env!("CARGO_BIN_EXE_plugrig"))
+        .args(["run", "--help"])
+        .output()
+        .expect("plugrig runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for opt in ["--rig", "--tags", "--report", "FEATURES"] {
+        assert!(text.contains(opt), "help lacks {opt}:\n{text}");
+    }
+}

@@ -339,9 +339,13 @@ impl Parser<'_> {
     }
 }
 
-/// Appends `s` to `out` as a JSON string literal. Returns Err when `out` is full.
-pub fn write_str<const N: usize>(out: &mut Vec<u8, N>, s: &str) -> Result<(), ()> {
-    out.push(b'"').map_err(drop)?;
+/// The output buffer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+/// Appends `s` to `out` as a JSON string literal.
+pub fn write_str<const N: usize>(out: &mut Vec<u8, N>, s: &str) -> Result<(), Full> {
+    out.push(b'"').map_err(|_| Full)?;
     for ch in s.chars() {
         let mut tmp = [0u8; 6];
         let bytes: &[u8] = match ch {
@@ -365,9 +369,9 @@ pub fn write_str<const N: usize>(out: &mut Vec<u8, N>, s: &str) -> Result<(), ()
             }
             c => c.encode_utf8(&mut tmp).as_bytes(),
         };
-        out.extend_from_slice(bytes).map_err(drop)?;
+        out.extend_from_slice(bytes).map_err(|_| Full)?;
     }
-    out.push(b'"').map_err(drop)
+    out.push(b'"').map_err(|_| Full)
 }
 
 #[cfg(test)]

@@ -97,11 +97,12 @@ enum State {
     },
 }
 
+/// What an outbound QoS 1/2 message waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    AwaitPuback,
-    AwaitPubrec,
-    AwaitPubcomp,
+    Puback,
+    Pubrec,
+    Pubcomp,
 }
 
 #[derive(Debug, Clone)]
@@ -315,23 +316,23 @@ impl Session {
         match p {
             Packet::Publish(publish) => self.handle_publish(now, &publish),
             Packet::Puback(pid) => {
-                self.retire(pid, Stage::AwaitPuback);
+                self.retire(pid, Stage::Puback);
                 Ok(())
             }
             Packet::Pubrec(pid) => {
                 if let Some(m) = self
                     .inflight
                     .iter_mut()
-                    .find(|m| m.pid == pid && m.stage != Stage::AwaitPuback)
+                    .find(|m| m.pid == pid && m.stage != Stage::Puback)
                 {
-                    m.stage = Stage::AwaitPubcomp;
+                    m.stage = Stage::Pubcomp;
                 }
                 // Answer PUBREL even for an unknown id, so the broker's flow completes.
                 self.send_packet_at(now, &Packet::Pubrel(pid));
                 Ok(())
             }
             Packet::Pubcomp(pid) => {
-                self.retire(pid, Stage::AwaitPubcomp);
+                self.retire(pid, Stage::Pubcomp);
                 Ok(())
             }
             Packet::Pubrel(pid) => {
@@ -387,7 +388,7 @@ impl Session {
     fn resend_inflight(&mut self, now: Instant) {
         for i in 0..self.inflight.len() {
             let (stage, pid) = (self.inflight[i].stage, self.inflight[i].pid);
-            if stage == Stage::AwaitPubcomp {
+            if stage == Stage::Pubcomp {
                 self.send_packet_at(now, &Packet::Pubrel(pid));
             } else {
                 let mut b = self.inflight[i].packet.clone();
@@ -445,9 +446,9 @@ impl Session {
         let bytes: Bytes = Vec::from_slice(&buf[..n]).map_err(|_| PublishError::TooLarge)?;
         if let Some(pid) = qospid.pid() {
             let stage = if qos == 1 {
-                Stage::AwaitPuback
+                Stage::Puback
             } else {
-                Stage::AwaitPubrec
+                Stage::Pubrec
             };
             let _ = self.inflight.push(Inflight {
                 pid,

@@ -89,7 +89,7 @@ impl Stream {
     }
 
     /// Takes the next complete object off the front, if there is one.
-    pub fn next(&mut self) -> Framed {
+    pub fn next_frame(&mut self) -> Framed {
         // Separators tolerated between and after objects: whitespace, and the NUL some
         // clients end a write with.
         let skip = self
@@ -278,16 +278,16 @@ fn write_reply(
     code: Code,
     header: Option<i64>,
     identity: Option<&Identity>,
-) -> Result<(), ()> {
+) -> Result<(), json::Full> {
     let mut head: String<48> = String::new();
-    write!(head, "{{\"code\":{},\"message\":", code as u8).map_err(drop)?;
-    out.extend_from_slice(head.as_bytes()).map_err(drop)?;
+    write!(head, "{{\"code\":{},\"message\":", code as u8).map_err(|_| json::Full)?;
+    out.extend_from_slice(head.as_bytes()).map_err(|_| json::Full)?;
     json::write_str(out, code.message())?;
-    out.extend_from_slice(b",\"result\":{").map_err(drop)?;
+    out.extend_from_slice(b",\"result\":{").map_err(|_| json::Full)?;
     if let Some(h) = header {
         let mut t: String<32> = String::new();
-        write!(t, "\"header\":{h}").map_err(drop)?;
-        out.extend_from_slice(t.as_bytes()).map_err(drop)?;
+        write!(t, "\"header\":{h}").map_err(|_| json::Full)?;
+        out.extend_from_slice(t.as_bytes()).map_err(|_| json::Full)?;
     }
     if let Some(id) = identity {
         let fields: [(&str, &str); 5] = [
@@ -298,13 +298,13 @@ fn write_reply(
             ("device_type", id.device_type()),
         ];
         for (k, v) in fields {
-            out.push(b',').map_err(drop)?;
+            out.push(b',').map_err(|_| json::Full)?;
             json::write_str(out, k)?;
-            out.push(b':').map_err(drop)?;
+            out.push(b':').map_err(|_| json::Full)?;
             json::write_str(out, v)?;
         }
     }
-    out.extend_from_slice(b"}}").map_err(drop)
+    out.extend_from_slice(b"}}").map_err(|_| json::Full)
 }
 
 #[cfg(test)]

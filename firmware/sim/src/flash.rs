@@ -91,7 +91,7 @@ impl NorFlash for FileFlash {
     const ERASE_SIZE: usize = ERASE_SIZE;
 
     async fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
-        if from as usize % ERASE_SIZE != 0 || to as usize % ERASE_SIZE != 0 || to < from {
+        if !(from as usize).is_multiple_of(ERASE_SIZE) || !(to as usize).is_multiple_of(ERASE_SIZE) || to < from {
             return Err(FlashError::NotAligned);
         }
         let at = self.check(from, (to - from) as usize)?;
@@ -101,7 +101,7 @@ impl NorFlash for FileFlash {
     }
 
     async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
-        if offset as usize % WRITE_SIZE != 0 || bytes.len() % WRITE_SIZE != 0 {
+        if !(offset as usize).is_multiple_of(WRITE_SIZE) || !bytes.len().is_multiple_of(WRITE_SIZE) {
             return Err(FlashError::NotAligned);
         }
         let at = self.check(offset, bytes.len())?;

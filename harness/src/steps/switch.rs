@@ -102,7 +102,7 @@ async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     );
     for pair in tap.windows(2) {
         let gap = pair[1].saturating_sub(pair[0]);
-        let err = if gap > period { gap - period } else { period - gap };
+        let err = gap.abs_diff(period);
         ensure!(
             err <= tol,
             "switch_state interval {gap:?}, expected {period:?} +- {tol:?}\n{}",

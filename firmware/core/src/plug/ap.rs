@@ -89,7 +89,7 @@ impl Plug {
             let Some(conn) = ap.conns.iter_mut().find(|c| c.id == id) else {
                 return;
             };
-            match conn.stream.next() {
+            match conn.stream.next_frame() {
                 Framed::NeedMore => return,
                 Framed::Rejected(r) => self.reply(id, r.code, r.header),
                 Framed::Fatal(r) => {

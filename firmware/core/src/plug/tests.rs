@@ -151,7 +151,7 @@ fn publishes_at_the_provisioned_qos(#[case] qos: u8) {
         assert!(r.sent.iter().any(|s| matches!(s, Sent::Pubrel(_))));
     }
     r.advance(S(1));
-    assert_eq!(r.plug.mqtt_up(), true);
+    assert!(r.plug.mqtt_up());
 }
 
 #[test]

@@ -236,12 +236,12 @@ fn stream_handles_split_objects_newlines_and_nul() {
     let mut s = Stream::default();
     let (a, b) = GOOD_4003.split_at(20);
     assert!(s.push(a.as_bytes()));
-    assert_eq!(s.next(), Framed::NeedMore);
+    assert_eq!(s.next_frame(), Framed::NeedMore);
     assert!(s.push(b.as_bytes()));
     assert!(s.push(b"\n\0{\"header\":4001}\r\n"));
-    assert!(matches!(s.next(), Framed::Command(Command::Wifi(_))));
-    assert_eq!(s.next(), Framed::Command(Command::DeviceInfo));
-    assert_eq!(s.next(), Framed::NeedMore);
+    assert!(matches!(s.next_frame(), Framed::Command(Command::Wifi(_))));
+    assert_eq!(s.next_frame(), Framed::Command(Command::DeviceInfo));
+    assert_eq!(s.next_frame(), Framed::NeedMore);
 }
 
 #[rstest]
@@ -252,7 +252,7 @@ fn stream_answers_4_for_garbage(#[case] input: &[u8]) {
     let mut s = Stream::default();
     assert!(s.push(input));
     assert_eq!(
-        s.next(),
+        s.next_frame(),
         Framed::Fatal(Rejection {
             code: Code::NotJson,
             header: None
@@ -267,7 +267,7 @@ fn stream_overflow_without_an_object_is_fatal() {
     open.resize(INPUT_MAX, b'a');
     assert!(s.push(&open));
     assert!(matches!(
-        s.next(),
+        s.next_frame(),
         Framed::Fatal(Rejection {
             code: Code::Length,
             ..
@@ -305,7 +305,7 @@ proptest::proptest! {
                 continue;
             }
             for _ in 0..32 {
-                if s.next() == Framed::NeedMore {
+                if s.next_frame() == Framed::NeedMore {
                     break;
                 }
             }

@@ -445,11 +445,7 @@ impl Session {
         let n = encode_slice(&packet, &mut buf).map_err(|_| PublishError::TooLarge)?;
         let bytes: Bytes = Vec::from_slice(&buf[..n]).map_err(|_| PublishError::TooLarge)?;
         if let Some(pid) = qospid.pid() {
-            let stage = if qos == 1 {
-                Stage::Puback
-            } else {
-                Stage::Pubrec
-            };
+            let stage = if qos == 1 { Stage::Puback } else { Stage::Pubrec };
             let _ = self.inflight.push(Inflight {
                 pid,
                 stage,

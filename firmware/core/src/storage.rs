@@ -20,7 +20,12 @@ const BUF_LEN: usize = ENCODED_MAX + 64;
 /// One record as stored: empty, or an encoded [`Config`].
 struct Record<'a>(Option<&'a Config>);
 
-struct Loaded(Option<Config>);
+/// A record read back: empty, a configuration, or bytes that do not decode.
+enum Loaded {
+    Empty,
+    Config(Config),
+    Undecodable,
+}
 
 impl<'a> Value<'a> for Record<'_> {
     fn serialize_into(&self, buffer: &mut [u8]) -> Result<usize, SerializationError> {
@@ -40,11 +45,13 @@ impl<'a> Value<'a> for Loaded {
     }
     fn deserialize_from(buffer: &'a [u8]) -> Result<(Self, usize), SerializationError> {
         if buffer.is_empty() {
-            return Ok((Loaded(None), 0));
+            return Ok((Loaded::Empty, 0));
         }
-        // A record of another layout reads as absent: the plug comes up unprovisioned
-        // rather than with a half-understood configuration.
-        Ok((Loaded(Config::decode(buffer).ok()), buffer.len()))
+        let l = match Config::decode(buffer) {
+            Ok(c) => Loaded::Config(c),
+            Err(_) => Loaded::Undecodable,
+        };
+        Ok((l, buffer.len()))
     }
 }
 
@@ -52,6 +59,9 @@ impl<'a> Value<'a> for Loaded {
 pub enum StorageError<E> {
     Flash(E),
     Corrupted,
+    /// A record that passed its CRC but is not a configuration of this layout. The caller
+    /// comes up unprovisioned rather than with a half-understood configuration.
+    BadRecord,
     Other,
 }
 
@@ -82,8 +92,11 @@ impl<S: NorFlash> ConfigStore<S> {
 
     pub async fn load(&mut self) -> Result<Option<Config>, StorageError<S::Error>> {
         let mut buf = [0u8; BUF_LEN];
-        let v = self.map.fetch_item::<Loaded>(&mut buf, &CONFIG_KEY).await?;
-        Ok(v.and_then(|l| l.0))
+        match self.map.fetch_item::<Loaded>(&mut buf, &CONFIG_KEY).await? {
+            None | Some(Loaded::Empty) => Ok(None),
+            Some(Loaded::Config(c)) => Ok(Some(c)),
+            Some(Loaded::Undecodable) => Err(StorageError::BadRecord),
+        }
     }
 
     pub async fn save(&mut self, c: &Config) -> Result<(), StorageError<S::Error>> {

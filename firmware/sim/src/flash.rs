@@ -91,7 +91,10 @@ impl NorFlash for FileFlash {
     const ERASE_SIZE: usize = ERASE_SIZE;
 
     async fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
-        if !(from as usize).is_multiple_of(ERASE_SIZE) || !(to as usize).is_multiple_of(ERASE_SIZE) || to < from {
+        if !(from as usize).is_multiple_of(ERASE_SIZE)
+            || !(to as usize).is_multiple_of(ERASE_SIZE)
+            || to < from
+        {
             return Err(FlashError::NotAligned);
         }
         let at = self.check(from, (to - from) as usize)?;

@@ -8,7 +8,8 @@ use crate::console::Event as Console;
 use crate::provisioning::{self, Code, Command, Framed, Stream};
 use crate::time::Instant;
 
-/// Connections served at once; a further one is closed at once.
+/// Connections served at once. A further one evicts the least recently active, so
+/// clients that connect and never send cannot lock the next one out.
 const CONNS_MAX: usize = 2;
 
 #[derive(Debug, Default)]
@@ -51,13 +52,22 @@ impl Plug {
             self.emit(Action::ApClose(id));
             return;
         };
+        let mut evicted = None;
+        if ap.conns.is_full() {
+            let oldest = ap.conns.iter().enumerate().min_by_key(|(_, c)| c.idle_deadline);
+            if let Some((i, _)) = oldest {
+                evicted = Some(ap.conns.swap_remove(i).id);
+            }
+        }
         let conn = Conn {
             id,
             stream: Stream::default(),
             idle_deadline: deadline,
         };
-        if ap.conns.push(conn).is_err() {
-            self.emit(Action::ApClose(id));
+        // Cannot fail: a place was made above.
+        let _ = ap.conns.push(conn);
+        if let Some(gone) = evicted {
+            self.emit(Action::ApClose(gone));
         }
     }
 

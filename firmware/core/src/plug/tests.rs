@@ -123,6 +123,21 @@ fn garbage_gets_code_4_and_the_next_connection_is_served() {
 }
 
 #[test]
+fn idle_clients_cannot_lock_out_the_next_one() {
+    let mut r = Rig::new(identity(), None);
+    for c in 1..=3 {
+        r.input(Input::ApAccepted(c));
+        r.advance(MS(10));
+    }
+    assert!(
+        r.actions.contains(&Action::ApClose(1)),
+        "the oldest idle connection goes"
+    );
+    r.ap_send(3, r#"{"header":4001}"#);
+    assert_eq!(r.replies.last().map(|(c, t)| (*c, code_of(t))), Some((3, 0)));
+}
+
+#[test]
 fn idle_connections_are_dropped() {
     let mut r = Rig::new(identity(), None);
     r.input(Input::ApAccepted(1));

@@ -21,6 +21,8 @@ const BUF_LEN: usize = ENCODED_MAX + 64;
 struct Record<'a>(Option<&'a Config>);
 
 /// A record read back: empty, a configuration, or bytes that do not decode.
+// Lives on the stack for one load; no heap to box into.
+#[allow(clippy::large_enum_variant)]
 enum Loaded {
     Empty,
     Config(Config),

@@ -1,4 +1,6 @@
 //! Starting plug-sim for a test, with blocking std I/O.
+// Each test binary uses its own part of these helpers.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -59,6 +59,8 @@ pub struct PlugWorld {
     pub provisioned: Option<MqttServer>,
     /// Timeline index where the step under way started looking.
     pub mark: usize,
+    /// Timeline index of the last app command, for checks of what it caused.
+    pub command_mark: usize,
 }
 
 impl fmt::Debug for PlugWorld {
@@ -113,6 +115,7 @@ impl PlugWorld {
             last_reply: None,
             provisioned: None,
             mark: 0,
+            command_mark: 0,
         })
     }
 

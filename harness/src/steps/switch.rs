@@ -17,6 +17,7 @@ const ECHO_WITHIN: Duration = Duration::from_secs(2);
 async fn switch(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     let topic = w.identity()?.app_topic("switch_state");
     w.mark = w.timeline.len();
+    w.command_mark = w.mark;
     w.app
         .publish(&topic, &format!(r#"{{"switch_state":"{}"}}"#, s.as_str()))
         .await
@@ -62,7 +63,7 @@ async fn console_relay(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     let want = format!("relay state={}", s.as_str());
     w.timeline
         .wait_for(
-            w.mark.saturating_sub(5),
+            w.command_mark,
             ECHO_WITHIN,
             &format!("console line with {want:?}"),
             |e| match &e.event {

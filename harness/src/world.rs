@@ -54,6 +54,8 @@ pub struct PlugWorld {
     pub tap: Tap,
     pub app: App,
     pub ap: Option<ApLink>,
+    /// Extra AP connections a scenario holds open (idle or half-open clients).
+    pub idle_links: Vec<ApLink>,
     pub identity: Option<Identity>,
     pub last_reply: Option<Reply>,
     pub provisioned: Option<MqttServer>,
@@ -111,6 +113,7 @@ impl PlugWorld {
             tap,
             app,
             ap: None,
+            idle_links: Vec::new(),
             identity: None,
             last_reply: None,
             provisioned: None,

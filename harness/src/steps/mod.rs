@@ -4,5 +4,6 @@
 pub mod firmware;
 pub mod params;
 pub mod provisioning;
+pub mod provisioning_errors;
 pub mod session;
 pub mod switch;

@@ -1,0 +1,142 @@
+@provisioning @errors
+Feature: Bad provisioning input gets the documented code, and the plug keeps serving
+  Error codes 1-6 of spec section 1, checked in the pinned order 4, 5, 2, 1, 6, 3
+  (PROTOCOL-NOTES "AP socket"). A reply's result.header echoes the request's header.
+
+  Background:
+    Given a factory-fresh plug
+
+  Scenario Outline: A 4002 field of the wrong length gets code 1 (<field> = <value>)
+    When the app sends the broker configuration with <field> set to <value>
+    Then the reply has code 1 and header 4002
+
+    Examples:
+      | field    | value                                                                 |
+      | host     | ""                                                                    |
+      | host     | "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh"   |
+      | username | ""                                                                    |
+      | username | "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu"                                   |
+      | password | ""                                                                    |
+      | password | "ppppppppppppppppppppppppppppppppp"                                   |
+      | clientId | "ccccccccccccccccccccccccccccccccc"                                   |
+
+  Scenario Outline: A 4003 field of the wrong length gets code 1 (<field> = <value>)
+    When the app requests the device information
+    And the app sends the broker configuration with qos set to 1
+    And the app sends the network configuration with <field> set to <value>
+    Then the reply has code 1 and header 4003
+
+    Examples:
+      | field     | value                                                                |
+      | wifi_ssid | ""                                                                   |
+      | wifi_ssid | "sssssssssssssssssssssssssssssssss"                                  |
+      | wifi_pwd  | "wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww" |
+
+  Scenario Outline: A field of the wrong type gets code 2 (<field> = <value>)
+    When the app sends the broker configuration with <field> set to <value>
+    Then the reply has code 2 and header 4002
+
+    Examples:
+      | field         | value  |
+      | port          | "1883" |
+      | password      | 1234   |
+      | qos           | true   |
+      | keepalive     | 60.5   |
+      | host          | null   |
+      | clean_session | [1]    |
+
+  Scenario: The network before the broker gets code 3
+    When the app sends the network configuration
+    Then the reply has code 3 and header 4003
+
+  Scenario Outline: Text that is not JSON gets code 4 (<text>)
+    When the app sends the raw text <text>
+    Then the reply has code 4
+    And the plug still answers 4001 on a new connection
+
+    Examples:
+      | text             |
+      | hello plug       |
+      | [4001]           |
+      | {"header":40x}   |
+
+  Scenario Outline: JSON the document does not define gets code 5 (<case>)
+    When the app sends the raw text <json>
+    Then the reply has code 5
+
+    Examples:
+      | case            | json                     |
+      | no header       | {"host":"x"}         |
+      | unknown header  | {"header":4004}      |
+      | string header   | {"header":"4001"}    |
+
+  Scenario Outline: A missing 4002 field gets code 5 (<field>)
+    When the app sends the broker configuration without <field>
+    Then the reply has code 5 and header 4002
+
+    Examples:
+      | field        |
+      | host         |
+      | port         |
+      | username     |
+      | keepalive    |
+      | connect_mode |
+
+  Scenario Outline: A value out of range gets code 6 (<field> = <value>)
+    When the app sends the broker configuration with <field> set to <value>
+    Then the reply has code 6 and header 4002
+
+    Examples:
+      | field         | value |
+      | port          | 65536 |
+      | port          | -1    |
+      | connect_mode  | 2     |
+      | keepalive     | 59    |
+      | keepalive     | 121   |
+      | qos           | 3     |
+      | clean_session | 2     |
+
+  Scenario Outline: wifi_security out of range gets code 6 (<value>)
+    When the app requests the device information
+    And the app sends the broker configuration with qos set to 1
+    And the app sends the network configuration with wifi_security set to <value>
+    Then the reply has code 6 and header 4003
+
+    Examples:
+      | value |
+      | 5     |
+      | -1    |
+
+  Scenario: Codes are checked in order: a wrong type before a wrong length
+    When the app sends the broker configuration with port set to "x"
+    Then the reply has code 2 and header 4002
+
+  Scenario: The optional clientId is what the plug connects with
+    When the app requests the device information
+    And the app sends the broker configuration with clientId set to "plugrig-client-7"
+    Then the reply has code 0 and header 4002
+    When the app sends the network configuration
+    Then the plug connects to the broker within 10 s
+    And the CONNECT packet carries the provisioned credentials, keepalive and clean session
+
+  Scenario: Unknown extra fields are ignored
+    When the app sends the broker configuration with colour set to "blue"
+    Then the reply has code 0 and header 4002
+
+  Scenario: A request split over two writes is answered
+    When the app sends the device information request split over two writes
+    Then the reply has code 0 and header 4001
+
+  Scenario: A trailing newline is tolerated
+    When the app sends the device information request with a trailing newline
+    Then the reply has code 0 and header 4001
+
+  Scenario: Over 1024 bytes without a complete object gets code 1
+    When the app sends 1100 bytes that never complete an object
+    Then the reply has code 1
+    And the plug still answers 4001 on a new connection
+
+  Scenario: Idle and half-open clients do not wedge the AP socket
+    When 3 clients connect to the AP socket and send nothing
+    And a client sends half a request and goes quiet
+    Then the plug still answers 4001 on a new connection

@@ -1,0 +1,151 @@
+//! Bad input on the AP socket gets the documented code and the plug keeps serving
+//! (spec section 1; PROTOCOL-NOTES "AP socket", error codes and their order).
+
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context};
+use cucumber::{then, when};
+use serde_json::Value;
+
+use super::provisioning::mqtt_server;
+use crate::ap_link::ApLink;
+use crate::protocol::ap;
+use crate::world::PlugWorld;
+
+fn with_field(mut v: Value, field: &str, raw: Option<&str>) -> anyhow::Result<Value> {
+    let o = v.as_object_mut().context("request is an object")?;
+    match raw {
+        Some(raw) => {
+            let val: Value = serde_json::from_str(raw).with_context(|| format!("{raw:?} is not a JSON value"))?;
+            o.insert(field.to_string(), val);
+        }
+        None => {
+            o.remove(field);
+        }
+    }
+    Ok(v)
+}
+
+async fn send(w: &mut PlugWorld, v: Value) -> anyhow::Result<()> {
+    let reply = w.ap().await?.request(&v).await?;
+    w.last_reply = Some(reply);
+    Ok(())
+}
+
+fn good_4002(w: &PlugWorld) -> Value {
+    ap::mqtt_server(&mqtt_server(w, 1, 60, 1))
+}
+
+#[when(regex = r"^the app sends the broker configuration with (\w+) set to (.+)$")]
+async fn mqtt_with(w: &mut PlugWorld, field: String, raw: String) -> anyhow::Result<()> {
+    let v = with_field(good_4002(w), &field, Some(&raw))?;
+    // A provisioned clientId is what the CONNECT must then carry.
+    if field == "clientId" {
+        let mut m = mqtt_server(w, 1, 60, 1);
+        m.client_id = v.get("clientId").and_then(Value::as_str).map(str::to_string);
+        w.provisioned = Some(m);
+    }
+    send(w, v).await
+}
+
+#[when(regex = r"^the app sends the broker configuration without (\w+)$")]
+async fn mqtt_without(w: &mut PlugWorld, field: String) -> anyhow::Result<()> {
+    let v = with_field(good_4002(w), &field, None)?;
+    send(w, v).await
+}
+
+#[when(regex = r"^the app sends the network configuration with (\w+) set to (.+)$")]
+async fn wifi_with(w: &mut PlugWorld, field: String, raw: String) -> anyhow::Result<()> {
+    let v = with_field(ap::wifi("plugrig-net", "plugrig-pass", 3), &field, Some(&raw))?;
+    send(w, v).await
+}
+
+#[when(regex = r"^the app sends the network configuration without (\w+)$")]
+async fn wifi_without(w: &mut PlugWorld, field: String) -> anyhow::Result<()> {
+    let v = with_field(ap::wifi("plugrig-net", "plugrig-pass", 3), &field, None)?;
+    send(w, v).await
+}
+
+#[when(regex = r"^the app sends the raw text (.+)$")]
+async fn raw(w: &mut PlugWorld, text: String) -> anyhow::Result<()> {
+    let link = w.ap().await?;
+    link.send_raw(text.as_bytes()).await?;
+    let reply = link.read_reply(Duration::from_secs(5)).await?;
+    w.last_reply = Some(reply);
+    Ok(())
+}
+
+#[when("the app sends the device information request split over two writes")]
+async fn split(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let text = ap::device_info().to_string();
+    let (a, b) = text.split_at(text.len() / 2);
+    let link = w.ap().await?;
+    link.send_raw(a.as_bytes()).await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    link.send_raw(b.as_bytes()).await?;
+    let reply = link.read_reply(Duration::from_secs(5)).await?;
+    w.last_reply = Some(reply);
+    Ok(())
+}
+
+#[when("the app sends the device information request with a trailing newline")]
+async fn newline(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let text = format!("{}\n", ap::device_info());
+    let link = w.ap().await?;
+    link.send_raw(text.as_bytes()).await?;
+    let reply = link.read_reply(Duration::from_secs(5)).await?;
+    w.last_reply = Some(reply);
+    Ok(())
+}
+
+#[when(expr = "the app sends {int} bytes that never complete an object")]
+async fn oversized(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
+    let mut text = String::from("{\"host\":\"");
+    text.extend(std::iter::repeat_n('a', n.saturating_sub(text.len())));
+    let link = w.ap().await?;
+    link.send_raw(text.as_bytes()).await?;
+    let reply = link.read_reply(Duration::from_secs(5)).await?;
+    w.last_reply = Some(reply);
+    Ok(())
+}
+
+#[when(expr = "{int} clients connect to the AP socket and send nothing")]
+async fn idle_clients(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
+    for _ in 0..n {
+        let link = ApLink::connect(w.plug.ap, w.timeline.clone()).await?;
+        w.idle_links.push(link);
+    }
+    Ok(())
+}
+
+#[when("a client sends half a request and goes quiet")]
+async fn half_open(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let mut link = ApLink::connect(w.plug.ap, w.timeline.clone()).await?;
+    link.send_raw(br#"{"header":40"#).await?;
+    w.idle_links.push(link);
+    Ok(())
+}
+
+#[then(expr = "the reply has code {int}")]
+async fn reply_code_only(w: &mut PlugWorld, code: i64) -> anyhow::Result<()> {
+    let r = w.last_reply.as_ref().context("no reply was received")?;
+    if r.code != code {
+        bail!(
+            "expected code {code} ({}), got code {} ({}): {}",
+            ap::code_meaning(code),
+            r.code,
+            ap::code_meaning(r.code),
+            r.raw
+        );
+    }
+    Ok(())
+}
+
+#[then("the plug still answers 4001 on a new connection")]
+async fn still_serves(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let mut link = ApLink::connect(w.plug.ap, w.timeline.clone()).await?;
+    let reply = link.request(&ap::device_info()).await?;
+    ensure!(reply.code == 0 && reply.header == Some(ap::DEVICE_INFO), "4001 after bad input: {}", reply.raw);
+    w.ap = Some(link);
+    Ok(())
+}

@@ -63,6 +63,8 @@ pub struct PlugWorld {
     pub mark: usize,
     /// Timeline index of the last app command, for checks of what it caused.
     pub command_mark: usize,
+    /// Timeline index where the current countdown was started.
+    pub countdown_mark: usize,
 }
 
 impl fmt::Debug for PlugWorld {
@@ -119,6 +121,7 @@ impl PlugWorld {
             provisioned: None,
             mark: 0,
             command_mark: 0,
+            countdown_mark: 0,
         })
     }
 

@@ -6,10 +6,22 @@ use core::mem::size_of;
 fn main() {
     let rows = [
         ("Plug (the whole application state)", size_of::<plug_core::Plug>()),
-        ("  mqtt::Session (inside Plug in station mode)", size_of::<plug_core::mqtt::Session>()),
-        ("  Action (one queued action; the queue holds 32)", size_of::<plug_core::Action>()),
-        ("  provisioning::Stream (one AP connection's input)", size_of::<plug_core::provisioning::Stream>()),
-        ("  ota_image::Verifier", size_of::<plug_core::ota_image::Verifier>()),
+        (
+            "  mqtt::Session (inside Plug in station mode)",
+            size_of::<plug_core::mqtt::Session>(),
+        ),
+        (
+            "  Action (one queued action; the queue holds 32)",
+            size_of::<plug_core::Action>(),
+        ),
+        (
+            "  provisioning::Stream (one AP connection's input)",
+            size_of::<plug_core::provisioning::Stream>(),
+        ),
+        (
+            "  ota_image::Verifier",
+            size_of::<plug_core::ota_image::Verifier>(),
+        ),
         ("config::Config (stored)", size_of::<plug_core::config::Config>()),
     ];
     for (what, bytes) in rows {

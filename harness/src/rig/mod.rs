@@ -4,6 +4,7 @@
 //! A mistake in a rig file is reported with the file, the line and the key before anything
 //! starts.
 
+pub mod drivers;
 pub mod sim;
 
 use std::path::{Path, PathBuf};

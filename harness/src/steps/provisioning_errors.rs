@@ -16,7 +16,8 @@ fn with_field(mut v: Value, field: &str, raw: Option<&str>) -> anyhow::Result<Va
     let o = v.as_object_mut().context("request is an object")?;
     match raw {
         Some(raw) => {
-            let val: Value = serde_json::from_str(raw).with_context(|| format!("{raw:?} is not a JSON value"))?;
+            let val: Value =
+                serde_json::from_str(raw).with_context(|| format!("{raw:?} is not a JSON value"))?;
             o.insert(field.to_string(), val);
         }
         None => {
@@ -145,7 +146,11 @@ async fn reply_code_only(w: &mut PlugWorld, code: i64) -> anyhow::Result<()> {
 async fn still_serves(w: &mut PlugWorld) -> anyhow::Result<()> {
     let mut link = ApLink::connect(w.plug.ap, w.timeline.clone()).await?;
     let reply = link.request(&ap::device_info()).await?;
-    ensure!(reply.code == 0 && reply.header == Some(ap::DEVICE_INFO), "4001 after bad input: {}", reply.raw);
+    ensure!(
+        reply.code == 0 && reply.header == Some(ap::DEVICE_INFO),
+        "4001 after bad input: {}",
+        reply.raw
+    );
     w.ap = Some(link);
     Ok(())
 }

@@ -1,0 +1,77 @@
+//! Factory reset: from the app, and by a 10 s button hold (spec 3.2.5, 3.3.3).
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use cucumber::{then, when};
+use rumqttc::Packet;
+use serde_json::Value;
+
+use crate::ap_link::ApLink;
+use crate::protocol::ap;
+use crate::timeline::{Dir, Event};
+use crate::world::PlugWorld;
+
+#[when(regex = r"^the app sends a reset with payload (.*)$")]
+async fn app_reset(w: &mut PlugWorld, payload: String) -> anyhow::Result<()> {
+    // `empty` stands for the Android app's empty payload.
+    let payload = if payload == "empty" {
+        String::new()
+    } else {
+        payload
+    };
+    let topic = w.identity()?.app_topic("reset");
+    w.mark = w.timeline.len();
+    w.command_mark = w.mark;
+    w.app.publish(&topic, &payload).await
+}
+
+#[then("the plug publishes delete_device")]
+async fn delete_device(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let (p, _, _) = w
+        .wait_device(w.command_mark, "delete_device", Duration::from_secs(3))
+        .await?;
+    let v: Value =
+        serde_json::from_str(&p).with_context(|| format!("delete_device payload is not JSON: {p:?}"))?;
+    ensure!(v.is_object(), "delete_device payload is not an object: {p}");
+    Ok(())
+}
+
+#[then("the plug leaves the broker")]
+async fn leaves(w: &mut PlugWorld) -> anyhow::Result<()> {
+    w.timeline
+        .wait_for(
+            w.command_mark,
+            Duration::from_secs(5),
+            "the plug's broker connection to close",
+            |e| matches!(e.event, Event::TapConnection { open: false }).then_some(()),
+        )
+        .await?;
+    Ok(())
+}
+
+#[then("no delete_device was published")]
+async fn no_delete_device(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let topic = w.identity()?.device_topic("delete_device");
+    w.timeline.none_since(
+        w.command_mark,
+        "delete_device after an app reset",
+        |e| matches!(&e.event, Event::Mqtt(Dir::Up, Packet::Publish(p)) if p.topic == topic),
+    )
+}
+
+#[then("the plug answers on its AP socket again and has forgotten its configuration")]
+async fn back_in_ap(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let mut link = ApLink::connect(w.plug.ap, w.timeline.clone()).await?;
+    let r = link.request(&ap::device_info()).await?;
+    ensure!(r.code == 0, "4001 after the reset: {}", r.raw);
+    // Forgotten: a 4003 now lacks its 4002 and gets the order error.
+    let r = link.request(&ap::wifi("plugrig-net", "plugrig-pass", 3)).await?;
+    ensure!(
+        r.code == 3,
+        "4003 right after the reset should get code 3 (no broker configured), got {}",
+        r.raw
+    );
+    w.ap = Some(link);
+    Ok(())
+}

@@ -23,21 +23,17 @@ pub trait ButtonActuator {
 }
 
 impl PowerSwitch for super::sim::SimPlug {
-    fn set_power(&self, on: bool) -> impl Future<Output = anyhow::Result<()>> + Send {
-        async move {
-            self.control(if on { "power on" } else { "power off" })
-                .await
-                .map(drop)
-        }
+    async fn set_power(&self, on: bool) -> anyhow::Result<()> {
+        self.control(if on { "power on" } else { "power off" })
+            .await
+            .map(drop)
     }
 }
 
 impl ButtonActuator for super::sim::SimPlug {
-    fn press(&self, hold: Duration) -> impl Future<Output = anyhow::Result<()>> + Send {
-        async move {
-            self.control(&format!("button press {}", hold.as_millis()))
-                .await
-                .map(drop)
-        }
+    async fn press(&self, hold: Duration) -> anyhow::Result<()> {
+        self.control(&format!("button press {}", hold.as_millis()))
+            .await
+            .map(drop)
     }
 }

@@ -224,8 +224,7 @@ async fn unchanged(w: &mut PlugWorld) -> anyhow::Result<()> {
         .unwrap_or_default();
     let last_before = before
         .iter()
-        .filter(|(t, _)| *t <= command_at)
-        .next_back()
+        .rfind(|(t, _)| *t <= command_at)
         .map(|(_, d)| d.total_seconds())
         .ok_or_else(|| anyhow::anyhow!("no delay_time before the command"))?;
     let mut from = w.command_mark;

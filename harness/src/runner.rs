@@ -1,6 +1,8 @@
 //! `plugrig run`: load the rig, start its broker, run the selected features with cucumber,
 //! write reports, and say plainly how many scenarios passed, failed and were skipped.
 
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -12,6 +14,8 @@ use cucumber::writer::Stats as _;
 use cucumber::writer::{self, Coloring};
 use cucumber::{World as _, WriterExt as _};
 
+use crate::ota::dns::DnsServer;
+use crate::ota::server::UpdateServer;
 use crate::report::ScenarioCounter;
 
 use crate::rig;
@@ -85,7 +89,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
     let bin = rig::sim::binary(sim).await?;
     println!("plugrig: simulated plug {}", bin.display());
     let concurrency = rig.file.run.concurrency;
-    set_context(rig, broker);
+    let update = UpdateServer::start().await?;
+    let records = HashMap::from([(crate::steps::ota::UPDATE_HOST.to_string(), Ipv4Addr::LOCALHOST)]);
+    let dns = DnsServer::start(records).await?;
+    set_context(rig, broker, update, dns.addr);
 
     let features = if opts.features.is_empty() {
         vec![workspace_dir().join("features")]

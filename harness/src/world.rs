@@ -2,6 +2,7 @@
 //! scenario, so no scenario depends on what another left behind.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use rumqttc::Packet;
 use crate::ap_link::ApLink;
 use crate::app::App;
 use crate::broker::BrokerInfo;
+use crate::ota::server::UpdateServer;
 use crate::protocol::ap::{MqttServer, Reply};
 use crate::protocol::timing::Periods;
 use crate::protocol::Identity;
@@ -19,19 +21,50 @@ use crate::rig::{self, Rig};
 use crate::tap::Tap;
 use crate::timeline::{Dir, Entry, Event, Timeline};
 
-/// What every scenario of a run shares: the rig and its broker.
-#[derive(Debug)]
+/// What every scenario of a run shares: the rig, its broker, and the network services
+/// (update server, DNS) an upgrade needs.
 pub struct RunContext {
     pub rig: Rig,
     pub broker: BrokerInfo,
     pub periods: Periods,
+    pub update: UpdateServer,
+    pub dns: SocketAddr,
+    firmware: tokio::sync::OnceCell<Arc<Vec<u8>>>,
     next_plug: AtomicU32,
+}
+
+impl fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "RunContext(rig {}, broker {})",
+            self.rig.file.rig.name, self.broker.addr
+        )
+    }
+}
+
+impl RunContext {
+    /// The body of an upgrade image built from this workspace: the simulated plug's own
+    /// executable, read once per run.
+    pub async fn firmware_body(&self) -> anyhow::Result<Arc<Vec<u8>>> {
+        self.firmware
+            .get_or_try_init(|| async {
+                let rig::Dut::Sim(cfg) = &self.rig.file.dut;
+                let bin = rig::sim::binary(cfg).await?;
+                let bytes = tokio::fs::read(&bin)
+                    .await
+                    .with_context(|| format!("reading {}", bin.display()))?;
+                anyhow::Ok(Arc::new(bytes))
+            })
+            .await
+            .cloned()
+    }
 }
 
 static CONTEXT: OnceLock<Arc<RunContext>> = OnceLock::new();
 
 /// Sets the run's context; the runner does this once before the first scenario.
-pub fn set_context(rig: Rig, broker: BrokerInfo) -> Arc<RunContext> {
+pub fn set_context(rig: Rig, broker: BrokerInfo, update: UpdateServer, dns: SocketAddr) -> Arc<RunContext> {
     let periods = Periods::new(f64::from(rig.file.rig.time_scale));
     CONTEXT
         .get_or_init(|| {
@@ -39,6 +72,9 @@ pub fn set_context(rig: Rig, broker: BrokerInfo) -> Arc<RunContext> {
                 rig,
                 broker,
                 periods,
+                update,
+                dns,
+                firmware: tokio::sync::OnceCell::new(),
                 next_plug: AtomicU32::new(1),
             })
         })
@@ -61,6 +97,10 @@ pub struct PlugWorld {
     pub provisioned: Option<MqttServer>,
     /// Timeline index where the step under way started looking.
     pub mark: usize,
+    /// Unique in the run: names this scenario's resources (update catalogues).
+    pub scenario_id: String,
+    /// The update-server catalogue this scenario offers.
+    pub ota_catalogue: Option<String>,
     /// Timeline index of the last app command, for checks of what it caused.
     pub command_mark: usize,
     /// Timeline index where the current countdown was started.
@@ -101,7 +141,7 @@ impl PlugWorld {
                     cfg,
                     time_scale: ctx.rig.file.rig.time_scale,
                     mac,
-                    resolver: None,
+                    resolver: Some(ctx.dns),
                 };
                 rig::sim::SimPlug::spawn(spawn, timeline.clone()).await?
             }
@@ -120,6 +160,8 @@ impl PlugWorld {
             last_reply: None,
             provisioned: None,
             mark: 0,
+            scenario_id: format!("s{n}"),
+            ota_catalogue: None,
             command_mark: 0,
             countdown_mark: 0,
         })

@@ -114,6 +114,27 @@ pub fn crc32(data: &[u8]) -> u32 {
     Crc32::new().update(data).finish()
 }
 
+/// The byte-at-a-time table (1 KiB of flash), built at compile time.
+const CRC_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
 #[derive(Debug, Clone, Copy)]
 pub struct Crc32(u32);
 
@@ -123,11 +144,7 @@ impl Crc32 {
     }
     pub fn update(mut self, data: &[u8]) -> Self {
         for &b in data {
-            self.0 ^= u32::from(b);
-            for _ in 0..8 {
-                let mask = (self.0 & 1).wrapping_neg();
-                self.0 = (self.0 >> 1) ^ (0xEDB8_8320 & mask);
-            }
+            self.0 = (self.0 >> 8) ^ CRC_TABLE[((self.0 ^ u32::from(b)) & 0xFF) as usize];
         }
         self
     }

@@ -4,6 +4,7 @@
 pub mod actuators;
 pub mod countdown;
 pub mod firmware;
+pub mod ota;
 pub mod params;
 pub mod provisioning;
 pub mod provisioning_errors;

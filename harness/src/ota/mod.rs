@@ -1,0 +1,6 @@
+//! Everything an upgrade scenario needs besides the plug: images, the update server, and
+//! DNS for upgrades by name.
+
+pub mod dns;
+pub mod image;
+pub mod server;

@@ -1,0 +1,208 @@
+//! Upgrades and their results R1-R4 (spec 3.2.4, 3.3.4; PROTOCOL-NOTES "ota_upgrade_state").
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use cucumber::{given, then, when};
+use rumqttc::Packet;
+
+use crate::ota::image::{build, ImageSpec};
+use crate::ota::server::Mode;
+use crate::protocol::payloads;
+use crate::timeline::{Dir, Event};
+use crate::world::PlugWorld;
+
+/// The version the newer image carries.
+pub const NEW_VERSION: &str = "000002";
+/// The name the rig's DNS resolves to the update server.
+pub const UPDATE_HOST: &str = "fw.plugrig.test";
+
+async fn body(w: &PlugWorld) -> anyhow::Result<Arc<Vec<u8>>> {
+    w.ctx.firmware_body().await
+}
+
+fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
+    let name = format!("{}-{what}", w.scenario_id);
+    w.ota_catalogue = Some(w.ctx.update.add(&name, mode));
+}
+
+#[given("the update server offers a newer firmware image")]
+async fn newer(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let b = body(w).await?;
+    let img = build(&ImageSpec {
+        target: "sim",
+        version: NEW_VERSION,
+        body: &b,
+    });
+    offer(w, "good", Mode::Serve(Arc::new(img)));
+    Ok(())
+}
+
+#[given(expr = "the update server answers HTTP {int}")]
+async fn status(w: &mut PlugWorld, code: u16) -> anyhow::Result<()> {
+    offer(w, &format!("http{code}"), Mode::Status(code));
+    Ok(())
+}
+
+#[given("the update server offers a truncated image")]
+async fn truncated(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let b = body(w).await?;
+    let img = build(&ImageSpec {
+        target: "sim",
+        version: NEW_VERSION,
+        body: &b,
+    });
+    let keep = img.len() / 2;
+    offer(w, "truncated", Mode::Truncate(Arc::new(img), keep));
+    Ok(())
+}
+
+#[given("the update server offers an image with a corrupt checksum")]
+async fn corrupt(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let b = body(w).await?;
+    let mut img = build(&ImageSpec {
+        target: "sim",
+        version: NEW_VERSION,
+        body: &b,
+    });
+    let last = img.len() - 1;
+    img[last] ^= 0x5A;
+    offer(w, "corrupt", Mode::Serve(Arc::new(img)));
+    Ok(())
+}
+
+#[given("the update server offers an image for another target")]
+async fn other_target(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let b = body(w).await?;
+    let img = build(&ImageSpec {
+        target: "esp32c3",
+        version: NEW_VERSION,
+        body: &b,
+    });
+    offer(w, "target", Mode::Serve(Arc::new(img)));
+    Ok(())
+}
+
+#[given("the update server stalls the transfer")]
+async fn stall(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let b = body(w).await?;
+    let img = build(&ImageSpec {
+        target: "sim",
+        version: NEW_VERSION,
+        body: &b,
+    });
+    offer(w, "stall", Mode::Stall(Arc::new(img), 64 + 1000));
+    Ok(())
+}
+
+async fn upgrade(w: &mut PlugWorld, kind: u8, realm: &str, port: u16) -> anyhow::Result<()> {
+    let catalogue = w.ota_catalogue.clone().unwrap_or_else(|| "none/".into());
+    let topic = w.identity()?.app_topic("upgrade");
+    let payload = serde_json::json!({ "type": kind, "realm": realm, "port": port, "catalogue": catalogue });
+    w.mark = w.timeline.len();
+    w.command_mark = w.mark;
+    w.app.publish(&topic, &payload.to_string()).await
+}
+
+#[when("the app requests the upgrade by IP address")]
+async fn by_ip(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let a = w.ctx.update.addr;
+    upgrade(w, 0, &a.ip().to_string(), a.port()).await
+}
+
+#[when("the app requests the upgrade by name")]
+async fn by_name(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let port = w.ctx.update.addr.port();
+    upgrade(w, 1, UPDATE_HOST, port).await
+}
+
+#[when(expr = "the app requests an upgrade from the name {word}")]
+async fn by_unknown_name(w: &mut PlugWorld, name: String) -> anyhow::Result<()> {
+    let port = w.ctx.update.addr.port();
+    upgrade(w, 1, &name, port).await
+}
+
+#[when(expr = "the app requests an upgrade of type 0 from the realm {string}")]
+async fn type0_realm(w: &mut PlugWorld, realm: String) -> anyhow::Result<()> {
+    let port = w.ctx.update.addr.port();
+    upgrade(w, 0, &realm, port).await
+}
+
+#[when("the app requests an upgrade from a port where nothing listens")]
+async fn closed_port(w: &mut PlugWorld) -> anyhow::Result<()> {
+    // Bind and drop: a loopback port that refuses connections.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    upgrade(w, 0, "127.0.0.1", port).await
+}
+
+#[then(expr = "the plug reports ota_result {word} within {int} s")]
+async fn result(w: &mut PlugWorld, want: String, secs: u64) -> anyhow::Result<()> {
+    let (p, i, _) = w
+        .wait_device(w.command_mark, "ota_upgrade_state", Duration::from_secs(secs))
+        .await?;
+    let got = payloads::ota_result(&p)?;
+    ensure!(
+        got == want,
+        "ota_result {got}, expected {want}\n{}",
+        w.timeline.tail()
+    );
+    w.mark = i + 1;
+    Ok(())
+}
+
+async fn firmware_version(w: &mut PlugWorld) -> anyhow::Result<String> {
+    let topic = w.identity()?.app_topic("read_firmware_infor");
+    let from = w.timeline.len();
+    w.app.publish(&topic, "").await?;
+    let within = w.periods().firmware_infor_within();
+    let (p, _, _) = w.wait_device(from, "firmware_infor", within).await?;
+    Ok(payloads::firmware_infor(&p)?.firmware_version)
+}
+
+#[then(expr = "the plug restarts and firmware_infor shows version {word}")]
+async fn restarted(w: &mut PlugWorld, version: String) -> anyhow::Result<()> {
+    // The restart: the plug's broker connection drops, then a new session comes up.
+    let (_, closed) = w
+        .timeline
+        .wait_for(
+            w.mark,
+            Duration::from_secs(10),
+            "the plug to drop its broker connection to restart",
+            |e| matches!(e.event, Event::TapConnection { open: false }).then_some(()),
+        )
+        .await?;
+    w.mark = w.wait_connected(closed, Duration::from_secs(10)).await?;
+    let got = firmware_version(w).await?;
+    ensure!(
+        got == version,
+        "after the upgrade firmware_infor says {got:?}, expected {version:?}"
+    );
+    Ok(())
+}
+
+#[then(expr = "the plug still runs firmware version {word}")]
+async fn still_old(w: &mut PlugWorld, version: String) -> anyhow::Result<()> {
+    let got = firmware_version(w).await?;
+    ensure!(
+        got == version,
+        "after a failed upgrade firmware_infor says {got:?}, expected {version:?}"
+    );
+    // And it did not restart: no new session since the upgrade request.
+    w.timeline.none_since(
+        w.command_mark,
+        "a new broker session after a failed upgrade",
+        |e| matches!(&e.event, Event::Mqtt(Dir::Up, Packet::Connect(_))),
+    )
+}
+
+#[then("the update server saw the plug's request")]
+async fn saw(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let cat = w.ota_catalogue.clone().context("no catalogue was offered")?;
+    let name = cat.trim_end_matches('/');
+    ensure!(
+        !w.ctx.update.requests(name).is_empty(),
+        "the update server got no request for /{cat}"
+    );
+    Ok(())
+}

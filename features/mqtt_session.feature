@@ -15,3 +15,12 @@ Feature: The plug's MQTT session honours what was provisioned
       | 0   | 60        | 1     |
       | 1   | 90        | 0     |
       | 2   | 120       | 1     |
+
+  Scenario: Wrong credentials are refused and the plug retries at a sane pace
+    Given a plug provisioned with a wrong broker password
+    Then the broker refuses the plug, which retries no faster than once a second, 3 times
+
+  Scenario: After a broker outage the plug reconnects with back-off and republishes switch_state
+    Given a provisioned plug connected to the broker
+    When the broker is unreachable for 3 s
+    Then the plug reconnects within 15 s and publishes switch_state again

@@ -1,29 +1,42 @@
 //! The wire tap: a TCP proxy between the plug and the broker that decodes every MQTT
 //! packet both ways (rumqttc's mqttbytes) and puts it on the scenario's timeline. The
-//! broker cannot tell us a client's keepalive or clean_session; the tap can.
+//! broker cannot tell us a client's keepalive or clean_session; the tap can. It can also
+//! play a broker outage: cut the plug's connection, or refuse new ones for a while.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rumqttc::Packet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::timeline::{Dir, Event, Timeline};
 
 const MAX_PACKET: usize = 256 * 1024;
 
+#[derive(Default)]
+struct State {
+    conns: Vec<AbortHandle>,
+    refuse_until: Option<Instant>,
+}
+
 pub struct Tap {
     pub addr: SocketAddr,
     task: JoinHandle<()>,
+    state: Arc<Mutex<State>>,
+    timeline: Arc<Timeline>,
 }
 
 impl Drop for Tap {
     fn drop(&mut self) {
         self.task.abort();
+        for c in self.lock().conns.drain(..) {
+            c.abort();
+        }
     }
 }
 
@@ -31,11 +44,21 @@ impl Tap {
     pub async fn start(upstream: SocketAddr, timeline: Arc<Timeline>) -> anyhow::Result<Tap> {
         let l = TcpListener::bind("127.0.0.1:0").await?;
         let addr = l.local_addr()?;
+        let state = Arc::new(Mutex::new(State::default()));
+        let (st, tl) = (state.clone(), timeline.clone());
         let task = tokio::spawn(async move {
-            let mut conns = tokio::task::JoinSet::new();
             while let Ok((plug, _)) = l.accept().await {
-                let tl = timeline.clone();
-                conns.spawn(async move {
+                let refusing = {
+                    let s = st.lock().unwrap_or_else(|p| p.into_inner());
+                    s.refuse_until.is_some_and(|t| Instant::now() < t)
+                };
+                if refusing {
+                    tl.push(Event::Note("tap refused a connection (broker outage)".into()));
+                    drop(plug);
+                    continue;
+                }
+                let tl = tl.clone();
+                let h = tokio::spawn(async move {
                     let Ok(broker) = TcpStream::connect(upstream).await else {
                         tl.push(Event::Note(format!(
                             "tap could not reach the broker at {upstream}"
@@ -54,9 +77,41 @@ impl Tap {
                     );
                     tl.push(Event::TapConnection { open: false });
                 });
+                let mut s = st.lock().unwrap_or_else(|p| p.into_inner());
+                s.conns.retain(|c| !c.is_finished());
+                s.conns.push(h.abort_handle());
             }
         });
-        Ok(Tap { addr, task })
+        Ok(Tap {
+            addr,
+            task,
+            state,
+            timeline,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops every open connection at once, as a broker crash would.
+    pub fn cut(&self) {
+        let open: Vec<AbortHandle> = self.lock().conns.drain(..).collect();
+        let live = open.iter().filter(|c| !c.is_finished()).count();
+        for c in open {
+            c.abort();
+        }
+        if live > 0 {
+            self.timeline
+                .push(Event::Note("tap cut the plug's broker connection".into()));
+            self.timeline.push(Event::TapConnection { open: false });
+        }
+    }
+
+    /// Cuts, then refuses new connections for `d`.
+    pub fn outage(&self, d: Duration) {
+        self.lock().refuse_until = Some(Instant::now() + d);
+        self.cut();
     }
 }
 

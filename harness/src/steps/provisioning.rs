@@ -63,14 +63,24 @@ fn expect_ok(w: &PlugWorld, header: i64) -> anyhow::Result<()> {
 
 /// The whole app flow: 4001, 4002, 4003 on one connection, then wait for the broker.
 pub async fn provision(w: &mut PlugWorld, qos: u8, keepalive: u16, clean: u8) -> anyhow::Result<usize> {
-    request_identity(w).await?;
     let m = mqtt_server(w, qos, keepalive, clean);
+    provision_with(w, m, true).await
+}
+
+/// The app flow with a given 4002; waits for the broker session when `connect` is set.
+/// Returns the timeline index where the plug's session came up (or where 4003 was sent).
+pub async fn provision_with(w: &mut PlugWorld, m: MqttServer, connect: bool) -> anyhow::Result<usize> {
+    request_identity(w).await?;
     send_mqtt(w, m).await?;
     expect_ok(w, ap::MQTT_SERVER)?;
     let from = w.timeline.len();
     send_wifi(w).await?;
     expect_ok(w, ap::WIFI)?;
-    w.wait_connected(from, CONNECT_WITHIN).await
+    if connect {
+        w.wait_connected(from, CONNECT_WITHIN).await
+    } else {
+        Ok(from)
+    }
 }
 
 #[given("a factory-fresh plug")]

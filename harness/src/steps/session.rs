@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
-use cucumber::then;
+use cucumber::{given, then, when};
 use rumqttc::Packet;
 
 use crate::protocol::{qos_number, APP_FIELDS};
@@ -166,5 +166,79 @@ async fn qos_flow(w: &mut PlugWorld, qos: u8) -> anyhow::Result<()> {
         }
         _ => ensure!(pid == 0, "a QoS 0 PUBLISH carries no packet id"),
     }
+    Ok(())
+}
+
+#[given("a plug provisioned with a wrong broker password")]
+async fn wrong_password(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let mut m = super::provisioning::mqtt_server(w, 1, 60, 1);
+    m.password = "not-the-password".into();
+    w.mark = super::provisioning::provision_with(w, m, false).await?;
+    Ok(())
+}
+
+/// Times the plug opened a connection to the broker (through the tap) since `from`.
+fn connection_attempts(w: &PlugWorld, from: usize) -> Vec<Duration> {
+    w.timeline
+        .snapshot()
+        .into_iter()
+        .skip(from)
+        .filter(|e| matches!(e.event, Event::TapConnection { open: true }))
+        .map(|e| e.at)
+        .collect()
+}
+
+#[then(expr = "the broker refuses the plug, which retries no faster than once a second, {int} times")]
+async fn refused_and_retries(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
+    // Back-off of 1 s doubling: `times` attempts fit in 2^times s.
+    let within = Duration::from_secs(1 << times.min(6)) + Duration::from_secs(2);
+    let mut from = w.mark;
+    for n in 0..=times {
+        let (_, i) = w
+            .timeline
+            .wait_for(from, within, &format!("connection attempt {}", n + 1), |e| {
+                matches!(e.event, Event::TapConnection { open: true }).then_some(())
+            })
+            .await?;
+        from = i + 1;
+    }
+    let attempts = connection_attempts(w, w.mark);
+    for pair in attempts.windows(2) {
+        let gap = pair[1].saturating_sub(pair[0]);
+        ensure!(
+            gap >= Duration::from_millis(900) && gap <= Duration::from_secs(61),
+            "reconnection attempts {gap:?} apart: the plug must retry no faster than once a second and no slower than once a minute\n{}",
+            w.timeline.tail()
+        );
+    }
+    w.timeline.none_since(w.mark, "an accepted CONNACK with a wrong password", |e| {
+        matches!(&e.event, Event::Mqtt(Dir::Down, Packet::ConnAck(a)) if a.code == rumqttc::ConnectReturnCode::Success)
+    })
+}
+
+#[when(expr = "the broker is unreachable for {int} s")]
+async fn outage(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
+    w.mark = w.timeline.len();
+    w.command_mark = w.mark;
+    w.tap.outage(Duration::from_secs(secs));
+    Ok(())
+}
+
+#[then(expr = "the plug reconnects within {int} s and publishes switch_state again")]
+async fn reconnects(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
+    let at = w
+        .wait_connected(w.command_mark, Duration::from_secs(secs))
+        .await?;
+    let attempts = connection_attempts(w, w.command_mark);
+    for pair in attempts.windows(2) {
+        let gap = pair[1].saturating_sub(pair[0]);
+        ensure!(
+            gap >= Duration::from_millis(900),
+            "reconnection attempts only {gap:?} apart\n{}",
+            w.timeline.tail()
+        );
+    }
+    let (p, _, _) = w.wait_device(at, "switch_state", Duration::from_secs(2)).await?;
+    crate::protocol::payloads::switch_state(&p)?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 pub mod ap_link;
 pub mod app;
 pub mod broker;
+pub mod instruments;
 pub mod ota;
 pub mod protocol;
 pub mod report;

@@ -90,6 +90,10 @@ pub struct PlugWorld {
     pub tap: Tap,
     pub app: App,
     pub ap: Option<ApLink>,
+    /// The reference meter's driver, opened by the first metering step.
+    pub meter: Option<crate::instruments::sdm120::Sdm120>,
+    /// The simulated rig's virtual meter behind it.
+    pub virtual_meter: Option<crate::instruments::virtual_sdm120::VirtualSdm120>,
     /// Extra AP connections a scenario holds open (idle or half-open clients).
     pub idle_links: Vec<ApLink>,
     pub identity: Option<Identity>,
@@ -99,6 +103,8 @@ pub struct PlugWorld {
     pub mark: usize,
     /// Unique in the run: names this scenario's resources (update catalogues).
     pub scenario_id: String,
+    /// The plug's MAC, unique in the run.
+    pub mac: String,
     /// The update-server catalogue this scenario offers.
     pub ota_catalogue: Option<String>,
     /// Timeline index of the last app command, for checks of what it caused.
@@ -120,6 +126,21 @@ impl fmt::Debug for PlugWorld {
     }
 }
 
+async fn spawn_sim(
+    ctx: &RunContext,
+    cfg: &rig::sim::SimDut,
+    mac: &str,
+    timeline: Arc<Timeline>,
+) -> anyhow::Result<rig::sim::SimPlug> {
+    let spawn = rig::sim::Spawn {
+        cfg,
+        time_scale: ctx.rig.file.rig.time_scale,
+        mac: mac.to_string(),
+        resolver: Some(ctx.dns),
+    };
+    rig::sim::SimPlug::spawn(spawn, timeline).await
+}
+
 impl PlugWorld {
     async fn new() -> anyhow::Result<PlugWorld> {
         let ctx = CONTEXT
@@ -135,17 +156,8 @@ impl PlugWorld {
             (n >> 8) as u8,
             n as u8
         );
-        let plug = match &ctx.rig.file.dut {
-            rig::Dut::Sim(cfg) => {
-                let spawn = rig::sim::Spawn {
-                    cfg,
-                    time_scale: ctx.rig.file.rig.time_scale,
-                    mac,
-                    resolver: Some(ctx.dns),
-                };
-                rig::sim::SimPlug::spawn(spawn, timeline.clone()).await?
-            }
-        };
+        let rig::Dut::Sim(cfg) = &ctx.rig.file.dut;
+        let plug = spawn_sim(&ctx, cfg, &mac, timeline.clone()).await?;
         let tap = Tap::start(ctx.broker.addr, timeline.clone()).await?;
         let app = App::connect(&ctx.broker, timeline.clone()).await?;
         Ok(PlugWorld {
@@ -155,16 +167,31 @@ impl PlugWorld {
             tap,
             app,
             ap: None,
+            meter: None,
+            virtual_meter: None,
             idle_links: Vec::new(),
             identity: None,
             last_reply: None,
             provisioned: None,
             mark: 0,
             scenario_id: format!("s{n}"),
+            mac,
             ota_catalogue: None,
             command_mark: 0,
             countdown_mark: 0,
         })
+    }
+
+    /// Replaces the plug with a fresh one of another device_type (simulated rig only).
+    pub async fn respawn_with_device_type(&mut self, device_type: &str) -> anyhow::Result<()> {
+        let rig::Dut::Sim(cfg) = &self.ctx.rig.file.dut;
+        let mut cfg = cfg.clone();
+        cfg.device_type = device_type.to_string();
+        self.plug.shutdown();
+        self.ap = None;
+        let mac = self.mac.clone();
+        self.plug = spawn_sim(&self.ctx, &cfg, &mac, self.timeline.clone()).await?;
+        Ok(())
     }
 
     pub fn periods(&self) -> Periods {

@@ -18,8 +18,38 @@ pub struct RigFile {
     pub rig: RigSection,
     pub dut: Dut,
     pub broker: Broker,
+    /// The reference power meter, if the rig has one.
+    #[serde(default)]
+    pub meter: Option<Meter>,
     #[serde(default)]
     pub run: RunSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Meter {
+    /// Eastron SDM120/SDM230 over Modbus RTU.
+    Sdm120 {
+        /// A serial port path, or "virtual": the simulated rig's virtual SDM120 on a pty.
+        port: String,
+        #[serde(default = "modbus_address")]
+        address: u8,
+        #[serde(default = "sdm_baud")]
+        baud: u32,
+        /// The meter's accuracy class, percent of reading.
+        #[serde(default = "sdm_class")]
+        class_percent: f64,
+    },
+}
+
+fn modbus_address() -> u8 {
+    1
+}
+fn sdm_baud() -> u32 {
+    9600
+}
+fn sdm_class() -> f64 {
+    crate::instruments::sdm120::CLASS_PERCENT
 }
 
 #[derive(Debug, Clone, Deserialize)]

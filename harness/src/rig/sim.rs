@@ -36,6 +36,14 @@ pub struct SimDut {
     pub gain_error: f64,
     #[serde(default = "firmware_version")]
     pub firmware_version: String,
+    /// The accuracy the plug claims for its metering, percent of reading; the tolerance
+    /// against the reference meter is this plus the meter's class.
+    #[serde(default = "claimed_accuracy")]
+    pub claimed_accuracy_percent: f64,
+}
+
+fn claimed_accuracy() -> f64 {
+    2.0
 }
 
 fn device_type() -> String {

@@ -4,6 +4,7 @@
 pub mod actuators;
 pub mod countdown;
 pub mod firmware;
+pub mod metering;
 pub mod ota;
 pub mod params;
 pub mod provisioning;

@@ -162,17 +162,32 @@ async fn firmware_version(w: &mut PlugWorld) -> anyhow::Result<String> {
 
 #[then(expr = "the plug restarts and firmware_infor shows version {word}")]
 async fn restarted(w: &mut PlugWorld, version: String) -> anyhow::Result<()> {
-    // The restart: the plug's broker connection drops, then a new session comes up.
-    let (_, closed) = w
+    // The restart: after its R1 on the tap, a new session comes up. (The app may see the R1 only after all that: search from the tap.)
+    let state_topic = w.identity()?.device_topic("ota_upgrade_state");
+    let (_, r1) = w
         .timeline
         .wait_for(
-            w.mark,
+            w.command_mark,
             Duration::from_secs(10),
-            "the plug to drop its broker connection to restart",
-            |e| matches!(e.event, Event::TapConnection { open: false }).then_some(()),
+            "the R1 publish on the tap",
+            |e| match &e.event {
+                Event::Mqtt(Dir::Up, Packet::Publish(p)) if p.topic == state_topic => Some(()),
+                _ => None,
+            },
         )
         .await?;
-    w.mark = w.wait_connected(closed, Duration::from_secs(10)).await?;
+    // The old connection's close and the new session can interleave on the tap: the new
+    // session is the first CONNECT after the R1.
+    let (_, reconnect) = w
+        .timeline
+        .wait_for(
+            r1,
+            Duration::from_secs(10),
+            "the plug to connect again after restarting",
+            |e| matches!(e.event, Event::Mqtt(Dir::Up, Packet::Connect(_))).then_some(()),
+        )
+        .await?;
+    w.mark = w.wait_connected(reconnect, Duration::from_secs(10)).await?;
     let got = firmware_version(w).await?;
     ensure!(
         got == version,

@@ -6,6 +6,7 @@ Feature: Firmware information on request
   Background:
     Given a provisioned plug connected to the broker
 
+  @rule-firmware-infor
   Scenario Outline: firmware_infor answers a request with payload <payload>
     When the app requests the firmware information with payload "<payload>"
     Then the plug publishes firmware_infor with its MAC

@@ -6,7 +6,7 @@ Feature: Power metering against a reference meter
   accuracy the plug claims (both from the rig file). A plug of device_type "0" never
   publishes it.
 
-  @needs_reference_meter
+  @needs_reference_meter @needs_load_control @needs_power_monitoring @rule-electricity-accuracy @rule-electricity-format
   Scenario: Samples agree with the reference meter with the relay on
     Given a provisioned plug connected to the broker
     And a load of 100 W on the plug
@@ -14,7 +14,7 @@ Feature: Power metering against a reference meter
     Then the plug reports switch_state on
     And electricity_information agrees with the reference meter, 5 samples in a row
 
-  @needs_reference_meter
+  @needs_reference_meter @needs_load_control @needs_power_monitoring @rule-electricity-accuracy
   Scenario: A larger load
     Given a provisioned plug connected to the broker
     And a load of 2000 W on the plug
@@ -22,10 +22,12 @@ Feature: Power metering against a reference meter
     Then the plug reports switch_state on
     And electricity_information agrees with the reference meter, 3 samples in a row
 
+  @rule-electricity-cadence @rule-electricity-format @needs_power_monitoring
   Scenario: electricity_information comes every second
     Given a provisioned plug connected to the broker
     Then electricity_information arrives every second within tolerance, 5 times in a row
 
+  @rule-electricity-relay-off @needs_power_monitoring @needs_load_control
   Scenario: Relay off gives zero power within 2 s
     Given a provisioned plug connected to the broker
     And a load of 100 W on the plug
@@ -34,6 +36,7 @@ Feature: Power metering against a reference meter
     When the app switches the plug off
     Then the plug reports zero current and power within 2 s
 
+  @rule-electricity-type0 @needs_sim
   Scenario: A plug without power monitoring never publishes electricity_information
     Given a provisioned plug without power monitoring
     Then no electricity_information arrives for 5 s

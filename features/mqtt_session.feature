@@ -4,6 +4,7 @@ Feature: The plug's MQTT session honours what was provisioned
   session, and publishes at the provisioned QoS (spec 2.2; PROTOCOL-NOTES "MQTT session").
   Checked on the wire tap between the plug and the broker.
 
+  @rule-session-connect @rule-session-qos
   Scenario Outline: CONNECT and publishes match the provisioning (QoS <qos>, clean session <clean>)
     Given a plug provisioned with QoS <qos>, keepalive <keepalive> and clean session <clean>
     Then the CONNECT packet carries the provisioned credentials, keepalive and clean session
@@ -16,10 +17,12 @@ Feature: The plug's MQTT session honours what was provisioned
       | 1   | 90        | 0     |
       | 2   | 120       | 1     |
 
+  @rule-session-refused
   Scenario: Wrong credentials are refused and the plug retries at a sane pace
     Given a plug provisioned with a wrong broker password
     Then the broker refuses the plug, which retries no faster than once a second, 3 times
 
+  @rule-session-reconnect @rule-switch-on-connect
   Scenario: After a broker outage the plug reconnects with back-off and republishes switch_state
     Given a provisioned plug connected to the broker
     When the broker is unreachable for 3 s

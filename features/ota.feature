@@ -8,6 +8,7 @@ Feature: Upgrades over the air and their results R1-R4
   Background:
     Given a provisioned plug connected to the broker
 
+  @rule-ota-r1
   Scenario: R1: a newer image by IP address is installed and runs
     Given the update server offers a newer firmware image
     When the app requests the upgrade by IP address
@@ -15,12 +16,14 @@ Feature: Upgrades over the air and their results R1-R4
     And the update server saw the plug's request
     And the plug restarts and firmware_infor shows version 000002
 
+  @rule-ota-r1
   Scenario: R1: a newer image by domain name
     Given the update server offers a newer firmware image
     When the app requests the upgrade by name
     Then the plug reports ota_result R1 within 30 s
     And the plug restarts and firmware_infor shows version 000002
 
+  @rule-ota-r2 @rule-ota-keeps-old
   Scenario Outline: R2: the server answers HTTP <code>
     Given the update server answers HTTP <code>
     When the app requests the upgrade by IP address
@@ -32,41 +35,47 @@ Feature: Upgrades over the air and their results R1-R4
       | 404  |
       | 500  |
 
+  @rule-ota-r2 @rule-ota-keeps-old
   Scenario: R2: a truncated image
     Given the update server offers a truncated image
     When the app requests the upgrade by IP address
     Then the plug reports ota_result R2 within 30 s
     And the plug still runs firmware version 000001
 
+  @rule-ota-r2 @rule-ota-keeps-old
   Scenario: R2: an image with a corrupt checksum
     Given the update server offers an image with a corrupt checksum
     When the app requests the upgrade by IP address
     Then the plug reports ota_result R2 within 30 s
     And the plug still runs firmware version 000001
 
+  @rule-ota-r2 @rule-ota-keeps-old
   Scenario: R2: an image for another target
     Given the update server offers an image for another target
     When the app requests the upgrade by IP address
     Then the plug reports ota_result R2 within 10 s
     And the plug still runs firmware version 000001
 
-  @slow
+  @slow @rule-ota-r2 @rule-ota-keeps-old
   Scenario: R2: a stalled transfer
     Given the update server stalls the transfer
     When the app requests the upgrade by IP address
     Then the plug reports ota_result R2 within 25 s
     And the plug still runs firmware version 000001
 
+  @rule-ota-r3 @rule-ota-keeps-old
   Scenario: R3: nothing listens on the update port
     When the app requests an upgrade from a port where nothing listens
     Then the plug reports ota_result R3 within 15 s
     And the plug still runs firmware version 000001
 
+  @rule-ota-r4 @rule-ota-keeps-old
   Scenario: R4: the name does not resolve
     When the app requests an upgrade from the name nowhere.plugrig.test
     Then the plug reports ota_result R4 within 10 s
     And the plug still runs firmware version 000001
 
+  @rule-ota-r4 @rule-ota-keeps-old
   Scenario Outline: R4: a type-0 realm that is not an IP address (<realm>)
     When the app requests an upgrade of type 0 from the realm "<realm>"
     Then the plug reports ota_result R4 within 5 s

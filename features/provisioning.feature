@@ -6,16 +6,19 @@ Feature: Provisioning over the plug's AP socket
   Background:
     Given a factory-fresh plug
 
+  @rule-ap-identity @rule-ap-envelope
   Scenario: The plug reports its identity
     When the app requests the device information
     Then the reply has code 0 and header 4001
     And the reply carries the device identity
 
+  @rule-ap-code-3 @rule-ap-envelope
   Scenario: The network before the broker is an order error
     When the app requests the device information
     And the app sends the network configuration
     Then the reply has code 3 and header 4003
 
+  @rule-ap-join @rule-session-subscribe @rule-topic-format @rule-switch-on-connect
   Scenario: The plug reaches the broker after 4002 then 4003
     When the app requests the device information
     And the app sends the broker configuration with QoS 1, keepalive 60 and clean session 1

@@ -6,6 +6,7 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
   Background:
     Given a factory-fresh plug
 
+  @rule-ap-code-1 @rule-ap-envelope
   Scenario Outline: A 4002 field of the wrong length gets code 1 (<field> = <value>)
     When the app sends the broker configuration with <field> set to <value>
     Then the reply has code 1 and header 4002
@@ -20,6 +21,7 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
       | password | "ppppppppppppppppppppppppppppppppp"                                   |
       | clientId | "ccccccccccccccccccccccccccccccccc"                                   |
 
+  @rule-ap-code-1
   Scenario Outline: A 4003 field of the wrong length gets code 1 (<field> = <value>)
     When the app requests the device information
     And the app sends the broker configuration with qos set to 1
@@ -32,6 +34,7 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
       | wifi_ssid | "sssssssssssssssssssssssssssssssss"                                  |
       | wifi_pwd  | "wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww" |
 
+  @rule-ap-code-2
   Scenario Outline: A field of the wrong type gets code 2 (<field> = <value>)
     When the app sends the broker configuration with <field> set to <value>
     Then the reply has code 2 and header 4002
@@ -45,10 +48,12 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
       | host          | null   |
       | clean_session | [1]    |
 
+  @rule-ap-code-3
   Scenario: The network before the broker gets code 3
     When the app sends the network configuration
     Then the reply has code 3 and header 4003
 
+  @rule-ap-code-4 @rule-ap-robust
   Scenario Outline: Text that is not JSON gets code 4 (<text>)
     When the app sends the raw text <text>
     Then the reply has code 4
@@ -60,6 +65,7 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
       | [4001]           |
       | {"header":40x}   |
 
+  @rule-ap-code-5
   Scenario Outline: JSON the document does not define gets code 5 (<case>)
     When the app sends the raw text <json>
     Then the reply has code 5
@@ -70,6 +76,7 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
       | unknown header  | {"header":4004}      |
       | string header   | {"header":"4001"}    |
 
+  @rule-ap-code-5
   Scenario Outline: A missing 4002 field gets code 5 (<field>)
     When the app sends the broker configuration without <field>
     Then the reply has code 5 and header 4002
@@ -82,6 +89,7 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
       | keepalive    |
       | connect_mode |
 
+  @rule-ap-code-6
   Scenario Outline: A value out of range gets code 6 (<field> = <value>)
     When the app sends the broker configuration with <field> set to <value>
     Then the reply has code 6 and header 4002
@@ -96,6 +104,7 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
       | qos           | 3     |
       | clean_session | 2     |
 
+  @rule-ap-code-6
   Scenario Outline: wifi_security out of range gets code 6 (<value>)
     When the app requests the device information
     And the app sends the broker configuration with qos set to 1
@@ -107,10 +116,12 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
       | 5     |
       | -1    |
 
+  @rule-ap-code-order
   Scenario: Codes are checked in order: a wrong type before a wrong length
     When the app sends the broker configuration with port set to "x"
     Then the reply has code 2 and header 4002
 
+  @rule-ap-client-id @rule-session-connect
   Scenario: The optional clientId is what the plug connects with
     When the app requests the device information
     And the app sends the broker configuration with clientId set to "plugrig-client-7"
@@ -119,23 +130,28 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
     Then the plug connects to the broker within 10 s
     And the CONNECT packet carries the provisioned credentials, keepalive and clean session
 
+  @rule-ap-extra-fields
   Scenario: Unknown extra fields are ignored
     When the app sends the broker configuration with colour set to "blue"
     Then the reply has code 0 and header 4002
 
+  @rule-ap-framing
   Scenario: A request split over two writes is answered
     When the app sends the device information request split over two writes
     Then the reply has code 0 and header 4001
 
+  @rule-ap-framing
   Scenario: A trailing newline is tolerated
     When the app sends the device information request with a trailing newline
     Then the reply has code 0 and header 4001
 
+  @rule-ap-robust @rule-ap-code-1
   Scenario: Over 1024 bytes without a complete object gets code 1
     When the app sends 1100 bytes that never complete an object
     Then the reply has code 1
     And the plug still answers 4001 on a new connection
 
+  @rule-ap-robust
   Scenario: Idle and half-open clients do not wedge the AP socket
     When 3 clients connect to the AP socket and send nothing
     And a client sends half a request and goes quiet

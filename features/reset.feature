@@ -7,6 +7,7 @@ Feature: Factory reset
   Background:
     Given a provisioned plug connected to the broker
 
+  @rule-reset-app
   Scenario Outline: app/reset (payload <payload>)
     When the app sends a reset with payload <payload>
     Then the plug leaves the broker
@@ -18,7 +19,7 @@ Feature: Factory reset
       | empty   |
       | {}      |
 
-  @needs_button
+  @needs_button @rule-reset-button
   Scenario: A 10 s button hold publishes delete_device and resets
     When the button is held for 10 s
     Then the plug publishes delete_device

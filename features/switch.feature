@@ -6,9 +6,11 @@ Feature: Switching the relay and the switch_state heartbeat
   Background:
     Given a provisioned plug connected to the broker
 
+  @rule-switch-on-connect
   Scenario: switch_state is published on connection
     Then the plug publishes switch_state off on connection
 
+  @rule-switch-on-change
   Scenario: The app switches the plug on and off
     When the app switches the plug on
     Then the plug reports switch_state on
@@ -17,6 +19,8 @@ Feature: Switching the relay and the switch_state heartbeat
     Then the plug reports switch_state off
     And the console shows the relay off
 
+  @rule-switch-heartbeat @rule-session-keepalive
   Scenario: The heartbeat comes every 30 s
     Then switch_state arrives every 30 s within tolerance, 3 times in a row
     And no other publish changed the relay meanwhile
+    And the plug sent a control packet at least once per keepalive

@@ -7,6 +7,8 @@
 pub mod ap_link;
 pub mod app;
 pub mod broker;
+pub mod capabilities;
+pub mod coverage;
 pub mod instruments;
 pub mod ota;
 pub mod protocol;

@@ -34,6 +34,12 @@ enum Command {
         /// Feature files or directories. Default: features/.
         features: Vec<PathBuf>,
     },
+    /// For each rule of the protocol notes, the scenarios that check it (their @rule-<id>
+    /// tags). Exits 1 if a rule has none.
+    Coverage {
+        /// Feature files or directories. Default: features/.
+        features: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +52,21 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Coverage { features } => {
+            let features = if features.is_empty() {
+                vec![runner::workspace_dir().join("features")]
+            } else {
+                features
+            };
+            match plugrig::coverage::compute(&features) {
+                Ok(c) if plugrig::coverage::report(&c) => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("plugrig: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Run {
             rig,
             tags,

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -14,6 +15,7 @@ use cucumber::writer::Stats as _;
 use cucumber::writer::{self, Coloring};
 use cucumber::{World as _, WriterExt as _};
 
+use crate::capabilities::{self, Capability};
 use crate::ota::dns::DnsServer;
 use crate::ota::server::UpdateServer;
 use crate::report::ScenarioCounter;
@@ -89,6 +91,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
     let bin = rig::sim::binary(sim).await?;
     println!("plugrig: simulated plug {}", bin.display());
     let concurrency = rig.file.run.concurrency;
+    let caps = capabilities::of_rig(&rig.file);
     let update = UpdateServer::start().await?;
     let records = HashMap::from([(crate::steps::ota::UPDATE_HOST.to_string(), Ipv4Addr::LOCALHOST)]);
     let dns = DnsServer::start(records).await?;
@@ -108,7 +111,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         wall: Duration::ZERO,
     };
     for input in &features {
-        let s = run_one(input, filter.clone(), opts.report.as_deref(), concurrency).await?;
+        let s = run_one(
+            input,
+            filter.clone(),
+            opts.report.as_deref(),
+            concurrency,
+            caps.clone(),
+        )
+        .await?;
         summary.passed += s.passed;
         summary.failed += s.failed;
         summary.skipped += s.skipped;
@@ -124,16 +134,34 @@ async fn run_one(
     filter: Option<TagOperation>,
     report: Option<&Path>,
     concurrency: usize,
+    caps: Vec<Capability>,
 ) -> anyhow::Result<Summary> {
+    // Scenarios the rig cannot run are not run: they are listed and counted as skipped.
+    let unmet: Arc<Mutex<Vec<String>>> = Arc::default();
+    let unmet_w = unmet.clone();
     let select = move |f: &cucumber::gherkin::Feature,
                        r: Option<&cucumber::gherkin::Rule>,
                        s: &cucumber::gherkin::Scenario| {
-        let tags = f
-            .tags
-            .iter()
-            .chain(r.iter().flat_map(|r| r.tags.iter()))
-            .chain(s.tags.iter());
-        filter.as_ref().is_none_or(|op| op.eval(tags))
+        let tags = || {
+            f.tags
+                .iter()
+                .chain(r.iter().flat_map(|r| r.tags.iter()))
+                .chain(s.tags.iter())
+        };
+        if !filter.as_ref().is_none_or(|op| op.eval(tags())) {
+            return false;
+        }
+        let why = match capabilities::missing(tags(), &caps) {
+            Ok(m) if m.is_empty() => return true,
+            Ok(m) => format!(
+                "needs {}",
+                m.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+            ),
+            Err(e) => e,
+        };
+        let mut u = unmet_w.lock().unwrap_or_else(|p| p.into_inner());
+        u.push(format!("{}: {} ({why})", f.name, s.name));
+        false
     };
     let counter = ScenarioCounter::default();
     let counts = counter.counts.clone();
@@ -179,10 +207,14 @@ async fn run_one(
     };
     let (parsing_errors, hook_errors) = stats;
     let sc = *counts.lock().unwrap_or_else(|p| p.into_inner());
+    let unmet = std::mem::take(&mut *unmet.lock().unwrap_or_else(|p| p.into_inner()));
+    for u in &unmet {
+        println!("SKIPPED {u}");
+    }
     Ok(Summary {
         passed: sc.passed,
         failed: sc.failed,
-        skipped: sc.skipped,
+        skipped: sc.skipped + unmet.len(),
         parsing_errors,
         hook_errors,
         wall: Duration::ZERO,

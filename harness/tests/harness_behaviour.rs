@@ -68,3 +68,20 @@ fn help_explains_every_option() {
         assert!(text.contains(opt), "help lacks {opt}:\n{text}");
     }
 }
+
+#[test]
+fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(runner::default_rig()).expect("default rig");
+    let no_meter = text.split("[meter]").next().expect("rig text").to_string();
+    let rig = dir.path().join("no-meter.toml");
+    std::fs::write(&rig, no_meter).expect("write");
+    let s = run(RunOptions {
+        rig,
+        tags: Some("@metering".into()),
+        report: None,
+        features: Vec::new(),
+    });
+    assert_eq!((s.passed, s.failed, s.skipped), (3, 0, 2), "{s:?}");
+    assert!(!s.ok(), "a run with skipped scenarios is not a pass");
+}

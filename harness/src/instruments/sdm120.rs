@@ -35,8 +35,8 @@ impl Sdm120 {
     /// Opens the meter on a serial port (8N1, `baud`) at Modbus address `address`.
     pub fn open(path: &str, baud: u32, address: u8) -> anyhow::Result<Sdm120> {
         let builder = tokio_serial::new(path, baud).timeout(Duration::from_millis(500));
-        let serial =
-            SerialStream::open(&builder).with_context(|| format!("opening the meter's port {path}"))?;
+        let serial = SerialStream::open(&builder)
+            .map_err(|e| anyhow::anyhow!("opening the meter's port {path}: {e}"))?;
         Ok(Sdm120 {
             ctx: rtu::attach_slave(serial, Slave(address)),
         })

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
@@ -91,6 +92,7 @@ impl Service for Sdm120Service {
 pub struct VirtualSdm120 {
     pub path: String,
     task: JoinHandle<()>,
+    _slave: SerialStream,
 }
 
 impl Drop for VirtualSdm120 {
@@ -102,10 +104,16 @@ impl Drop for VirtualSdm120 {
 impl VirtualSdm120 {
     /// Serves at Modbus `address` on a new pty, measuring the plug-sim behind `control`.
     pub fn start(control: SocketAddr, address: u8) -> anyhow::Result<VirtualSdm120> {
-        let (master, slave) = SerialStream::pair().context("creating a pseudo-terminal pair")?;
+        let (master, mut slave) = SerialStream::pair().context("creating a pseudo-terminal pair")?;
         let path = slave.name().context("the pty has no name")?;
-        // The slave handle holds the port exclusively: drop it so the driver can open it.
-        drop(slave);
+        // The slave handle holds the port exclusively; release that so the driver can open
+        // the path, but keep the handle: with no slave open, reads on the master fail (EIO)
+        // and the server would stop before the driver arrives.
+        slave.set_exclusive(false).context("releasing the pty")?;
+        // set_exclusive(false) leaves a shared flock, which would stop the driver's exclusive
+        // open: drop the lock too. SAFETY: flock on a descriptor this function owns.
+        let r = unsafe { libc::flock(slave.as_raw_fd(), libc::LOCK_UN) };
+        anyhow::ensure!(r == 0, "unlocking the pty: {}", std::io::Error::last_os_error());
         let service = Sdm120Service {
             address,
             world: World { control },
@@ -114,6 +122,10 @@ impl VirtualSdm120 {
         let task = tokio::spawn(async move {
             let _ = Server::new(master).serve_forever(Arc::new(service)).await;
         });
-        Ok(VirtualSdm120 { path, task })
+        Ok(VirtualSdm120 {
+            path,
+            task,
+            _slave: slave,
+        })
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod ap;
 pub mod payloads;
+pub mod rules;
 pub mod timing;
 
 use rumqttc::{Packet, QoS};

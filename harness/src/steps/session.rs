@@ -242,3 +242,37 @@ async fn reconnects(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
     crate::protocol::payloads::switch_state(&p)?;
     Ok(())
 }
+
+#[then("the plug sent a control packet at least once per keepalive")]
+async fn keepalive(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let m = w
+        .provisioned
+        .clone()
+        .context("the plug was not provisioned by this scenario")?;
+    let keepalive = Duration::from_secs(u64::from(m.keepalive));
+    let ups: Vec<Duration> = w
+        .timeline
+        .snapshot()
+        .into_iter()
+        .skip(w.mark)
+        .filter(|e| matches!(e.event, Event::Mqtt(Dir::Up, _)))
+        .map(|e| e.at)
+        .collect();
+    ensure!(
+        ups.len() >= 2,
+        "too few packets from the plug to judge its keepalive"
+    );
+    let last = *ups.last().unwrap_or(&Duration::ZERO);
+    let silent = w.timeline.now().saturating_sub(last);
+    let worst = ups
+        .windows(2)
+        .map(|p| p[1].saturating_sub(p[0]))
+        .max()
+        .unwrap_or_default()
+        .max(silent);
+    ensure!(
+        worst <= keepalive,
+        "the plug was silent for {worst:?}, longer than its keepalive {keepalive:?}"
+    );
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Capabilities gate scenarios (as PICS codes gate Matter tests): a scenario tagged
+//! `@needs_<capability>` runs only on a rig that has it; otherwise it is reported as skipped
+//! with the reason, never as passed.
+
+use crate::rig::{self, RigFile};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Something can press the plug's button.
+    Button,
+    /// Something can cut and restore the plug's mains input.
+    PowerSwitch,
+    /// A reference power meter measures what the plug measures.
+    ReferenceMeter,
+    /// The rig can change the load on the socket.
+    LoadControl,
+    /// The DUT measures power (device_type "1").
+    PowerMonitoring,
+    /// The DUT is the simulated plug (it can be restarted as another model).
+    SimulatedDut,
+}
+
+impl Capability {
+    pub fn from_tag(tag: &str) -> Option<Result<Capability, String>> {
+        let name = tag.strip_prefix("needs_")?;
+        Some(match name {
+            "button" => Ok(Capability::Button),
+            "power_switch" => Ok(Capability::PowerSwitch),
+            "reference_meter" => Ok(Capability::ReferenceMeter),
+            "load_control" => Ok(Capability::LoadControl),
+            "power_monitoring" => Ok(Capability::PowerMonitoring),
+            "sim" => Ok(Capability::SimulatedDut),
+            other => Err(format!("unknown capability tag @needs_{other}")),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Button => "button",
+            Capability::PowerSwitch => "power_switch",
+            Capability::ReferenceMeter => "reference_meter",
+            Capability::LoadControl => "load_control",
+            Capability::PowerMonitoring => "power_monitoring",
+            Capability::SimulatedDut => "sim",
+        }
+    }
+}
+
+/// What this rig and its DUT can do, from the rig file.
+pub fn of_rig(r: &RigFile) -> Vec<Capability> {
+    let mut caps = Vec::new();
+    match &r.dut {
+        rig::Dut::Sim(s) => {
+            // The simulated plug's control channel is its power switch, button and load.
+            caps.extend([
+                Capability::Button,
+                Capability::PowerSwitch,
+                Capability::LoadControl,
+                Capability::SimulatedDut,
+            ]);
+            if s.device_type == "1" {
+                caps.push(Capability::PowerMonitoring);
+            }
+        }
+    }
+    if r.meter.is_some() {
+        caps.push(Capability::ReferenceMeter);
+    }
+    caps
+}
+
+/// The capabilities a scenario's tags ask for that the rig lacks.
+pub fn missing<'a>(
+    tags: impl Iterator<Item = &'a String>,
+    have: &[Capability],
+) -> Result<Vec<Capability>, String> {
+    let mut out = Vec::new();
+    for t in tags {
+        if let Some(c) = Capability::from_tag(t) {
+            let c = c?;
+            if !have.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_map_to_capabilities() {
+        let have = [Capability::Button];
+        let tags = [
+            "needs_button".to_string(),
+            "needs_reference_meter".to_string(),
+            "rule-x".to_string(),
+        ];
+        assert_eq!(missing(tags.iter(), &have), Ok(vec![Capability::ReferenceMeter]));
+        let bad = ["needs_toaster".to_string()];
+        assert!(missing(bad.iter(), &have).is_err());
+    }
+}

@@ -25,3 +25,10 @@ Feature: Factory reset
     Then the plug publishes delete_device
     And the plug leaves the broker
     And the plug answers on its AP socket again and has forgotten its configuration
+
+  @needs_power_switch @rule-reset-app @rule-reset-button
+  Scenario: A reset erases the configuration from flash, not only from memory
+    When the app sends a reset with payload {}
+    Then the plug leaves the broker
+    When the plug's power is cycled
+    Then the plug answers on its AP socket again and has forgotten its configuration

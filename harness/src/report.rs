@@ -14,6 +14,9 @@ pub struct Counts {
     pub skipped: usize,
 }
 
+/// The rules (`@rule-<id>` tags) of the scenarios that failed, one entry per failure.
+pub type FailedRules = Arc<Mutex<Vec<String>>>;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Passed,
@@ -25,6 +28,7 @@ enum Outcome {
 #[derive(Default)]
 pub struct ScenarioCounter {
     pub counts: Arc<Mutex<Counts>>,
+    pub failed_rules: FailedRules,
     running: HashMap<usize, Outcome>,
 }
 
@@ -66,6 +70,17 @@ impl ScenarioCounter {
                     return;
                 }
                 let o = self.running.remove(&key).unwrap_or(Outcome::Passed);
+                if o == Outcome::Failed {
+                    let rules = sc
+                        .tags
+                        .iter()
+                        .filter_map(|t| t.strip_prefix("rule-"))
+                        .map(str::to_string);
+                    self.failed_rules
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend(rules);
+                }
                 let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
                 match o {
                     Outcome::Passed => c.passed += 1,

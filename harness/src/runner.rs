@@ -21,7 +21,7 @@ use crate::ota::server::UpdateServer;
 use crate::report::ScenarioCounter;
 
 use crate::rig;
-use crate::world::{set_context, PlugWorld};
+use crate::world::{PlugWorld, RunContext, CONTEXT};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -32,7 +32,7 @@ pub struct RunOptions {
     pub features: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
@@ -40,6 +40,8 @@ pub struct Summary {
     pub parsing_errors: usize,
     pub hook_errors: usize,
     pub wall: Duration,
+    /// The `@rule-<id>` tags of the scenarios that failed.
+    pub failed_rules: Vec<String>,
 }
 
 impl Summary {
@@ -95,7 +97,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
     let update = UpdateServer::start().await?;
     let records = HashMap::from([(crate::steps::ota::UPDATE_HOST.to_string(), Ipv4Addr::LOCALHOST)]);
     let dns = DnsServer::start(records).await?;
-    set_context(rig, broker, update, dns.addr);
+    let ctx = RunContext::new(rig, broker, update, dns.addr);
 
     let features = if opts.features.is_empty() {
         vec![workspace_dir().join("features")]
@@ -109,21 +111,23 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         parsing_errors: 0,
         hook_errors: 0,
         wall: Duration::ZERO,
+        failed_rules: Vec::new(),
     };
     for input in &features {
-        let s = run_one(
+        let one = run_one(
             input,
             filter.clone(),
             opts.report.as_deref(),
             concurrency,
             caps.clone(),
-        )
-        .await?;
+        );
+        let s = CONTEXT.scope(ctx.clone(), one).await?;
         summary.passed += s.passed;
         summary.failed += s.failed;
         summary.skipped += s.skipped;
         summary.parsing_errors += s.parsing_errors;
         summary.hook_errors += s.hook_errors;
+        summary.failed_rules.extend(s.failed_rules);
     }
     summary.wall = started.elapsed();
     Ok(summary)
@@ -165,6 +169,7 @@ async fn run_one(
     };
     let counter = ScenarioCounter::default();
     let counts = counter.counts.clone();
+    let failed_rules = counter.failed_rules.clone();
     let counter = counter.discard_stats_writes().discard_arbitrary_writes();
     let cucumber = PlugWorld::cucumber().max_concurrent_scenarios(concurrency);
     let stats = match report {
@@ -211,6 +216,7 @@ async fn run_one(
     for u in &unmet {
         println!("SKIPPED {u}");
     }
+    let failed = std::mem::take(&mut *failed_rules.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(Summary {
         passed: sc.passed,
         failed: sc.failed,
@@ -218,5 +224,6 @@ async fn run_one(
         parsing_errors,
         hook_errors,
         wall: Duration::ZERO,
+        failed_rules: failed,
     })
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -61,24 +61,26 @@ impl RunContext {
     }
 }
 
-static CONTEXT: OnceLock<Arc<RunContext>> = OnceLock::new();
+tokio::task_local! {
+    /// The run's context, for the Worlds cucumber creates while the run's future runs
+    /// (cucumber drives every scenario inside that one task). Task-local rather than global,
+    /// so several runs can go on in one process, each with its own rig.
+    pub static CONTEXT: Arc<RunContext>;
+}
 
-/// Sets the run's context; the runner does this once before the first scenario.
-pub fn set_context(rig: Rig, broker: BrokerInfo, update: UpdateServer, dns: SocketAddr) -> Arc<RunContext> {
-    let periods = Periods::new(f64::from(rig.file.rig.time_scale));
-    CONTEXT
-        .get_or_init(|| {
-            Arc::new(RunContext {
-                rig,
-                broker,
-                periods,
-                update,
-                dns,
-                firmware: tokio::sync::OnceCell::new(),
-                next_plug: AtomicU32::new(1),
-            })
+impl RunContext {
+    pub fn new(rig: Rig, broker: BrokerInfo, update: UpdateServer, dns: SocketAddr) -> Arc<RunContext> {
+        let periods = Periods::new(f64::from(rig.file.rig.time_scale));
+        Arc::new(RunContext {
+            rig,
+            broker,
+            periods,
+            update,
+            dns,
+            firmware: tokio::sync::OnceCell::new(),
+            next_plug: AtomicU32::new(1),
         })
-        .clone()
+    }
 }
 
 #[derive(cucumber::World)]
@@ -144,9 +146,8 @@ async fn spawn_sim(
 impl PlugWorld {
     async fn new() -> anyhow::Result<PlugWorld> {
         let ctx = CONTEXT
-            .get()
-            .context("the runner did not set the run context")?
-            .clone();
+            .try_with(Arc::clone)
+            .context("no run context: a World is made only inside runner::run")?;
         let timeline = Arc::new(Timeline::default());
         let n = ctx.next_plug.fetch_add(1, Ordering::Relaxed);
         // A locally administered MAC, unique per plug of this run: topics never collide.

@@ -14,6 +14,7 @@ extern crate std;
 pub mod bl0942;
 pub mod config;
 pub mod console;
+pub mod faults;
 pub mod identity;
 pub mod json;
 pub mod mqtt;

@@ -148,6 +148,12 @@ impl Session {
         }
     }
 
+    /// Replaces the client id of the next CONNECT (fault injection only).
+    #[cfg(feature = "fault-injection")]
+    pub fn set_client_id(&mut self, id: &str) {
+        self.cfg.client_id = String::try_from(id).unwrap_or_default();
+    }
+
     pub fn is_up(&self) -> bool {
         matches!(self.state, State::Up { .. })
     }

@@ -171,6 +171,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// Checks images for `target`; an empty `target` accepts any.
     pub fn new(target: &str) -> Self {
         Verifier {
             target: String::try_from(target).unwrap_or_default(),
@@ -197,7 +198,7 @@ impl Verifier {
                 return Ok(());
             }
             let h = Header::decode(&self.head)?;
-            if h.target != self.target {
+            if !self.target.is_empty() && h.target != self.target {
                 return Err(ImageError::WrongTarget);
             }
             if h.body_len > MAX_BODY {

@@ -35,6 +35,7 @@ pub struct BoardConfig {
     pub ap_addr: SocketAddr,
     pub state_dir: std::path::PathBuf,
     pub resolver: Option<SocketAddr>,
+    pub faults: plug_core::faults::Faults,
 }
 
 /// Why the firmware stopped running.
@@ -139,6 +140,7 @@ pub async fn run(
         }
     });
     let mut plug = Plug::new(identity, b.cfg.timing, NetTiming::default(), stored, b.now());
+    plug.set_faults(b.cfg.faults);
     loop {
         while let Some(a) = plug.poll_action() {
             if let Some(stop) = b.apply(&mut plug, a).await? {

@@ -81,6 +81,10 @@ struct Args {
     /// Relative gain error of the simulated metering chip (0.005 = reads 0.5 % high).
     #[arg(long, default_value_t = 0.004)]
     gain_error: f64,
+    /// A deliberate protocol violation, for testing the conformance suite itself
+    /// (repeatable; names in plug-core's `faults` module, e.g. no-cancel-on-switch).
+    #[arg(long = "fault")]
+    faults: Vec<String>,
 }
 
 fn identity(a: &Args) -> anyhow::Result<Identity> {
@@ -132,7 +136,14 @@ async fn supervise(args: Args) -> anyhow::Result<()> {
             let _ = out.flush();
         }
     });
+    let mut faults = plug_core::faults::Faults::NONE;
+    for name in &args.faults {
+        let f = plug_core::faults::Fault::from_name(name)
+            .ok_or_else(|| anyhow::anyhow!("--fault {name}: no such fault"))?;
+        faults = faults.with(f);
+    }
     let cfg = board::BoardConfig {
+        faults,
         identity,
         timing: Timing::scaled(args.time_scale),
         ap_addr,

@@ -40,6 +40,10 @@ pub struct SimDut {
     /// against the reference meter is this plus the meter's class.
     #[serde(default = "claimed_accuracy")]
     pub claimed_accuracy_percent: f64,
+    /// Deliberate protocol violations for the simulated plug (`plug-sim --fault`): for
+    /// testing the suite itself. Never set in a rig that judges firmware.
+    #[serde(default)]
+    pub faults: Vec<String>,
 }
 
 fn claimed_accuracy() -> f64 {
@@ -146,6 +150,9 @@ impl SimPlug {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        for f in &s.cfg.faults {
+            cmd.args(["--fault", f]);
+        }
         if let Some(r) = s.resolver {
             cmd.args(["--resolver", &r.to_string()]);
         }

@@ -5,6 +5,7 @@ use heapless::Vec;
 use super::{Action, ConnId, Mode, Plug};
 use crate::config::{Config, MqttConfig};
 use crate::console::Event as Console;
+use crate::faults::Fault;
 use crate::provisioning::{self, Code, Command, Framed, Stream};
 use crate::time::Instant;
 
@@ -122,6 +123,11 @@ impl Plug {
     }
 
     fn reply(&mut self, id: ConnId, code: Code, header: Option<i64>) {
+        let code = if code == Code::Length && self.faults.has(Fault::LengthAsRangeCode) {
+            Code::Range
+        } else {
+            code
+        };
         let identity = (code == Code::Ok && header == Some(provisioning::DEVICE_INFO)).then_some(&self.id);
         let r = provisioning::reply(code, header, identity);
         self.emit(Action::ApSend(id, r));
@@ -144,7 +150,12 @@ impl Plug {
             }
             Command::Wifi(wifi) => {
                 let Some(mqtt) = ap.pending_mqtt.clone() else {
-                    self.reply(id, Code::Order, Some(provisioning::WIFI));
+                    let order = if self.faults.has(Fault::WrongOrderCode) {
+                        Code::Undefined
+                    } else {
+                        Code::Order
+                    };
+                    self.reply(id, order, Some(provisioning::WIFI));
                     return false;
                 };
                 let cfg = Config { mqtt, wifi };

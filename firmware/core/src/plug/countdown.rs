@@ -6,6 +6,7 @@ use heapless::String;
 
 use super::Plug;
 use crate::console::{Cause, Event as Console};
+use crate::faults::Fault;
 use crate::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +58,9 @@ impl Plug {
         if c.next_tick <= now {
             c.next_tick = now + self.timing.cadence;
         }
-        self.publish_delay_time(now, &c);
+        if !(c.remaining == 0 && self.faults.has(Fault::NoFinalZero)) {
+            self.publish_delay_time(now, &c);
+        }
         if c.remaining == 0 {
             self.countdown = None;
             self.console(Console::CountdownDone);

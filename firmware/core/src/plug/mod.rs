@@ -20,6 +20,7 @@ use heapless::{Deque, String, Vec};
 use crate::bl0942::{FrameReader, Reading};
 use crate::config::{Config, MqttConfig, WifiConfig};
 use crate::console::{Cause, Event as Console};
+use crate::faults::{Fault, Faults};
 use crate::identity::Identity;
 use crate::mqtt::{self, NetTiming, Session, SessionConfig};
 use crate::provisioning::Reply;
@@ -184,6 +185,7 @@ pub struct Plug {
     /// A reset or restart waiting for in-flight publishes, with its deadline.
     exit: Option<(Exit, Instant)>,
     actions: Deque<Action, 32>,
+    faults: Faults,
 }
 
 impl Plug {
@@ -203,6 +205,7 @@ impl Plug {
             ota: None,
             exit: None,
             actions: Deque::new(),
+            faults: Faults::NONE,
         };
         p.emit(Action::Console(Console::Boot {
             fw: p.id.firmware_version.clone(),
@@ -218,6 +221,23 @@ impl Plug {
             None => p.enter_ap(),
         }
         p
+    }
+
+    /// Turns on deliberate protocol violations (the `fault-injection` feature only).
+    #[cfg(feature = "fault-injection")]
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.faults = faults;
+        if faults.has(Fault::LateHeartbeat) {
+            self.timing.heartbeat = self.timing.heartbeat * 11 / 10;
+        }
+        if faults.has(Fault::SlowCadence) {
+            self.timing.cadence = self.timing.cadence * 5 / 4;
+        }
+        if faults.has(Fault::IgnoreClientId) {
+            if let Mode::Station(st) = &mut self.mode {
+                st.session.set_client_id(self.id.mac.as_str());
+            }
+        }
     }
 
     // ---- getters ----
@@ -408,7 +428,7 @@ impl Plug {
 
     fn enter_station(&mut self, cfg: Config) {
         let m = &cfg.mqtt;
-        let client_id = if m.client_id.is_empty() {
+        let client_id = if m.client_id.is_empty() || self.faults.has(Fault::IgnoreClientId) {
             String::try_from(self.id.mac.as_str()).unwrap_or_default()
         } else {
             m.client_id.clone()
@@ -483,7 +503,9 @@ impl Plug {
         st.next_heartbeat = Some(now + self.timing.heartbeat);
         st.next_electricity = power.then(|| now + self.timing.cadence);
         self.console(Console::MqttUp);
-        self.publish_switch_state(now);
+        if !self.faults.has(Fault::NoSwitchStateOnConnect) {
+            self.publish_switch_state(now);
+        }
     }
 
     /// Publishes on `{prefix}/device/{field}` at the provisioned QoS.
@@ -492,7 +514,11 @@ impl Plug {
         let Mode::Station(st) = &mut self.mode else {
             return;
         };
-        let qos = st.mqtt.qos;
+        let qos = if self.faults.has(Fault::AlwaysQos0) {
+            0
+        } else {
+            st.mqtt.qos
+        };
         let res = st.session.publish(now, &topic, payload, qos);
         self.drain_session(now);
         match res {
@@ -512,12 +538,13 @@ impl Plug {
             self.relay = on;
             self.emit(Action::SetRelay(on));
             self.console(Console::Relay { on, cause });
-            if cause != Cause::Countdown {
+            if cause != Cause::Countdown && !self.faults.has(Fault::NoCancelOnSwitch) {
                 self.cancel_countdown("switch");
             }
         }
         // An app command is echoed even when nothing changed, so the app sees the state.
-        if changed || cause == Cause::App {
+        let echo = changed || cause == Cause::App;
+        if echo && !(cause == Cause::App && self.faults.has(Fault::NoSwitchEcho)) {
             self.publish_switch_state(now);
         }
     }
@@ -525,7 +552,7 @@ impl Plug {
     fn factory_reset(&mut self, now: Instant, cause: Cause) {
         self.console(Console::Reset { cause });
         self.cancel_countdown("reset");
-        if cause == Cause::Button && self.mqtt_up() {
+        if cause == Cause::Button && self.mqtt_up() && !self.faults.has(Fault::NoDeleteDevice) {
             self.publish(now, "delete_device", b"{}");
             self.begin_exit(now, Exit::Reset);
         } else {
@@ -568,7 +595,9 @@ impl Plug {
         }
         match exit {
             Exit::Reset => {
-                self.emit(Action::Erase);
+                if !self.faults.has(Fault::ResetKeepsConfig) {
+                    self.emit(Action::Erase);
+                }
                 self.console(Console::ConfigErased);
                 self.enter_ap();
             }

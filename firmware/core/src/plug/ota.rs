@@ -11,6 +11,7 @@ use heapless::String;
 
 use super::{Action, Exit, Plug};
 use crate::console::Event as Console;
+use crate::faults::Fault;
 use crate::ota_image::{ImageError, Verifier};
 use crate::time::Instant;
 
@@ -95,7 +96,12 @@ impl Plug {
             retry_at: None,
             stall_at: now,
             reached: false,
-            verifier: Verifier::new(&self.id.ota_target),
+            // An empty target accepts any image: only the fault switch asks for that.
+            verifier: Verifier::new(if self.faults.has(Fault::AcceptWrongTarget) {
+                ""
+            } else {
+                &self.id.ota_target
+            }),
         };
         self.ota = Some(job);
         self.ota_attempt(now);
@@ -136,6 +142,9 @@ impl Plug {
             }
             OtaInput::ConnectFailed => job.retry_at = Some(now + retry),
             OtaInput::Status(200) => job.reached = true,
+            OtaInput::Status(_) if self.faults.has(Fault::OtaR3ForHttpError) => {
+                self.ota_fail(now, "R3", "http status")
+            }
             OtaInput::Status(_) => self.ota_fail(now, "R2", "http status"),
             OtaInput::Data(d) => {
                 if !job.reached {

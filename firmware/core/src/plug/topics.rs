@@ -6,6 +6,7 @@ use heapless::{String, Vec};
 
 use super::{Mode, Plug};
 use crate::console::{Cause, Event as Console};
+use crate::faults::Fault;
 use crate::json::{self, parse_object, Object, Value};
 use crate::time::Instant;
 
@@ -63,6 +64,9 @@ impl Plug {
                     .and_then(|(o, _)| Some((int(&o, "delay_hour")?, int(&o, "delay_minute")?)));
                 match hm {
                     Some((h @ 0..=23, m @ 0..=59)) => self.start_countdown(now, h as u32, m as u32),
+                    Some((h @ 24..=99, m @ 0..=59)) if self.faults.has(Fault::AcceptOutOfRangeCountdown) => {
+                        self.start_countdown(now, h as u32, m as u32)
+                    }
                     // Out of range or malformed: ignored, nothing changes.
                     _ => self.console(Console::Error {
                         what: "bad delay_time payload",
@@ -145,7 +149,13 @@ impl Plug {
         let _ = write!(
             s,
             "{{\"voltage\":{},\"current\":{},\"power\":{}}}",
-            r.deci_volts, r.milliamps, r.watts
+            r.deci_volts,
+            r.milliamps,
+            if self.faults.has(Fault::PowerInDeciwatts) {
+                r.watts * 10
+            } else {
+                r.watts
+            }
         );
         self.publish(now, "electricity_information", s.as_bytes());
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rumqttc::{AsyncClient, Event as MqEvent, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event as MqEvent, MqttOptions, NetworkOptions, Packet, QoS};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -41,6 +41,10 @@ impl App {
         o.set_keep_alive(Duration::from_secs(30));
         o.set_clean_session(true);
         let (client, mut eventloop) = AsyncClient::new(o, 64);
+        // Nagle plus delayed ACKs would hold small packets ~40 ms on loopback.
+        let mut net = NetworkOptions::new();
+        net.set_tcp_nodelay(true);
+        eventloop.set_network_options(net);
         let (ack_tx, acks) = mpsc::unbounded_channel();
         let (up_tx, mut up_rx) = mpsc::unbounded_channel::<Result<(), String>>();
         let tl = timeline.clone();

@@ -6,6 +6,7 @@
 
 pub mod ap_link;
 pub mod app;
+pub mod bench;
 pub mod broker;
 pub mod capabilities;
 pub mod coverage;

@@ -115,6 +115,25 @@ impl Tap {
     }
 }
 
+/// Acknowledges received data at once. rumqttd leaves Nagle on, so a small packet it
+/// sends while an earlier one is unacknowledged waits for our ACK, which Linux would
+/// otherwise delay by up to 40 ms; quick ACKs keep the tap from adding that to every
+/// broker-to-plug packet. TCP_QUICKACK is not sticky: it is set again after each read.
+fn quick_ack(s: &OwnedReadHalf) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on a live socket with a correctly sized int option.
+    unsafe {
+        libc::setsockopt(
+            s.as_ref().as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 /// Copies one direction, decoding as it goes; either side closing closes the other.
 async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: Dir, tl: Arc<Timeline>) {
     let mut buf = BytesMut::with_capacity(4096);
@@ -124,6 +143,7 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: Dir, tl: Arc
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        quick_ack(&from);
         // Forward first: the tap must not add latency for decoding.
         if to.write_all(&chunk[..n]).await.is_err() {
             break;

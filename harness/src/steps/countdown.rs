@@ -59,6 +59,7 @@ async fn counts_down(w: &mut PlugWorld) -> anyhow::Result<()> {
     let (period, tol) = w.periods().cadence();
     let first = delays(w, w.countdown_mark)?;
     let total = first.first().map(|(_, d)| d.total_seconds()).unwrap_or(60);
+    crate::bench::protocol_wait(period * total as u32);
     let within = period * (total as u32 + 2) + Duration::from_secs(2);
     w.timeline
         .wait_for(
@@ -178,7 +179,9 @@ fn cancel_point(w: &PlugWorld) -> anyhow::Result<usize> {
 #[then(expr = "no further delay_time arrives for {int} s")]
 async fn none_after_cancel(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
     // An observation window: nothing can be awaited when the rule is that nothing comes.
-    tokio::time::sleep(w.periods().app(secs as f64)).await;
+    let window = w.periods().app(secs as f64);
+    crate::bench::protocol_wait(window);
+    tokio::time::sleep(window).await;
     let at = cancel_point(w)?;
     let topic = w.identity()?.device_topic("delay_time");
     w.timeline.none_since(
@@ -190,7 +193,9 @@ async fn none_after_cancel(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
 
 #[then(expr = "only the new countdown's delay_time arrives for {int} s, from {int} h {int} min")]
 async fn only_new(w: &mut PlugWorld, secs: u64, h: i64, m: i64) -> anyhow::Result<()> {
-    tokio::time::sleep(w.periods().app(secs as f64)).await;
+    let window = w.periods().app(secs as f64);
+    crate::bench::protocol_wait(window);
+    tokio::time::sleep(window).await;
     let at = cancel_point(w)?;
     let after = delays(w, at + 1)?;
     let new_total = h * 3600 + m * 60;

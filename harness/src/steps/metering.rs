@@ -75,6 +75,7 @@ async fn agrees_with_reference(w: &mut PlugWorld, samples: usize) -> anyhow::Res
     let (_, class) = meter(w).await?;
     let tolerance = percent + class;
     let (period, tol) = w.periods().cadence();
+    crate::bench::protocol_wait(period * (samples as u32 + 1));
     // Let a relay change settle: skip the sample in flight.
     let (_, mut from, _) = w
         .wait_device(w.mark, "electricity_information", period * 3 + tol)
@@ -96,6 +97,7 @@ async fn agrees_with_reference(w: &mut PlugWorld, samples: usize) -> anyhow::Res
 #[then(expr = "electricity_information arrives every second within tolerance, {int} times in a row")]
 async fn cadence(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     let (period, tol) = w.periods().cadence();
+    crate::bench::protocol_wait(period * times as u32);
     let mut from = w.mark;
     for _ in 0..=times {
         let (p, i, _) = w
@@ -156,7 +158,9 @@ async fn no_power_monitoring(w: &mut PlugWorld) -> anyhow::Result<()> {
 
 #[then(expr = "no electricity_information arrives for {int} s")]
 async fn none(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
-    tokio::time::sleep(w.periods().app(secs as f64)).await;
+    let window = w.periods().app(secs as f64);
+    crate::bench::protocol_wait(window);
+    tokio::time::sleep(window).await;
     let topic = w.identity()?.device_topic("electricity_information");
     w.timeline.none_since(
         0,

@@ -93,6 +93,8 @@ async fn stall(w: &mut PlugWorld) -> anyhow::Result<()> {
         body: &b,
     });
     offer(w, "stall", Mode::Stall(Arc::new(img), 64 + 1000));
+    // The plug's own stall timeout (15 s, network time) is what this scenario waits for.
+    crate::bench::protocol_wait(Duration::from_secs(15));
     Ok(())
 }
 
@@ -133,6 +135,8 @@ async fn type0_realm(w: &mut PlugWorld, realm: String) -> anyhow::Result<()> {
 async fn closed_port(w: &mut PlugWorld) -> anyhow::Result<()> {
     // Bind and drop: a loopback port that refuses connections.
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    // Three attempts one second apart before R3.
+    crate::bench::protocol_wait(Duration::from_secs(2));
     upgrade(w, 0, "127.0.0.1", port).await
 }
 

@@ -192,6 +192,8 @@ fn connection_attempts(w: &PlugWorld, from: usize) -> Vec<Duration> {
 async fn refused_and_retries(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     // Back-off of 1 s doubling: `times` attempts fit in 2^times s.
     let within = Duration::from_secs(1 << times.min(6)) + Duration::from_secs(2);
+    // Back-off of 1, 2, 4 ... s before attempt `times`.
+    crate::bench::protocol_wait(Duration::from_secs((1 << times.min(6)) - 1));
     let mut from = w.mark;
     for n in 0..=times {
         let (_, i) = w
@@ -221,6 +223,7 @@ async fn outage(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
     w.mark = w.timeline.len();
     w.command_mark = w.mark;
     w.tap.outage(Duration::from_secs(secs));
+    crate::bench::protocol_wait(Duration::from_secs(secs));
     Ok(())
 }
 

@@ -6,8 +6,10 @@ use anyhow::{ensure, Context};
 use cucumber::{then, when};
 
 use super::params::OnOff;
+use rumqttc::Packet;
+
 use crate::protocol::payloads;
-use crate::timeline::Event;
+use crate::timeline::{Dir, Event};
 use crate::world::PlugWorld;
 
 /// How long an app command may take to be echoed (network, not scaled).
@@ -78,6 +80,7 @@ async fn console_relay(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
 #[then(expr = "switch_state arrives every 30 s within tolerance, {int} times in a row")]
 async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     let (period, tol) = w.periods().heartbeat();
+    crate::bench::protocol_wait(period * times as u32);
     let mut at = Vec::new();
     let mut from = w.mark;
     // The publish on connection starts the series.
@@ -136,5 +139,47 @@ async fn kill(w: &mut PlugWorld) -> anyhow::Result<()> {
     // SAFETY: kill(2) with a pid this World spawned and owns.
     let r = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     ensure!(r == 0, "kill({pid}, SIGKILL) failed");
+    Ok(())
+}
+
+/// For `cargo bench`: app-to-device switch round trips, alternating on and off.
+#[then(expr = "{int} switch round trips are measured")]
+async fn round_trips(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
+    let cmd = w.identity()?.app_topic("switch_state");
+    let state = w.identity()?.device_topic("switch_state");
+    for i in 0..n {
+        let on = i % 2 == 0;
+        let want = if on { "on" } else { "off" };
+        let from = w.timeline.len();
+        let sent = std::time::Instant::now();
+        w.app
+            .publish(&cmd, &format!(r#"{{"switch_state":"{want}"}}"#))
+            .await?;
+        w.timeline
+            .wait_for(from, ECHO_WITHIN, "the switch_state echo", |e| match &e.event {
+                Event::AppReceived { topic, payload } if *topic == state => {
+                    payloads::switch_state(payload).ok().filter(|s| *s == on)
+                }
+                _ => None,
+            })
+            .await?;
+        crate::bench::round_trip(sent.elapsed());
+        let tap: Vec<(Duration, bool)> = w
+            .timeline
+            .snapshot()
+            .into_iter()
+            .skip(from)
+            .filter_map(|e| match &e.event {
+                Event::Mqtt(Dir::Down, Packet::Publish(p)) if p.topic == cmd => Some((e.at, true)),
+                Event::Mqtt(Dir::Up, Packet::Publish(p)) if p.topic == state => Some((e.at, false)),
+                _ => None,
+            })
+            .collect();
+        let cmd_at = tap.iter().find(|(_, down)| *down).map(|(t, _)| *t);
+        let echo_at = tap.iter().find(|(_, down)| !*down).map(|(t, _)| *t);
+        if let (Some(c), Some(e)) = (cmd_at, echo_at) {
+            crate::bench::plug_response(e.saturating_sub(c));
+        }
+    }
     Ok(())
 }

@@ -1,0 +1,107 @@
+//! `cargo bench -p plugrig`: how long the suite takes against the waits the protocol
+//! imposes, and how long an app switch command takes to come back from the plug against
+//! the broker's own round trip, both measured in this run.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use plugrig::app::App;
+use plugrig::bench::{quantile, take_protocol_wait, take_round_trips};
+use plugrig::runner::{self, RunOptions};
+use plugrig::timeline::{Event, Timeline};
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The broker alone: an app client publishing to a topic it subscribes to.
+async fn broker_round_trips(n: usize) -> anyhow::Result<Vec<Duration>> {
+    let rig = plugrig::rig::load(&runner::default_rig())?;
+    let broker = plugrig::broker::start(&rig.file.broker).await?;
+    let tl = Arc::new(Timeline::default());
+    let mut app = App::connect(&broker, tl.clone()).await?;
+    app.subscribe("plugrig/bench/#").await?;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let from = tl.len();
+        let sent = Instant::now();
+        app.publish("plugrig/bench/echo", &format!("{i}")).await?;
+        tl.wait_for(from, Duration::from_secs(2), "the echo", |e| match &e.event {
+            Event::AppReceived { payload, .. } if *payload == i.to_string() => Some(()),
+            _ => None,
+        })
+        .await?;
+        out.push(sent.elapsed());
+    }
+    Ok(out)
+}
+
+fn main() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rig = runner::default_rig();
+    let concurrency = plugrig::rig::load(&rig)?.file.run.concurrency;
+
+    take_protocol_wait();
+    let s = rt.block_on(runner::run(RunOptions {
+        rig: rig.clone(),
+        tags: None,
+        report: None,
+        features: Vec::new(),
+    }))?;
+    let waits = take_protocol_wait();
+    anyhow::ensure!(s.ok(), "the suite did not pass: {}", s.line());
+
+    let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/features/round_trip.feature");
+    take_round_trips();
+    let r = rt.block_on(runner::run(RunOptions {
+        rig,
+        tags: None,
+        report: None,
+        features: vec![features],
+    }))?;
+    anyhow::ensure!(r.ok(), "the round-trip run did not pass: {}", r.line());
+    let mut plug = take_round_trips();
+    let mut response = plugrig::bench::take_plug_responses();
+    let mut broker = rt.block_on(broker_round_trips(plug.len().max(1)))?;
+
+    let (p50, p99) = (quantile(&mut plug, 0.5), quantile(&mut plug, 0.99));
+    let (b50, b99) = (quantile(&mut broker, 0.5), quantile(&mut broker, 0.99));
+    println!();
+    println!(
+        "suite ({} scenarios, {concurrency} at once, default rig)",
+        s.passed
+    );
+    println!(
+        "  wall time                         {:>9.2} s",
+        s.wall.as_secs_f64()
+    );
+    println!(
+        "  protocol waits, summed            {:>9.2} s",
+        waits.as_secs_f64()
+    );
+    println!(
+        "  protocol waits / concurrency      {:>9.2} s",
+        waits.as_secs_f64() / concurrency as f64
+    );
+    println!(
+        "  wall / (waits / concurrency)      {:>9.2}",
+        s.wall.as_secs_f64() / (waits.as_secs_f64() / concurrency as f64).max(1e-9)
+    );
+    println!("switch round trip, app -> plug -> app ({} commands)", plug.len());
+    println!("  p50 {:>8.2} ms   p99 {:>8.2} ms", ms(p50), ms(p99));
+    println!("  of which the plug itself, command in to echo out on the tap:");
+    println!(
+        "  p50 {:>8.2} ms   p99 {:>8.2} ms",
+        ms(quantile(&mut response, 0.5)),
+        ms(quantile(&mut response, 0.99))
+    );
+    println!("broker round trip, app -> broker -> app (baseline, same run)");
+    println!("  p50 {:>8.2} ms   p99 {:>8.2} ms", ms(b50), ms(b99));
+    println!(
+        "  ratio p50 {:>6.2}   ratio p99 {:>6.2}",
+        ms(p50) / ms(b50).max(1e-9),
+        ms(p99) / ms(b99).max(1e-9)
+    );
+    Ok(())
+}

@@ -24,3 +24,13 @@ Feature: Switching the relay and the switch_state heartbeat
     Then switch_state arrives every 30 s within tolerance, 3 times in a row
     And no other publish changed the relay meanwhile
     And the plug sent a control packet at least once per keepalive
+
+  @needs_console
+  Scenario: Every relay change reported over MQTT also appears on the serial console
+    When the app switches the plug on
+    Then the plug reports switch_state on
+    When the app switches the plug off
+    Then the plug reports switch_state off
+    When the app switches the plug on
+    Then the plug reports switch_state on
+    And every relay change reported over MQTT appears in the same order on the console

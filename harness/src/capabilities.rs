@@ -18,6 +18,8 @@ pub enum Capability {
     PowerMonitoring,
     /// The DUT is the simulated plug (it can be restarted as another model).
     SimulatedDut,
+    /// The plug's console is read through the serial console driver.
+    Console,
 }
 
 impl Capability {
@@ -30,6 +32,7 @@ impl Capability {
             "load_control" => Ok(Capability::LoadControl),
             "power_monitoring" => Ok(Capability::PowerMonitoring),
             "sim" => Ok(Capability::SimulatedDut),
+            "console" => Ok(Capability::Console),
             other => Err(format!("unknown capability tag @needs_{other}")),
         })
     }
@@ -42,6 +45,7 @@ impl Capability {
             Capability::LoadControl => "load_control",
             Capability::PowerMonitoring => "power_monitoring",
             Capability::SimulatedDut => "sim",
+            Capability::Console => "console",
         }
     }
 }
@@ -60,6 +64,9 @@ pub fn of_rig(r: &RigFile) -> Vec<Capability> {
             ]);
             if s.device_type == "1" {
                 caps.push(Capability::PowerMonitoring);
+            }
+            if s.console == "pty" {
+                caps.push(Capability::Console);
             }
         }
     }

@@ -8,6 +8,7 @@
 //! commands.
 
 mod board;
+mod console;
 mod control;
 mod dns;
 mod flash;
@@ -81,6 +82,10 @@ struct Args {
     /// Relative gain error of the simulated metering chip (0.005 = reads 0.5 % high).
     #[arg(long, default_value_t = 0.004)]
     gain_error: f64,
+    /// Where the console goes: `stdout`, or `pty` (a pseudo-terminal, its path in the
+    /// ready line as `console=PATH`), as the device's USB-serial port.
+    #[arg(long, default_value = "stdout", value_parser = ["stdout", "pty"])]
+    console: String,
     /// A deliberate protocol violation, for testing the conformance suite itself
     /// (repeatable; names in plug-core's `faults` module, e.g. no-cancel-on-switch).
     #[arg(long = "fault")]
@@ -127,13 +132,20 @@ async fn supervise(args: Args) -> anyhow::Result<()> {
     let control_addr = control.local_addr()?;
     let (console_tx, mut console_rx) = mpsc::unbounded_channel::<String>();
     tokio::spawn(control::serve(control, world.clone(), power_tx));
-    println!("plug-sim ready ap={ap_addr} control={control_addr}");
+    let (mut sink, console_path) = match args.console.as_str() {
+        "pty" => {
+            let (sink, path) = console::Sink::pty()?;
+            (sink, Some(path))
+        }
+        _ => (console::Sink::Stdout, None),
+    };
+    match &console_path {
+        Some(p) => println!("plug-sim ready ap={ap_addr} control={control_addr} console={p}"),
+        None => println!("plug-sim ready ap={ap_addr} control={control_addr}"),
+    }
     tokio::spawn(async move {
-        use std::io::Write;
         while let Some(line) = console_rx.recv().await {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
+            sink.line(&line);
         }
     });
     let mut faults = plug_core::faults::Faults::NONE;

@@ -2,6 +2,7 @@
 //! bench and on the simulated rig) and the virtual instruments that stand in for hardware.
 
 pub mod sdm120;
+pub mod serial_console;
 pub mod virtual_sdm120;
 
 /// One reading of a reference meter, in SI units.

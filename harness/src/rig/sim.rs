@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio::process::Command;
 use tokio::sync::{oneshot, OnceCell};
 
+use crate::instruments::serial_console::SerialConsole;
 use crate::timeline::{Event, Timeline};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +45,14 @@ pub struct SimDut {
     /// testing the suite itself. Never set in a rig that judges firmware.
     #[serde(default)]
     pub faults: Vec<String>,
+    /// "pty": the console on a pseudo-terminal, read with the serial console driver (as a
+    /// bench reads a device's USB-serial port); "stdout": from the process's stdout.
+    #[serde(default = "console")]
+    pub console: String,
+}
+
+fn console() -> String {
+    "stdout".into()
 }
 
 fn claimed_accuracy() -> f64 {
@@ -111,6 +120,8 @@ async fn build() -> anyhow::Result<PathBuf> {
 
 /// One running simulated plug.
 pub struct SimPlug {
+    /// The console reader, when the console is on a pty.
+    _serial: Option<SerialConsole>,
     pid: Option<u32>,
     kill: Option<oneshot::Sender<()>>,
     pub ap: SocketAddr,
@@ -150,6 +161,7 @@ impl SimPlug {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        cmd.args(["--console", &s.cfg.console]);
         for f in &s.cfg.faults {
             cmd.args(["--fault", f]);
         }
@@ -166,7 +178,8 @@ impl SimPlug {
             .await
             .context("plug-sim did not say ready within 20 s")??
             .context("plug-sim closed its stdout before saying ready")?;
-        let (ap, control) = parse_ready(&first)?;
+        let (ap, control, console_path) = parse_ready(&first)?;
+        let serial = console_path.map(|p| SerialConsole::start(p, 115_200, timeline.clone()));
         let tl = timeline.clone();
         tokio::spawn(async move {
             while let Ok(Some(l)) = lines.next_line().await {
@@ -199,6 +212,7 @@ impl SimPlug {
             }
         });
         Ok(SimPlug {
+            _serial: serial,
             pid,
             ap,
             control,
@@ -257,9 +271,10 @@ fn describe(st: std::io::Result<std::process::ExitStatus>) -> String {
     }
 }
 
-fn parse_ready(line: &str) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+fn parse_ready(line: &str) -> anyhow::Result<(SocketAddr, SocketAddr, Option<String>)> {
     let mut ap = None;
     let mut control = None;
+    let mut console = None;
     if !line.starts_with("plug-sim ready") {
         bail!("plug-sim's first line is not its ready line: {line:?}");
     }
@@ -268,11 +283,14 @@ fn parse_ready(line: &str) -> anyhow::Result<(SocketAddr, SocketAddr)> {
             ap = Some(a.parse()?);
         } else if let Some(c) = w.strip_prefix("control=") {
             control = Some(c.parse()?);
+        } else if let Some(c) = w.strip_prefix("console=") {
+            console = Some(c.to_string());
         }
     }
     Ok((
         ap.context("ready line lacks ap=")?,
         control.context("ready line lacks control=")?,
+        console,
     ))
 }
 
@@ -280,8 +298,12 @@ fn parse_ready(line: &str) -> anyhow::Result<(SocketAddr, SocketAddr)> {
 mod tests {
     #[test]
     fn ready_line() {
-        let (a, c) = super::parse_ready("plug-sim ready ap=127.0.0.1:5 control=127.0.0.1:6").unwrap();
-        assert_eq!((a.port(), c.port()), (5, 6));
+        let (a, c, p) = super::parse_ready("plug-sim ready ap=127.0.0.1:5 control=127.0.0.1:6").unwrap();
+        assert_eq!((a.port(), c.port(), p), (5, 6, None));
+        let (_, _, p) =
+            super::parse_ready("plug-sim ready ap=127.0.0.1:5 control=127.0.0.1:6 console=/dev/pts/3")
+                .unwrap();
+        assert_eq!(p.as_deref(), Some("/dev/pts/3"));
         assert!(super::parse_ready("hello").is_err());
     }
 }

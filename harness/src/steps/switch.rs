@@ -183,3 +183,32 @@ async fn round_trips(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[then("every relay change reported over MQTT appears in the same order on the console")]
+async fn console_matches_mqtt(w: &mut PlugWorld) -> anyhow::Result<()> {
+    // Give the last console line time to arrive over the serial port.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let state = w.identity()?.device_topic("switch_state");
+    let mut mqtt: Vec<bool> = Vec::new();
+    let mut console: Vec<bool> = Vec::new();
+    for e in w.timeline.snapshot() {
+        match &e.event {
+            Event::Mqtt(Dir::Up, Packet::Publish(p)) if p.topic == state => {
+                let on = payloads::switch_state(&String::from_utf8_lossy(&p.payload))?;
+                // Only changes: heartbeats and echoes repeat the state.
+                if mqtt.last().copied().unwrap_or(false) != on {
+                    mqtt.push(on);
+                }
+            }
+            Event::Console(l) if l.contains(" relay state=") => console.push(l.contains("state=on")),
+            _ => {}
+        }
+    }
+    ensure!(!mqtt.is_empty(), "no relay change was reported over MQTT");
+    ensure!(
+        mqtt == console,
+        "relay changes over MQTT {mqtt:?} differ from those on the console {console:?}\n{}",
+        w.timeline.tail()
+    );
+    Ok(())
+}

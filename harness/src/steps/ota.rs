@@ -18,8 +18,14 @@ pub const NEW_VERSION: &str = "000002";
 /// The name the rig's DNS resolves to the update server.
 pub const UPDATE_HOST: &str = "fw.plugrig.test";
 
-async fn body(w: &PlugWorld) -> anyhow::Result<Arc<Vec<u8>>> {
-    w.ctx.firmware_body().await
+/// An image of this workspace's simulated plug with the newer version, for `target`.
+async fn image(w: &PlugWorld, target: &str) -> anyhow::Result<Vec<u8>> {
+    let body = w.ctx.firmware_body().await?;
+    Ok(build(&ImageSpec {
+        target,
+        version: NEW_VERSION,
+        body: &body,
+    }))
 }
 
 fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
@@ -29,12 +35,7 @@ fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
 
 #[given("the update server offers a newer firmware image")]
 async fn newer(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let b = body(w).await?;
-    let img = build(&ImageSpec {
-        target: "sim",
-        version: NEW_VERSION,
-        body: &b,
-    });
+    let img = image(w, "sim").await?;
     offer(w, "good", Mode::Serve(Arc::new(img)));
     Ok(())
 }
@@ -47,12 +48,7 @@ async fn status(w: &mut PlugWorld, code: u16) -> anyhow::Result<()> {
 
 #[given("the update server offers a truncated image")]
 async fn truncated(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let b = body(w).await?;
-    let img = build(&ImageSpec {
-        target: "sim",
-        version: NEW_VERSION,
-        body: &b,
-    });
+    let img = image(w, "sim").await?;
     let keep = img.len() / 2;
     offer(w, "truncated", Mode::Truncate(Arc::new(img), keep));
     Ok(())
@@ -60,12 +56,7 @@ async fn truncated(w: &mut PlugWorld) -> anyhow::Result<()> {
 
 #[given("the update server offers an image with a corrupt checksum")]
 async fn corrupt(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let b = body(w).await?;
-    let mut img = build(&ImageSpec {
-        target: "sim",
-        version: NEW_VERSION,
-        body: &b,
-    });
+    let mut img = image(w, "sim").await?;
     let last = img.len() - 1;
     img[last] ^= 0x5A;
     offer(w, "corrupt", Mode::Serve(Arc::new(img)));
@@ -74,24 +65,14 @@ async fn corrupt(w: &mut PlugWorld) -> anyhow::Result<()> {
 
 #[given("the update server offers an image for another target")]
 async fn other_target(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let b = body(w).await?;
-    let img = build(&ImageSpec {
-        target: "esp32c3",
-        version: NEW_VERSION,
-        body: &b,
-    });
+    let img = image(w, "esp32c3").await?;
     offer(w, "target", Mode::Serve(Arc::new(img)));
     Ok(())
 }
 
 #[given("the update server stalls the transfer")]
 async fn stall(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let b = body(w).await?;
-    let img = build(&ImageSpec {
-        target: "sim",
-        version: NEW_VERSION,
-        body: &b,
-    });
+    let img = image(w, "sim").await?;
     offer(w, "stall", Mode::Stall(Arc::new(img), 64 + 1000));
     // The plug's own stall timeout (15 s, network time) is what this scenario waits for.
     crate::bench::protocol_wait(Duration::from_secs(15));

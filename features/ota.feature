@@ -8,7 +8,7 @@ Feature: Upgrades over the air and their results R1-R4
   Background:
     Given a provisioned plug connected to the broker
 
-  @rule-ota-r1
+  @rule-ota-r1 @needs_ota_image
   Scenario: R1: a newer image by IP address is installed and runs
     Given the update server offers a newer firmware image
     When the app requests the upgrade by IP address
@@ -16,7 +16,7 @@ Feature: Upgrades over the air and their results R1-R4
     And the update server saw the plug's request
     And the plug restarts and firmware_infor shows version 000002
 
-  @rule-ota-r1
+  @rule-ota-r1 @needs_ota_image @needs_rig_dns
   Scenario: R1: a newer image by domain name
     Given the update server offers a newer firmware image
     When the app requests the upgrade by name
@@ -35,28 +35,28 @@ Feature: Upgrades over the air and their results R1-R4
       | 404  |
       | 500  |
 
-  @rule-ota-r2 @rule-ota-keeps-old
+  @rule-ota-r2 @rule-ota-keeps-old @needs_ota_image
   Scenario: R2: a truncated image
     Given the update server offers a truncated image
     When the app requests the upgrade by IP address
     Then the plug reports ota_result R2 within 30 s
     And the plug still runs firmware version 000001
 
-  @rule-ota-r2 @rule-ota-keeps-old
+  @rule-ota-r2 @rule-ota-keeps-old @needs_ota_image
   Scenario: R2: an image with a corrupt checksum
     Given the update server offers an image with a corrupt checksum
     When the app requests the upgrade by IP address
     Then the plug reports ota_result R2 within 30 s
     And the plug still runs firmware version 000001
 
-  @rule-ota-r2 @rule-ota-keeps-old
+  @rule-ota-r2 @rule-ota-keeps-old @needs_ota_image
   Scenario: R2: an image for another target
     Given the update server offers an image for another target
     When the app requests the upgrade by IP address
     Then the plug reports ota_result R2 within 10 s
     And the plug still runs firmware version 000001
 
-  @slow @rule-ota-r2 @rule-ota-keeps-old
+  @slow @rule-ota-r2 @rule-ota-keeps-old @needs_ota_image
   Scenario: R2: a stalled transfer
     Given the update server stalls the transfer
     When the app requests the upgrade by IP address

@@ -22,7 +22,16 @@ pub struct ApLink {
 impl ApLink {
     /// Connects, retrying while the plug's AP is still coming up after boot.
     pub async fn connect(addr: SocketAddr, timeline: Arc<Timeline>) -> anyhow::Result<ApLink> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        Self::connect_within(addr, timeline, Duration::from_secs(10)).await
+    }
+
+    /// Connects, retrying for at most `within`.
+    pub async fn connect_within(
+        addr: SocketAddr,
+        timeline: Arc<Timeline>,
+        within: Duration,
+    ) -> anyhow::Result<ApLink> {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
@@ -36,7 +45,7 @@ impl ApLink {
                 Ok(Err(e)) => {
                     return Err(e).with_context(|| format!("connecting to the plug's AP socket {addr}"))
                 }
-                Err(_) => bail!("the plug's AP socket {addr} did not accept within 10 s"),
+                Err(_) => bail!("the plug's AP socket {addr} did not accept within {within:?}"),
             }
         }
     }

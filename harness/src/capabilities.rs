@@ -20,6 +20,11 @@ pub enum Capability {
     SimulatedDut,
     /// The plug's console is read through the serial console driver.
     Console,
+    /// The rig has an application image the DUT accepts over the air.
+    OtaImage,
+    /// The DUT resolves names through plugrig's DNS server (the simulated plug is pointed at
+    /// it; a bench plug when the bench's DHCP hands it out).
+    RigDns,
 }
 
 impl Capability {
@@ -33,6 +38,8 @@ impl Capability {
             "power_monitoring" => Ok(Capability::PowerMonitoring),
             "sim" => Ok(Capability::SimulatedDut),
             "console" => Ok(Capability::Console),
+            "ota_image" => Ok(Capability::OtaImage),
+            "rig_dns" => Ok(Capability::RigDns),
             other => Err(format!("unknown capability tag @needs_{other}")),
         })
     }
@@ -46,6 +53,8 @@ impl Capability {
             Capability::PowerMonitoring => "power_monitoring",
             Capability::SimulatedDut => "sim",
             Capability::Console => "console",
+            Capability::OtaImage => "ota_image",
+            Capability::RigDns => "rig_dns",
         }
     }
 }
@@ -61,6 +70,8 @@ pub fn of_rig(r: &RigFile) -> Vec<Capability> {
                 Capability::PowerSwitch,
                 Capability::LoadControl,
                 Capability::SimulatedDut,
+                Capability::OtaImage,
+                Capability::RigDns,
             ]);
             if s.device_type == "1" {
                 caps.push(Capability::PowerMonitoring);
@@ -68,6 +79,28 @@ pub fn of_rig(r: &RigFile) -> Vec<Capability> {
             if s.console == "pty" {
                 caps.push(Capability::Console);
             }
+        }
+        // Listed below from the rig's command drivers and claims.
+        rig::Dut::External(_) => {}
+    }
+    if let rig::Dut::External(e) = &r.dut {
+        if e.button_press.is_some() {
+            caps.push(Capability::Button);
+        }
+        if e.power_on.is_some() && e.power_off.is_some() {
+            caps.push(Capability::PowerSwitch);
+        }
+        if e.console.is_some() {
+            caps.push(Capability::Console);
+        }
+        if e.power_monitoring {
+            caps.push(Capability::PowerMonitoring);
+        }
+        if e.ota_body.is_some() && e.ota_target.is_some() {
+            caps.push(Capability::OtaImage);
+        }
+        if e.uses_rig_dns {
+            caps.push(Capability::RigDns);
         }
     }
     if r.meter.is_some() {

@@ -89,10 +89,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         rig.file.rig.time_scale
     );
     // Build the simulated plug before the first scenario, so no step's deadline pays for it.
-    let rig::Dut::Sim(sim) = &rig.file.dut;
-    let bin = rig::sim::binary(sim).await?;
-    println!("plugrig: simulated plug {}", bin.display());
-    let concurrency = rig.file.run.concurrency;
+    let concurrency = match &rig.file.dut {
+        rig::Dut::Sim(sim) => {
+            let bin = rig::sim::binary(sim).await?;
+            println!("plugrig: simulated plug {}", bin.display());
+            rig.file.run.concurrency
+        }
+        // One physical plug: one scenario at a time.
+        rig::Dut::External(e) => {
+            println!("plugrig: external plug at {}", e.ap);
+            1
+        }
+    };
     let caps = capabilities::of_rig(&rig.file);
     let update = UpdateServer::start().await?;
     let records = HashMap::from([(crate::steps::ota::UPDATE_HOST.to_string(), Ipv4Addr::LOCALHOST)]);
@@ -171,7 +179,15 @@ async fn run_one(
     let counts = counter.counts.clone();
     let failed_rules = counter.failed_rules.clone();
     let counter = counter.discard_stats_writes().discard_arbitrary_writes();
-    let cucumber = PlugWorld::cucumber().max_concurrent_scenarios(concurrency);
+    let cucumber = PlugWorld::cucumber()
+        .max_concurrent_scenarios(concurrency)
+        .after(|_, _, _, _, world| {
+            Box::pin(async move {
+                if let Some(w) = world {
+                    w.reset_external().await;
+                }
+            })
+        });
     let stats = match report {
         Some(dir) => {
             std::fs::create_dir_all(dir)

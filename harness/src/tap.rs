@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use bytes::BytesMut;
 use rumqttc::Packet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,8 +42,10 @@ impl Drop for Tap {
 }
 
 impl Tap {
-    pub async fn start(upstream: SocketAddr, timeline: Arc<Timeline>) -> anyhow::Result<Tap> {
-        let l = TcpListener::bind("127.0.0.1:0").await?;
+    pub async fn start(listen: &str, upstream: SocketAddr, timeline: Arc<Timeline>) -> anyhow::Result<Tap> {
+        let l = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("the wire tap cannot listen on {listen}"))?;
         let addr = l.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let (st, tl) = (state.clone(), timeline.clone());

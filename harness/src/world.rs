@@ -17,6 +17,8 @@ use crate::ota::server::UpdateServer;
 use crate::protocol::ap::{MqttServer, Reply};
 use crate::protocol::timing::Periods;
 use crate::protocol::Identity;
+use crate::rig::external::ExternalPlug;
+use crate::rig::handle::DutHandle;
 use crate::rig::{self, Rig};
 use crate::tap::Tap;
 use crate::timeline::{Dir, Entry, Event, Timeline};
@@ -44,13 +46,23 @@ impl fmt::Debug for RunContext {
 }
 
 impl RunContext {
-    /// The body of an upgrade image built from this workspace: the simulated plug's own
-    /// executable, read once per run.
+    /// The body of an upgrade image: the simulated plug's own executable (built from this
+    /// workspace), or the external rig's `ota_body`; read once per run.
+    /// The target an image must name to be accepted by this DUT.
+    pub fn ota_target(&self) -> &str {
+        match &self.rig.file.dut {
+            rig::Dut::Sim(_) => "sim",
+            rig::Dut::External(e) => e.ota_target.as_deref().unwrap_or("unknown"),
+        }
+    }
+
     pub async fn firmware_body(&self) -> anyhow::Result<Arc<Vec<u8>>> {
         self.firmware
             .get_or_try_init(|| async {
-                let rig::Dut::Sim(cfg) = &self.rig.file.dut;
-                let bin = rig::sim::binary(cfg).await?;
+                let bin = match &self.rig.file.dut {
+                    rig::Dut::Sim(cfg) => rig::sim::binary(cfg).await?,
+                    rig::Dut::External(e) => e.ota_body.clone().context("the rig names no dut.ota_body")?,
+                };
                 let bytes = tokio::fs::read(&bin)
                     .await
                     .with_context(|| format!("reading {}", bin.display()))?;
@@ -88,7 +100,7 @@ impl RunContext {
 pub struct PlugWorld {
     pub ctx: Arc<RunContext>,
     pub timeline: Arc<Timeline>,
-    pub plug: rig::sim::SimPlug,
+    pub plug: DutHandle,
     pub tap: Tap,
     pub app: App,
     pub ap: Option<ApLink>,
@@ -143,7 +155,61 @@ async fn spawn_sim(
     rig::sim::SimPlug::spawn(spawn, timeline).await
 }
 
+/// A scenario starts from a factory-fresh plug. With a power switch the plug is power
+/// cycled first, so nothing a previous scenario left in its RAM (a pending 4002) survives.
+/// Then its AP socket must answer; if it does not, the rig's button driver resets the plug
+/// (a 10 s hold); without one the scenario fails.
+async fn ensure_ap_mode(e: &ExternalPlug, periods: Periods, timeline: Arc<Timeline>) -> anyhow::Result<()> {
+    if e.has_power_switch() {
+        e.set_power(false).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        e.set_power(true).await?;
+    }
+    if ApLink::connect_within(e.ap, timeline.clone(), Duration::from_secs(3))
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    if !e.has_button() {
+        anyhow::bail!(
+            "the plug does not answer on its AP socket {} and the rig has no button to reset it",
+            e.ap
+        );
+    }
+    timeline.push(Event::Note(
+        "the plug is not in AP mode: resetting it with a 10 s button hold".into(),
+    ));
+    e.press(periods.app(10.5)).await?;
+    ApLink::connect_within(e.ap, timeline, Duration::from_secs(15))
+        .await
+        .map(drop)
+        .context("the plug did not return to AP mode after a button reset")
+}
+
 impl PlugWorld {
+    /// After a scenario on an external plug: send it back to AP mode with `app/reset`, so
+    /// the next scenario starts fresh (a simulated plug is simply discarded).
+    pub async fn reset_external(&mut self) {
+        if !matches!(self.plug, DutHandle::External(_)) {
+            return;
+        }
+        let Some(id) = self.identity.clone() else { return };
+        let from = self.timeline.len();
+        if self.app.publish(&id.app_topic("reset"), "").await.is_err() {
+            return;
+        }
+        let _ = self
+            .timeline
+            .wait_for(
+                from,
+                Duration::from_secs(5),
+                "the plug to leave the broker",
+                |e| matches!(e.event, Event::TapConnection { open: false }).then_some(()),
+            )
+            .await;
+    }
+
     async fn new() -> anyhow::Result<PlugWorld> {
         let ctx = CONTEXT
             .try_with(Arc::clone)
@@ -157,9 +223,20 @@ impl PlugWorld {
             (n >> 8) as u8,
             n as u8
         );
-        let rig::Dut::Sim(cfg) = &ctx.rig.file.dut;
-        let plug = spawn_sim(&ctx, cfg, &mac, timeline.clone()).await?;
-        let tap = Tap::start(ctx.broker.addr, timeline.clone()).await?;
+        let (plug, tap_listen) = match &ctx.rig.file.dut {
+            rig::Dut::Sim(cfg) => {
+                let p = spawn_sim(&ctx, cfg, &mac, timeline.clone()).await?;
+                (DutHandle::Sim(p), "127.0.0.1:0".to_string())
+            }
+            rig::Dut::External(e) => {
+                let p = ExternalPlug::open(e, timeline.clone()).await?;
+                (DutHandle::External(p), e.tap_listen.clone())
+            }
+        };
+        if let DutHandle::External(e) = &plug {
+            ensure_ap_mode(e, ctx.periods, timeline.clone()).await?;
+        }
+        let tap = Tap::start(&tap_listen, ctx.broker.addr, timeline.clone()).await?;
         let app = App::connect(&ctx.broker, timeline.clone()).await?;
         Ok(PlugWorld {
             ctx,
@@ -185,13 +262,15 @@ impl PlugWorld {
 
     /// Replaces the plug with a fresh one of another device_type (simulated rig only).
     pub async fn respawn_with_device_type(&mut self, device_type: &str) -> anyhow::Result<()> {
-        let rig::Dut::Sim(cfg) = &self.ctx.rig.file.dut;
+        let rig::Dut::Sim(cfg) = &self.ctx.rig.file.dut else {
+            anyhow::bail!("only a simulated plug can be restarted as another model");
+        };
         let mut cfg = cfg.clone();
         cfg.device_type = device_type.to_string();
         self.plug.shutdown();
         self.ap = None;
         let mac = self.mac.clone();
-        self.plug = spawn_sim(&self.ctx, &cfg, &mac, self.timeline.clone()).await?;
+        self.plug = DutHandle::Sim(spawn_sim(&self.ctx, &cfg, &mac, self.timeline.clone()).await?);
         Ok(())
     }
 
@@ -207,7 +286,7 @@ impl PlugWorld {
 
     pub async fn ap(&mut self) -> anyhow::Result<&mut ApLink> {
         if self.ap.is_none() {
-            self.ap = Some(ApLink::connect(self.plug.ap, self.timeline.clone()).await?);
+            self.ap = Some(ApLink::connect(self.plug.ap(), self.timeline.clone()).await?);
         }
         self.ap.as_mut().context("AP link")
     }

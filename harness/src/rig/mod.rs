@@ -5,6 +5,8 @@
 //! starts.
 
 pub mod drivers;
+pub mod external;
+pub mod handle;
 pub mod sim;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +73,8 @@ fn one() -> u32 {
 pub enum Dut {
     /// The simulated plug built from this workspace, one per scenario.
     Sim(sim::SimDut),
+    /// Any plug, black box, at its AP address; one plug for the whole run.
+    External(external::ExternalDut),
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -27,7 +27,7 @@ async fn meter(w: &mut PlugWorld) -> anyhow::Result<(&mut Sdm120, f64)> {
     };
     if w.meter.is_none() {
         let path = if port == "virtual" {
-            let v = VirtualSdm120::start(w.plug.control, address)?;
+            let v = VirtualSdm120::start(w.plug.sim()?.control, address)?;
             let p = v.path.clone();
             w.virtual_meter = Some(v);
             p
@@ -41,13 +41,15 @@ async fn meter(w: &mut PlugWorld) -> anyhow::Result<(&mut Sdm120, f64)> {
 }
 
 fn claimed_accuracy(w: &PlugWorld) -> f64 {
-    let rig::Dut::Sim(s) = &w.ctx.rig.file.dut;
-    s.claimed_accuracy_percent
+    match &w.ctx.rig.file.dut {
+        rig::Dut::Sim(s) => s.claimed_accuracy_percent,
+        rig::Dut::External(e) => e.claimed_accuracy_percent,
+    }
 }
 
 #[given(expr = "a load of {int} W on the plug")]
 async fn load(w: &mut PlugWorld, watts: u32) -> anyhow::Result<()> {
-    w.plug.control(&format!("load {watts}")).await.map(drop)
+    w.plug.sim()?.control(&format!("load {watts}")).await.map(drop)
 }
 
 /// Does the plug's sample agree with the reference within `percent` of reading plus one

@@ -35,7 +35,7 @@ fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
 
 #[given("the update server offers a newer firmware image")]
 async fn newer(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let img = image(w, "sim").await?;
+    let img = image(w, w.ctx.ota_target()).await?;
     offer(w, "good", Mode::Serve(Arc::new(img)));
     Ok(())
 }
@@ -48,7 +48,7 @@ async fn status(w: &mut PlugWorld, code: u16) -> anyhow::Result<()> {
 
 #[given("the update server offers a truncated image")]
 async fn truncated(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let img = image(w, "sim").await?;
+    let img = image(w, w.ctx.ota_target()).await?;
     let keep = img.len() / 2;
     offer(w, "truncated", Mode::Truncate(Arc::new(img), keep));
     Ok(())
@@ -56,7 +56,7 @@ async fn truncated(w: &mut PlugWorld) -> anyhow::Result<()> {
 
 #[given("the update server offers an image with a corrupt checksum")]
 async fn corrupt(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let mut img = image(w, "sim").await?;
+    let mut img = image(w, w.ctx.ota_target()).await?;
     let last = img.len() - 1;
     img[last] ^= 0x5A;
     offer(w, "corrupt", Mode::Serve(Arc::new(img)));
@@ -72,7 +72,7 @@ async fn other_target(w: &mut PlugWorld) -> anyhow::Result<()> {
 
 #[given("the update server stalls the transfer")]
 async fn stall(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let img = image(w, "sim").await?;
+    let img = image(w, w.ctx.ota_target()).await?;
     offer(w, "stall", Mode::Stall(Arc::new(img), 64 + 1000));
     // The plug's own stall timeout (15 s, network time) is what this scenario waits for.
     crate::bench::protocol_wait(Duration::from_secs(15));

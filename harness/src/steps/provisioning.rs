@@ -12,8 +12,13 @@ use crate::world::PlugWorld;
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
 pub fn mqtt_server(w: &PlugWorld, qos: u8, keepalive: u16, clean: u8) -> MqttServer {
+    // The plug reaches the tap on loopback (simulated) or at the rig's broker_host.
+    let host = match &w.ctx.rig.file.dut {
+        crate::rig::Dut::External(e) => e.broker_host.clone(),
+        crate::rig::Dut::Sim(_) => w.tap.addr.ip().to_string(),
+    };
     MqttServer {
-        host: w.tap.addr.ip().to_string(),
+        host,
         port: w.tap.addr.port(),
         connect_mode: 0,
         username: w.ctx.broker.username.clone(),

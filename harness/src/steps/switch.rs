@@ -135,7 +135,7 @@ async fn no_change(w: &mut PlugWorld) -> anyhow::Result<()> {
 /// harness reports a DUT that dies mid-scenario.
 #[when("the plug process is killed")]
 async fn kill(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let pid = w.plug.pid().context("the plug has no process id")?;
+    let pid = w.plug.sim()?.pid().context("the plug has no process id")?;
     // SAFETY: kill(2) with a pid this World spawned and owns.
     let r = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     ensure!(r == 0, "kill({pid}, SIGKILL) failed");

@@ -1,0 +1,150 @@
+//! A black-box DUT: any plug that claims the protocol, reached at its AP address, with
+//! actuators that are commands (as labgrid's ExternalPowerDriver). One physical plug cannot
+//! be fresh per scenario: before each scenario it must answer on its AP socket (the rig
+//! resets it with the button driver if it does not), and after each scenario plugrig sends
+//! it `app/reset`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use tokio::process::Command;
+
+use crate::instruments::serial_console::SerialConsole;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalDut {
+    /// The plug's AP socket: 192.168.4.1:8266 on a real plug, once this host has joined the
+    /// plug's access point.
+    pub ap: String,
+    /// The address the plug is told (in 4002) to reach plugrig's wire tap at.
+    pub broker_host: String,
+    /// Where the wire tap listens (the plug must be able to reach it).
+    #[serde(default = "tap_listen")]
+    pub tap_listen: String,
+    /// Commands that switch the plug's mains on and off (argv).
+    #[serde(default)]
+    pub power_on: Option<Vec<String>>,
+    #[serde(default)]
+    pub power_off: Option<Vec<String>>,
+    /// A command that presses the button; `{ms}` in an argument becomes the hold time.
+    #[serde(default)]
+    pub button_press: Option<Vec<String>>,
+    /// The plug's serial console, if wired.
+    #[serde(default)]
+    pub console: Option<String>,
+    #[serde(default = "console_baud")]
+    pub console_baud: u32,
+    /// Whether the plug claims power monitoring (device_type "1").
+    #[serde(default)]
+    pub power_monitoring: bool,
+    /// The accuracy the plug claims for its metering, percent of reading.
+    #[serde(default = "claimed_accuracy")]
+    pub claimed_accuracy_percent: f64,
+    /// An application image the plug accepts over the air (the body of plugrig's OTA image
+    /// format) and the target it is built for; without them the OTA image scenarios skip.
+    #[serde(default)]
+    pub ota_body: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub ota_target: Option<String>,
+    /// The plug resolves names through plugrig's DNS (the bench's DHCP points it there).
+    #[serde(default)]
+    pub uses_rig_dns: bool,
+}
+
+fn tap_listen() -> String {
+    "127.0.0.1:0".into()
+}
+fn console_baud() -> u32 {
+    115_200
+}
+fn claimed_accuracy() -> f64 {
+    2.0
+}
+
+pub struct ExternalPlug {
+    pub ap: SocketAddr,
+    cfg: ExternalDut,
+    _console: Option<SerialConsole>,
+}
+
+impl std::fmt::Debug for ExternalPlug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExternalPlug(ap={})", self.ap)
+    }
+}
+
+/// Runs an actuator command; `{ms}` is replaced in every argument.
+async fn run(argv: &[String], ms: Option<u128>) -> anyhow::Result<()> {
+    let args: Vec<String> = argv
+        .iter()
+        .map(|a| match ms {
+            Some(ms) => a.replace("{ms}", &ms.to_string()),
+            None => a.clone(),
+        })
+        .collect();
+    let (prog, rest) = args.split_first().context("an actuator command is empty")?;
+    let out = tokio::time::timeout(Duration::from_secs(60), Command::new(prog).args(rest).output())
+        .await
+        .with_context(|| format!("actuator command {args:?} did not finish within 60 s"))?
+        .with_context(|| format!("running actuator command {args:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "actuator command {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+impl ExternalPlug {
+    pub async fn open(
+        cfg: &ExternalDut,
+        timeline: std::sync::Arc<crate::timeline::Timeline>,
+    ) -> anyhow::Result<ExternalPlug> {
+        let ap = tokio::net::lookup_host(cfg.ap.as_str())
+            .await
+            .with_context(|| format!("dut.ap {:?}", cfg.ap))?
+            .next()
+            .with_context(|| format!("dut.ap {:?} has no address", cfg.ap))?;
+        let console = cfg
+            .console
+            .clone()
+            .map(|p| SerialConsole::start(p, cfg.console_baud, timeline));
+        Ok(ExternalPlug {
+            ap,
+            cfg: cfg.clone(),
+            _console: console,
+        })
+    }
+
+    pub fn has_power_switch(&self) -> bool {
+        self.cfg.power_on.is_some() && self.cfg.power_off.is_some()
+    }
+
+    pub fn has_button(&self) -> bool {
+        self.cfg.button_press.is_some()
+    }
+
+    pub async fn set_power(&self, on: bool) -> anyhow::Result<()> {
+        let cmd = if on {
+            &self.cfg.power_on
+        } else {
+            &self.cfg.power_off
+        };
+        match cmd {
+            Some(c) => run(c, None).await,
+            None => bail!("the rig has no power {} command", if on { "on" } else { "off" }),
+        }
+    }
+
+    pub async fn press(&self, hold: Duration) -> anyhow::Result<()> {
+        match &self.cfg.button_press {
+            Some(c) => run(c, Some(hold.as_millis())).await,
+            None => bail!("the rig has no button_press command"),
+        }
+    }
+}

@@ -101,6 +101,8 @@ pub struct PlugWorld {
     pub ctx: Arc<RunContext>,
     pub timeline: Arc<Timeline>,
     pub plug: DutHandle,
+    /// Whether the rig says this plug measures power (device_type "1").
+    pub power_claim: bool,
     pub tap: Tap,
     pub app: App,
     pub ap: Option<ApLink>,
@@ -223,6 +225,10 @@ impl PlugWorld {
             (n >> 8) as u8,
             n as u8
         );
+        let power_claim = match &ctx.rig.file.dut {
+            rig::Dut::Sim(cfg) => cfg.device_type == "1",
+            rig::Dut::External(e) => e.power_monitoring,
+        };
         let (plug, tap_listen) = match &ctx.rig.file.dut {
             rig::Dut::Sim(cfg) => {
                 let p = spawn_sim(&ctx, cfg, &mac, timeline.clone()).await?;
@@ -242,6 +248,7 @@ impl PlugWorld {
             ctx,
             timeline,
             plug,
+            power_claim,
             tap,
             app,
             ap: None,
@@ -267,6 +274,7 @@ impl PlugWorld {
         };
         let mut cfg = cfg.clone();
         cfg.device_type = device_type.to_string();
+        self.power_claim = device_type == "1";
         self.plug.shutdown();
         self.ap = None;
         let mac = self.mac.clone();

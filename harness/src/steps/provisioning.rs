@@ -33,6 +33,17 @@ pub fn mqtt_server(w: &PlugWorld, qos: u8, keepalive: u16, clean: u8) -> MqttSer
 async fn request_identity(w: &mut PlugWorld) -> anyhow::Result<()> {
     let reply = w.ap().await?.request(&ap::device_info()).await?;
     let id = reply.identity()?;
+    // Capabilities were chosen from the rig file: the plug must agree with it.
+    anyhow::ensure!(
+        id.measures_power() == w.power_claim,
+        "the rig file says the plug {} power, but its 4001 reply says device_type {:?}; fix the rig file",
+        if w.power_claim {
+            "measures"
+        } else {
+            "does not measure"
+        },
+        id.device_type
+    );
     w.app.subscribe(&format!("{}/device/#", id.prefix())).await?;
     w.identity = Some(id);
     w.last_reply = Some(reply);

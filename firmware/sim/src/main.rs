@@ -2,10 +2,10 @@
 //! and load, and a control channel through which a rig's actuators act on it.
 //!
 //! On start it prints one line to stdout:
-//! `plug-sim ready ap=127.0.0.1:PORT control=127.0.0.1:PORT`
-//! and from then on the console: one `plug <uptime_ms> <event> ...` line per event
-//! (format: plug-core's `console` module). See README "The simulated plug" for the control
-//! commands.
+//! `plug-sim ready ap=127.0.0.1:PORT control=127.0.0.1:PORT [console=/dev/pts/N]`
+//! and from then on the console (on stdout, or on the pty with `--console pty`): one
+//! `plug <uptime_ms> <event> ...` line per event (format: plug-core's `console` module).
+//! See README "The simulated plug" for the control commands.
 
 mod board;
 mod console;
@@ -21,16 +21,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
-use heapless_str::hs;
 use plug_core::identity::Identity;
 use plug_core::Timing;
 use tokio::sync::{mpsc, watch};
 
-mod heapless_str {
-    /// A fixed-capacity string from a flag, with the flag's name in the error.
-    pub fn hs<const N: usize>(flag: &str, v: &str) -> anyhow::Result<heapless::String<N>> {
-        heapless::String::try_from(v).map_err(|_| anyhow::anyhow!("--{flag}: at most {N} bytes, got {:?}", v))
-    }
+/// A fixed-capacity string from a flag, with the flag's name in the error.
+fn hs<const N: usize>(flag: &str, v: &str) -> anyhow::Result<heapless::String<N>> {
+    heapless::String::try_from(v).map_err(|_| anyhow::anyhow!("--{flag}: at most {N} bytes, got {v:?}"))
 }
 
 #[derive(Parser, Debug)]

@@ -27,6 +27,15 @@ fn with_field(mut v: Value, field: &str, raw: Option<&str>) -> anyhow::Result<Va
     Ok(v)
 }
 
+/// Sends `text` in one write, exactly as given, and keeps the reply.
+async fn send_text(w: &mut PlugWorld, text: &str) -> anyhow::Result<()> {
+    let link = w.ap().await?;
+    link.send_raw(text.as_bytes()).await?;
+    let reply = link.read_reply(Duration::from_secs(5)).await?;
+    w.last_reply = Some(reply);
+    Ok(())
+}
+
 async fn send(w: &mut PlugWorld, v: Value) -> anyhow::Result<()> {
     let reply = w.ap().await?.request(&v).await?;
     w.last_reply = Some(reply);
@@ -69,11 +78,7 @@ async fn wifi_without(w: &mut PlugWorld, field: String) -> anyhow::Result<()> {
 
 #[when(regex = r"^the app sends the raw text (.+)$")]
 async fn raw(w: &mut PlugWorld, text: String) -> anyhow::Result<()> {
-    let link = w.ap().await?;
-    link.send_raw(text.as_bytes()).await?;
-    let reply = link.read_reply(Duration::from_secs(5)).await?;
-    w.last_reply = Some(reply);
-    Ok(())
+    send_text(w, &text).await
 }
 
 #[when("the app sends the device information request split over two writes")]
@@ -92,22 +97,14 @@ async fn split(w: &mut PlugWorld) -> anyhow::Result<()> {
 #[when("the app sends the device information request with a trailing newline")]
 async fn newline(w: &mut PlugWorld) -> anyhow::Result<()> {
     let text = format!("{}\n", ap::device_info());
-    let link = w.ap().await?;
-    link.send_raw(text.as_bytes()).await?;
-    let reply = link.read_reply(Duration::from_secs(5)).await?;
-    w.last_reply = Some(reply);
-    Ok(())
+    send_text(w, &text).await
 }
 
 #[when(expr = "the app sends {int} bytes that never complete an object")]
 async fn oversized(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
     let mut text = String::from("{\"host\":\"");
     text.extend(std::iter::repeat_n('a', n.saturating_sub(text.len())));
-    let link = w.ap().await?;
-    link.send_raw(text.as_bytes()).await?;
-    let reply = link.read_reply(Duration::from_secs(5)).await?;
-    w.last_reply = Some(reply);
-    Ok(())
+    send_text(w, &text).await
 }
 
 #[when(expr = "{int} clients connect to the AP socket and send nothing")]

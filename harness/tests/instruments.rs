@@ -46,3 +46,64 @@ fn a_missing_port_fails_fast_with_its_name() {
         .expect("no such port");
     assert!(format!("{e:#}").contains("/dev/plugrig-no-such-port"), "{e:#}");
 }
+
+mod lcus {
+    use std::time::Duration;
+
+    use plugrig::instruments::lcus_relay::LcusRelay;
+    use plugrig::instruments::virtual_lcus::VirtualLcus;
+    use plugrig::rig::drivers::{ButtonActuator, PowerSwitch};
+    use tokio::io::AsyncWriteExt;
+
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    #[tokio::test]
+    async fn the_relay_driver_switches_the_virtual_board() {
+        let board = VirtualLcus::start().expect("virtual board");
+        let relay = LcusRelay::open(&board.path, 9600, 2, 1).expect("driver opens the pty");
+        relay.set_power(true).await.expect("on");
+        settle().await;
+        assert_eq!(board.state(2), 1);
+        relay.set_power(false).await.expect("off");
+        settle().await;
+        assert_eq!(board.state(2), 0);
+        assert_eq!(board.state(1), 0, "other channels untouched");
+    }
+
+    #[tokio::test]
+    async fn an_inverted_board_and_a_button_press() {
+        let board = VirtualLcus::start().expect("virtual board");
+        // On this board state 0 closes the contact.
+        let relay = LcusRelay::open(&board.path, 9600, 1, 0).expect("driver opens the pty");
+        relay.set(false).await.expect("open");
+        settle().await;
+        assert_eq!(board.state(1), 1);
+        relay.press(Duration::from_millis(100)).await.expect("press");
+        settle().await;
+        assert_eq!(board.state(1), 1, "released after the press");
+    }
+
+    #[tokio::test]
+    async fn a_bad_checksum_is_dropped_and_the_board_resyncs() {
+        let board = VirtualLcus::start().expect("virtual board");
+        let mut port =
+            tokio_serial::SerialStream::open(&tokio_serial::new(&board.path, 9600)).expect("open the pty");
+        port.write_all(&[0xA0, 0x01, 0x01, 0x00, 0xA0, 0x03, 0x01, 0xA4])
+            .await
+            .expect("write");
+        settle().await;
+        assert_eq!(board.state(1), 0, "the corrupt frame changed nothing");
+        assert_eq!(board.state(3), 1, "the next good frame was read");
+        assert!(*board.rejected.lock().expect("lock") >= 1);
+    }
+
+    #[test]
+    fn a_missing_relay_port_fails_fast_with_its_name() {
+        let e = LcusRelay::open("/dev/plugrig-no-relay", 9600, 1, 1)
+            .err()
+            .expect("no such port");
+        assert!(format!("{e:#}").contains("/dev/plugrig-no-relay"), "{e:#}");
+    }
+}

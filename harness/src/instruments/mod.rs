@@ -1,8 +1,11 @@
 //! Instruments around the DUT: the reference power meter's driver (the same code on a
 //! bench and on the simulated rig) and the virtual instruments that stand in for hardware.
 
+pub mod lcus_relay;
+pub mod pty;
 pub mod sdm120;
 pub mod serial_console;
+pub mod virtual_lcus;
 pub mod virtual_sdm120;
 
 /// One reading of a reference meter, in SI units.

@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_modbus::server::rtu::Server;
 use tokio_modbus::server::Service;
-use tokio_serial::{SerialPort, SerialStream};
+use tokio_serial::SerialStream;
 
 use super::sdm120::{regs_from_f32, ACTIVE_POWER, CURRENT, VOLTAGE};
 use super::Measurement;
@@ -104,16 +103,7 @@ impl Drop for VirtualSdm120 {
 impl VirtualSdm120 {
     /// Serves at Modbus `address` on a new pty, measuring the plug-sim behind `control`.
     pub fn start(control: SocketAddr, address: u8) -> anyhow::Result<VirtualSdm120> {
-        let (master, mut slave) = SerialStream::pair().context("creating a pseudo-terminal pair")?;
-        let path = slave.name().context("the pty has no name")?;
-        // The slave handle holds the port exclusively; release that so the driver can open
-        // the path, but keep the handle: with no slave open, reads on the master fail (EIO)
-        // and the server would stop before the driver arrives.
-        slave.set_exclusive(false).context("releasing the pty")?;
-        // set_exclusive(false) leaves a shared flock, which would stop the driver's exclusive
-        // open: drop the lock too. SAFETY: flock on a descriptor this function owns.
-        let r = unsafe { libc::flock(slave.as_raw_fd(), libc::LOCK_UN) };
-        anyhow::ensure!(r == 0, "unlocking the pty: {}", std::io::Error::last_os_error());
+        let (master, path, slave) = super::pty::pair()?;
         let service = Sdm120Service {
             address,
             world: World { control },

@@ -84,10 +84,10 @@ pub fn of_rig(r: &RigFile) -> Vec<Capability> {
         rig::Dut::External(_) => {}
     }
     if let rig::Dut::External(e) = &r.dut {
-        if e.button_press.is_some() {
+        if e.has_button() {
             caps.push(Capability::Button);
         }
-        if e.power_on.is_some() && e.power_off.is_some() {
+        if e.has_power_switch() {
             caps.push(Capability::PowerSwitch);
         }
         if e.console.is_some() {

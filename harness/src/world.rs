@@ -236,7 +236,7 @@ impl PlugWorld {
             }
             rig::Dut::External(e) => {
                 let p = ExternalPlug::open(e, timeline.clone()).await?;
-                (DutHandle::External(p), e.tap_listen.clone())
+                (DutHandle::External(Box::new(p)), e.tap_listen.clone())
             }
         };
         if let DutHandle::External(e) = &plug {

@@ -107,3 +107,40 @@ mod lcus {
         assert!(format!("{e:#}").contains("/dev/plugrig-no-relay"), "{e:#}");
     }
 }
+
+mod external_relay {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use plugrig::instruments::virtual_lcus::VirtualLcus;
+    use plugrig::rig::external::{ExternalDut, ExternalPlug};
+    use plugrig::timeline::Timeline;
+
+    #[tokio::test]
+    async fn an_external_rig_switches_power_and_presses_the_button_through_lcus_relays() {
+        let power = VirtualLcus::start().expect("virtual board");
+        let button = VirtualLcus::start().expect("virtual board");
+        let text = format!(
+            "ap = \"127.0.0.1:9\"\nbroker_host = \"127.0.0.1\"\n\
+             power_relay = {{ port = \"{p}\", channel = 1 }}\n\
+             button_relay = {{ port = \"{b}\", channel = 2, closed_state = 0 }}\n",
+            p = power.path,
+            b = button.path
+        );
+        let cfg: ExternalDut = toml::from_str(&text).expect("rig section parses");
+        assert!(cfg.has_power_switch() && cfg.has_button());
+        let plug = ExternalPlug::open(&cfg, Arc::new(Timeline::default()))
+            .await
+            .expect("relays open");
+        plug.set_power(true).await.expect("power on");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(power.state(1), 1);
+        plug.press(Duration::from_millis(50)).await.expect("press");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Inverted board: released is state 1.
+        assert_eq!(button.state(2), 1);
+        plug.set_power(false).await.expect("power off");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(power.state(1), 0);
+    }
+}

@@ -11,7 +11,9 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 use tokio::process::Command;
 
+use crate::instruments::lcus_relay::LcusRelay;
 use crate::instruments::serial_console::SerialConsole;
+use crate::rig::drivers::ButtonActuator;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +34,14 @@ pub struct ExternalDut {
     /// A command that presses the button; `{ms}` in an argument becomes the hold time.
     #[serde(default)]
     pub button_press: Option<Vec<String>>,
+    /// An LCUS USB relay channel in the plug's mains lead (instead of the power commands).
+    /// The power and button relays must be on different boards for now: each channel opens
+    /// its port exclusively.
+    #[serde(default)]
+    pub power_relay: Option<RelaySpec>,
+    /// An LCUS USB relay channel wired across the plug's button (instead of the command).
+    #[serde(default)]
+    pub button_relay: Option<RelaySpec>,
     /// The plug's serial console, if wired.
     #[serde(default)]
     pub console: Option<String>,
@@ -54,6 +64,36 @@ pub struct ExternalDut {
     pub uses_rig_dns: bool,
 }
 
+/// One channel of an LCUS relay board.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySpec {
+    pub port: String,
+    pub channel: u8,
+    #[serde(default = "relay_baud")]
+    pub baud: u32,
+    /// The state byte that closes the contact: 1 on most boards, 0 on inverted ones.
+    #[serde(default = "one")]
+    pub closed_state: u8,
+}
+
+fn relay_baud() -> u32 {
+    9600
+}
+fn one() -> u8 {
+    1
+}
+
+impl ExternalDut {
+    pub fn has_power_switch(&self) -> bool {
+        self.power_relay.is_some() || (self.power_on.is_some() && self.power_off.is_some())
+    }
+
+    pub fn has_button(&self) -> bool {
+        self.button_relay.is_some() || self.button_press.is_some()
+    }
+}
+
 fn tap_listen() -> String {
     "127.0.0.1:0".into()
 }
@@ -67,6 +107,8 @@ fn claimed_accuracy() -> f64 {
 pub struct ExternalPlug {
     pub ap: SocketAddr,
     cfg: ExternalDut,
+    power_relay: Option<LcusRelay>,
+    button_relay: Option<LcusRelay>,
     _console: Option<SerialConsole>,
 }
 
@@ -114,22 +156,32 @@ impl ExternalPlug {
             .console
             .clone()
             .map(|p| SerialConsole::start(p, cfg.console_baud, timeline));
+        let relay = |r: &Option<RelaySpec>| {
+            r.as_ref()
+                .map(|r| LcusRelay::open(&r.port, r.baud, r.channel, r.closed_state))
+                .transpose()
+        };
         Ok(ExternalPlug {
             ap,
             cfg: cfg.clone(),
+            power_relay: relay(&cfg.power_relay)?,
+            button_relay: relay(&cfg.button_relay)?,
             _console: console,
         })
     }
 
     pub fn has_power_switch(&self) -> bool {
-        self.cfg.power_on.is_some() && self.cfg.power_off.is_some()
+        self.cfg.has_power_switch()
     }
 
     pub fn has_button(&self) -> bool {
-        self.cfg.button_press.is_some()
+        self.cfg.has_button()
     }
 
     pub async fn set_power(&self, on: bool) -> anyhow::Result<()> {
+        if let Some(r) = &self.power_relay {
+            return r.set(on).await;
+        }
         let cmd = if on {
             &self.cfg.power_on
         } else {
@@ -142,6 +194,9 @@ impl ExternalPlug {
     }
 
     pub async fn press(&self, hold: Duration) -> anyhow::Result<()> {
+        if let Some(r) = &self.button_relay {
+            return r.press(hold).await;
+        }
         match &self.cfg.button_press {
             Some(c) => run(c, Some(hold.as_millis())).await,
             None => bail!("the rig has no button_press command"),

@@ -12,7 +12,8 @@ use super::sim::SimPlug;
 #[derive(Debug)]
 pub enum DutHandle {
     Sim(SimPlug),
-    External(ExternalPlug),
+    // Boxed: the external plug carries its rig section and relay ports.
+    External(Box<ExternalPlug>),
 }
 
 impl DutHandle {

@@ -144,3 +144,46 @@ mod external_relay {
         assert_eq!(power.state(1), 0);
     }
 }
+
+mod scpi {
+    use std::sync::Arc;
+
+    use plugrig::instruments::scpi_analyzer::ScpiAnalyzer;
+    use plugrig::instruments::virtual_scpi::VirtualScpi;
+    use plugrig::instruments::Measurement;
+
+    #[tokio::test]
+    async fn the_analyzer_driver_reads_the_virtual_analyzer() {
+        let v = VirtualScpi::start(Arc::new(|| Measurement {
+            volts: 229.87,
+            amps: 0.4349,
+            watts: 99.96,
+        }))
+        .await
+        .expect("virtual analyzer");
+        let mut a = ScpiAnalyzer::connect_tcp(&v.addr.to_string())
+            .await
+            .expect("connects");
+        let m = a.measure().await.expect("measurement");
+        assert!(
+            (m.volts - 229.87).abs() < 0.01
+                && (m.amps - 0.4349).abs() < 1e-4
+                && (m.watts - 99.96).abs() < 0.01,
+            "{m:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_analyzer_that_is_not_there_fails_fast() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let e = ScpiAnalyzer::connect_tcp(&format!("127.0.0.1:{port}"))
+            .await
+            .err()
+            .expect("refused");
+        assert!(format!("{e:#}").contains("connecting to the analyzer"), "{e:#}");
+    }
+}

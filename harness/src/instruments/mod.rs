@@ -3,9 +3,11 @@
 
 pub mod lcus_relay;
 pub mod pty;
+pub mod scpi_analyzer;
 pub mod sdm120;
 pub mod serial_console;
 pub mod virtual_lcus;
+pub mod virtual_scpi;
 pub mod virtual_sdm120;
 
 /// One reading of a reference meter, in SI units.

@@ -107,9 +107,9 @@ pub struct PlugWorld {
     pub app: App,
     pub ap: Option<ApLink>,
     /// The reference meter's driver, opened by the first metering step.
-    pub meter: Option<crate::instruments::sdm120::Sdm120>,
+    pub meter: Option<crate::instruments::MeterDriver>,
     /// The simulated rig's virtual meter behind it.
-    pub virtual_meter: Option<crate::instruments::virtual_sdm120::VirtualSdm120>,
+    pub virtual_meter: Option<crate::instruments::VirtualMeter>,
     /// Extra AP connections a scenario holds open (idle or half-open clients).
     pub idle_links: Vec<ApLink>,
     pub identity: Option<Identity>,

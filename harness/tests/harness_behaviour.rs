@@ -85,3 +85,23 @@ fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
     assert_eq!((s.passed, s.failed, s.skipped), (3, 0, 2), "{s:?}");
     assert!(!s.ok(), "a run with skipped scenarios is not a pass");
 }
+
+#[test]
+fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(runner::default_rig()).expect("default rig");
+    let base = text.split("[meter]").next().expect("rig text").to_string();
+    let rig = dir.path().join("scpi.toml");
+    std::fs::write(
+        &rig,
+        format!("{base}[meter]\nkind = \"scpi\"\naddress = \"virtual\"\nclass_percent = 0.5\n"),
+    )
+    .expect("write");
+    let s = run(RunOptions {
+        rig,
+        tags: Some("@rule-electricity-accuracy".into()),
+        report: None,
+        features: Vec::new(),
+    });
+    assert_eq!((s.passed, s.failed, s.skipped), (2, 0, 0), "{s:?}");
+}

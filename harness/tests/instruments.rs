@@ -154,10 +154,14 @@ mod scpi {
 
     #[tokio::test]
     async fn the_analyzer_driver_reads_the_virtual_analyzer() {
-        let v = VirtualScpi::start(Arc::new(|| Measurement {
-            volts: 229.87,
-            amps: 0.4349,
-            watts: 99.96,
+        let v = VirtualScpi::start(Arc::new(|| {
+            Box::pin(async {
+                Ok(Measurement {
+                    volts: 229.87,
+                    amps: 0.4349,
+                    watts: 99.96,
+                })
+            })
         }))
         .await
         .expect("virtual analyzer");

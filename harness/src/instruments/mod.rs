@@ -17,3 +17,46 @@ pub struct Measurement {
     pub amps: f64,
     pub watts: f64,
 }
+
+/// What flows through the simulated plug now, from plug-sim's control channel: the truth
+/// the virtual instruments report.
+pub async fn sim_world_measure(control: std::net::SocketAddr) -> anyhow::Result<Measurement> {
+    use anyhow::Context;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut s = tokio::net::TcpStream::connect(control).await?;
+    s.write_all(b"status\n").await?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).await?;
+    let field = |k: &str| -> anyhow::Result<f64> {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no {k} in the status line {line:?}"))
+    };
+    Ok(Measurement {
+        volts: field("volts=")?,
+        amps: field("amps=")?,
+        watts: field("watts=")?,
+    })
+}
+
+/// The rig's reference meter, whichever kind.
+pub enum MeterDriver {
+    Sdm120(sdm120::Sdm120),
+    Scpi(scpi_analyzer::ScpiAnalyzer),
+}
+
+impl MeterDriver {
+    pub async fn measure(&mut self) -> anyhow::Result<Measurement> {
+        match self {
+            MeterDriver::Sdm120(m) => m.measure().await,
+            MeterDriver::Scpi(m) => m.measure().await,
+        }
+    }
+}
+
+/// A virtual instrument kept alive for the scenario that uses it.
+pub enum VirtualMeter {
+    Sdm120(virtual_sdm120::VirtualSdm120),
+    Scpi(virtual_scpi::VirtualScpi),
+}

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -11,7 +12,9 @@ use tokio::task::JoinHandle;
 use super::scpi_analyzer::QUERY;
 use super::Measurement;
 
-pub type Source = Arc<dyn Fn() -> Measurement + Send + Sync>;
+/// Where the virtual analyzer reads the truth (an error answers NAN, as an analyzer with no
+/// input would).
+pub type Source = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<Measurement>> + Send + Sync>;
 
 pub struct VirtualScpi {
     pub addr: SocketAddr,
@@ -39,8 +42,10 @@ impl VirtualScpi {
                         let reply = if cmd == "*IDN?" {
                             Some("PLUGRIG,VIRTUAL-WT310,0,1.0".to_string())
                         } else if cmd == QUERY {
-                            let m = source();
-                            Some(format!("{:.4E},{:.4E},{:.4E}", m.volts, m.amps, m.watts))
+                            match source().await {
+                                Ok(m) => Some(format!("{:.4E},{:.4E},{:.4E}", m.volts, m.amps, m.watts)),
+                                Err(_) => Some("NAN,NAN,NAN".to_string()),
+                            }
                         } else {
                             None
                         };

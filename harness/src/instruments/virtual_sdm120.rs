@@ -7,9 +7,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_modbus::prelude::{ExceptionCode, Request, Response, SlaveRequest};
 use tokio_modbus::server::rtu::Server;
@@ -27,21 +24,7 @@ struct World {
 
 impl World {
     async fn measure(&self) -> anyhow::Result<Measurement> {
-        let mut s = TcpStream::connect(self.control).await?;
-        s.write_all(b"status\n").await?;
-        let mut line = String::new();
-        BufReader::new(s).read_line(&mut line).await?;
-        let field = |k: &str| -> anyhow::Result<f64> {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(k))
-                .and_then(|v| v.parse().ok())
-                .with_context(|| format!("no {k} in the status line {line:?}"))
-        };
-        Ok(Measurement {
-            volts: field("volts=")?,
-            amps: field("amps=")?,
-            watts: field("watts=")?,
-        })
+        super::sim_world_measure(self.control).await
     }
 }
 

@@ -42,6 +42,16 @@ pub enum Meter {
         #[serde(default = "sdm_class")]
         class_percent: f64,
     },
+    /// A SCPI power analyzer (WT310-style).
+    Scpi {
+        /// "host:port" for TCP, a serial port path (starting with /), or "virtual": a virtual
+        /// analyzer on loopback reading the simulated load.
+        address: String,
+        #[serde(default = "sdm_baud")]
+        baud: u32,
+        /// The analyzer's accuracy, percent of reading.
+        class_percent: f64,
+    },
 }
 
 fn modbus_address() -> u8 {

@@ -47,14 +47,13 @@ async fn meter(w: &mut PlugWorld) -> anyhow::Result<(&mut MeterDriver, f64)> {
                 };
                 MeterDriver::Sdm120(Sdm120::open(&path, baud, address)?)
             }
-            rig::Meter::Scpi { address, baud, .. } if address == "virtual" => {
+            rig::Meter::Scpi { address, .. } if address == "virtual" => {
                 let control = w.plug.sim()?.control;
                 let source: crate::instruments::virtual_scpi::Source =
                     Arc::new(move || Box::pin(crate::instruments::sim_world_measure(control)));
                 let v = VirtualScpi::start(source).await?;
                 let addr = v.addr.to_string();
                 w.virtual_meter = Some(VirtualMeter::Scpi(v));
-                let _ = baud;
                 MeterDriver::Scpi(ScpiAnalyzer::connect_tcp(&addr).await?)
             }
             rig::Meter::Scpi { address, baud, .. } if address.starts_with('/') => {

@@ -32,6 +32,8 @@ pub struct RunContext {
     pub update: UpdateServer,
     pub dns: SocketAddr,
     firmware: tokio::sync::OnceCell<Arc<Vec<u8>>>,
+    /// Upgrade images by target, built once per run: each CRCs the whole body.
+    images: std::sync::Mutex<std::collections::HashMap<String, Arc<Vec<u8>>>>,
     next_plug: AtomicU32,
 }
 
@@ -54,6 +56,30 @@ impl RunContext {
             rig::Dut::Sim(_) => "sim",
             rig::Dut::External(e) => e.ota_target.as_deref().unwrap_or("unknown"),
         }
+    }
+
+    /// The newer-version upgrade image for `target`, built once per run.
+    pub async fn upgrade_image(&self, target: &str) -> anyhow::Result<Arc<Vec<u8>>> {
+        let cached = self
+            .images
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(target)
+            .cloned();
+        if let Some(img) = cached {
+            return Ok(img);
+        }
+        let body = self.firmware_body().await?;
+        let img = Arc::new(crate::ota::image::build(&crate::ota::image::ImageSpec {
+            target,
+            version: crate::steps::ota::NEW_VERSION,
+            body: &body,
+        }));
+        self.images
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(target.to_string(), img.clone());
+        Ok(img)
     }
 
     pub async fn firmware_body(&self) -> anyhow::Result<Arc<Vec<u8>>> {
@@ -90,6 +116,7 @@ impl RunContext {
             update,
             dns,
             firmware: tokio::sync::OnceCell::new(),
+            images: Default::default(),
             next_plug: AtomicU32::new(1),
         })
     }

@@ -15,7 +15,7 @@ use plug_core::plug::{Action, ConnId, Input, OtaInput};
 use plug_core::storage::ConfigStore;
 use plug_core::{Plug, Timing};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio::task::{AbortHandle, JoinSet};
@@ -359,15 +359,7 @@ impl Board {
                 let (mut r, w) = s.into_split();
                 let tx2 = tx.clone();
                 let h = readers.spawn(async move {
-                    let mut buf = vec![0u8; 1024];
-                    loop {
-                        match r.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                let _ = tx2.send(Ev::ApData(id, buf[..n].to_vec()));
-                            }
-                        }
-                    }
+                    pump(&mut r, 1024, &tx2, |d| Ev::ApData(id, d)).await;
                     let _ = tx2.send(Ev::ApClosed(id));
                 });
                 let _ = tx.send(Ev::ApAccepted(id, w, h));
@@ -391,17 +383,22 @@ impl Board {
             let _ = s.set_nodelay(true);
             let (mut r, w) = s.into_split();
             let _ = tx.send(Ev::MqttOpened(gen, w));
-            let mut buf = vec![0u8; 2048];
-            loop {
-                match r.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let _ = tx.send(Ev::MqttData(gen, buf[..n].to_vec()));
-                    }
-                }
-            }
+            pump(&mut r, 2048, &tx, |d| Ev::MqttData(gen, d)).await;
             let _ = tx.send(Ev::MqttClosed(gen));
         });
         self.mqtt_task = Some(h);
+    }
+}
+
+/// Forwards what a socket reads as events until it closes or fails.
+async fn pump(r: &mut OwnedReadHalf, chunk: usize, tx: &UnboundedSender<Ev>, ev: impl Fn(Vec<u8>) -> Ev) {
+    let mut buf = vec![0u8; chunk];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let _ = tx.send(ev(buf[..n].to_vec()));
+            }
+        }
     }
 }

@@ -7,7 +7,6 @@ use anyhow::{ensure, Context};
 use cucumber::{given, then, when};
 use rumqttc::Packet;
 
-use crate::ota::image::{build, ImageSpec};
 use crate::ota::server::Mode;
 use crate::protocol::payloads;
 use crate::timeline::{Dir, Event};
@@ -18,14 +17,9 @@ pub const NEW_VERSION: &str = "000002";
 /// The name the rig's DNS resolves to the update server.
 pub const UPDATE_HOST: &str = "fw.plugrig.test";
 
-/// An image of this workspace's simulated plug with the newer version, for `target`.
-async fn image(w: &PlugWorld, target: &str) -> anyhow::Result<Vec<u8>> {
-    let body = w.ctx.firmware_body().await?;
-    Ok(build(&ImageSpec {
-        target,
-        version: NEW_VERSION,
-        body: &body,
-    }))
+/// The newer-version image for `target` (built once per run).
+async fn image(w: &PlugWorld, target: &str) -> anyhow::Result<Arc<Vec<u8>>> {
+    w.ctx.upgrade_image(target).await
 }
 
 fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
@@ -36,7 +30,7 @@ fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
 #[given("the update server offers a newer firmware image")]
 async fn newer(w: &mut PlugWorld) -> anyhow::Result<()> {
     let img = image(w, w.ctx.ota_target()).await?;
-    offer(w, "good", Mode::Serve(Arc::new(img)));
+    offer(w, "good", Mode::Serve(img));
     Ok(())
 }
 
@@ -50,13 +44,13 @@ async fn status(w: &mut PlugWorld, code: u16) -> anyhow::Result<()> {
 async fn truncated(w: &mut PlugWorld) -> anyhow::Result<()> {
     let img = image(w, w.ctx.ota_target()).await?;
     let keep = img.len() / 2;
-    offer(w, "truncated", Mode::Truncate(Arc::new(img), keep));
+    offer(w, "truncated", Mode::Truncate(img, keep));
     Ok(())
 }
 
 #[given("the update server offers an image with a corrupt checksum")]
 async fn corrupt(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let mut img = image(w, w.ctx.ota_target()).await?;
+    let mut img = (*image(w, w.ctx.ota_target()).await?).clone();
     let last = img.len() - 1;
     img[last] ^= 0x5A;
     offer(w, "corrupt", Mode::Serve(Arc::new(img)));
@@ -66,14 +60,14 @@ async fn corrupt(w: &mut PlugWorld) -> anyhow::Result<()> {
 #[given("the update server offers an image for another target")]
 async fn other_target(w: &mut PlugWorld) -> anyhow::Result<()> {
     let img = image(w, "esp32c3").await?;
-    offer(w, "target", Mode::Serve(Arc::new(img)));
+    offer(w, "target", Mode::Serve(img));
     Ok(())
 }
 
 #[given("the update server stalls the transfer")]
 async fn stall(w: &mut PlugWorld) -> anyhow::Result<()> {
     let img = image(w, w.ctx.ota_target()).await?;
-    offer(w, "stall", Mode::Stall(Arc::new(img), 64 + 1000));
+    offer(w, "stall", Mode::Stall(img, 64 + 1000));
     // The plug's own stall timeout (15 s, network time) is what this scenario waits for.
     crate::bench::protocol_wait(Duration::from_secs(15));
     Ok(())
@@ -147,7 +141,8 @@ async fn firmware_version(w: &mut PlugWorld) -> anyhow::Result<String> {
 
 #[then(expr = "the plug restarts and firmware_infor shows version {word}")]
 async fn restarted(w: &mut PlugWorld, version: String) -> anyhow::Result<()> {
-    // The restart: after its R1 on the tap, a new session comes up. (The app may see the R1 only after all that: search from the tap.)
+    // The restart: after its R1 on the tap, a new session comes up. The app may see the R1
+    // only after all that, so the search goes by the tap.
     let state_topic = w.identity()?.device_topic("ota_upgrade_state");
     let (_, r1) = w
         .timeline

@@ -1,0 +1,254 @@
+//! The application task: plug-core's state machine, fed with the I/O tasks' events and
+//! its actions carried out here or handed to the task that owns the resource. Everything
+//! the plug decides is the core's; this file only moves bytes and flips pins.
+
+use embassy_embedded_hal::adapter::BlockingAsync;
+use embassy_futures::select::{select, Either};
+use embassy_time::{Duration, Timer};
+use esp_hal::gpio::{Level, Output};
+use esp_println::println;
+use esp_storage::FlashStorage;
+use plug_board::partitions::CONFIG;
+use plug_core::console::{self, Event as Console};
+use plug_core::plug::{Action, Input, OtaInput};
+use plug_core::storage::ConfigStore;
+use plug_core::Plug;
+
+use crate::ap_socket::{slot_of, LISTENING};
+use crate::events::*;
+use crate::ota_slot::{self, SlotWriter};
+
+/// An update that has not reached the broker by then is rolled back.
+const TRIAL: Duration = Duration::from_secs(300);
+
+pub struct Hardware {
+    pub relay: Output<'static>,
+    pub led: Output<'static>,
+    pub flash: FlashStorage<'static>,
+    pub board: &'static plug_board::Board,
+}
+
+pub fn now() -> plug_core::Instant {
+    plug_core::Instant::from_micros(embassy_time::Instant::now().as_micros())
+}
+
+pub fn say(e: &Console) {
+    println!("{}", console::line(now().as_millis(), e));
+}
+
+struct State {
+    mqtt_gen: u32,
+    ota_gen: u32,
+    slot: Option<SlotWriter>,
+    /// Set while this boot is an update on trial.
+    trial_until: Option<embassy_time::Instant>,
+}
+
+pub async fn run(mut plug: Plug, mut hw: Hardware, on_trial: bool) -> ! {
+    let mut st = State {
+        mqtt_gen: 0,
+        ota_gen: 0,
+        slot: None,
+        trial_until: on_trial.then(|| embassy_time::Instant::now() + TRIAL),
+    };
+    loop {
+        while let Some(a) = plug.poll_action() {
+            apply(&mut plug, &mut hw, &mut st, a).await;
+        }
+        if st.trial_until.is_some() && plug.mqtt_up() {
+            st.trial_until = None;
+            if ota_slot::confirm(&mut hw.flash).is_err() {
+                say(&Console::Error {
+                    what: "ota confirm failed",
+                });
+            }
+        }
+        let core_due = plug
+            .poll_timeout()
+            .map(|t| embassy_time::Instant::from_micros(t.as_micros()));
+        let due = match (core_due, st.trial_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let ev = match due {
+            Some(at) => match select(EVENTS.receive(), Timer::at(at)).await {
+                Either::First(ev) => ev,
+                Either::Second(()) => {
+                    if st.trial_until.is_some_and(|t| t <= embassy_time::Instant::now()) {
+                        say(&Console::Error {
+                            what: "update never reached the broker: rolling back",
+                        });
+                        let _ = ota_slot::roll_back(&mut hw.flash);
+                        restart().await;
+                    }
+                    plug.handle_timeout(now());
+                    continue;
+                }
+            },
+            None => EVENTS.receive().await,
+        };
+        input(&mut plug, &mut hw, &mut st, ev);
+    }
+}
+
+fn input(plug: &mut Plug, hw: &mut Hardware, st: &mut State, ev: Ev) {
+    let t = now();
+    match ev {
+        Ev::ApAccepted(id) => plug.handle(t, Input::ApAccepted(id)),
+        Ev::ApData(id, d) => plug.handle(t, Input::ApData(id, &d)),
+        Ev::ApClosed(id) => plug.handle(t, Input::ApClosed(id)),
+        Ev::NetworkUp => plug.handle(t, Input::NetworkUp),
+        Ev::NetworkDown => plug.handle(t, Input::NetworkDown),
+        Ev::MqttOpened(g) if g == st.mqtt_gen => plug.handle(t, Input::MqttOpened),
+        Ev::MqttData(g, d) if g == st.mqtt_gen => plug.handle(t, Input::MqttData(&d)),
+        Ev::MqttClosed(g) if g == st.mqtt_gen => plug.handle(t, Input::MqttClosed),
+        Ev::MqttOpened(_) | Ev::MqttData(..) | Ev::MqttClosed(_) => {}
+        Ev::Button(pressed) => plug.handle(t, Input::Button { pressed }),
+        Ev::Meter(d) => plug.handle(t, Input::Meter(&d)),
+        Ev::Ota(g, e) if g == st.ota_gen && st.slot.is_some() => {
+            let input = match &e {
+                OtaEvent::ResolveFailed => OtaInput::ResolveFailed,
+                OtaEvent::ConnectFailed => OtaInput::ConnectFailed,
+                OtaEvent::Status(s) => OtaInput::Status(*s),
+                OtaEvent::Data(d) => match st.slot.as_mut().map(|s| s.write(&mut hw.flash, d)) {
+                    Some(Ok(())) => OtaInput::Data(d),
+                    _ => slot_failed(st),
+                },
+                OtaEvent::End => match st.slot.as_mut().map(|s| s.finish(&mut hw.flash)) {
+                    Some(Ok(())) => OtaInput::End,
+                    _ => slot_failed(st),
+                },
+                OtaEvent::Broken => OtaInput::Broken,
+            };
+            plug.handle(t, Input::Ota(input));
+        }
+        Ev::Ota(..) => {}
+    }
+}
+
+/// The slot could not take the image: stop the transfer; the core reports the failure.
+fn slot_failed(st: &mut State) -> OtaInput<'static> {
+    say(&Console::Error {
+        what: "ota slot write failed",
+    });
+    st.slot = None;
+    let _ = OTA_CMDS.try_send(OtaCmd::Cancel);
+    OtaInput::Broken
+}
+
+async fn apply(plug: &mut Plug, hw: &mut Hardware, st: &mut State, a: Action) {
+    match a {
+        Action::ApListen => {
+            LISTENING.store(true, core::sync::atomic::Ordering::Relaxed);
+            WIFI_CMD.signal(WifiCmd::StartAp);
+        }
+        Action::ApStopListening => {
+            LISTENING.store(false, core::sync::atomic::Ordering::Relaxed);
+            // Replies queued before this were sent in order by the slot tasks.
+            for cmds in AP_CMDS.iter() {
+                cmds.send(ApCmd::CloseAll).await;
+            }
+        }
+        Action::ApSend(id, reply) => AP_CMDS[slot_of(id)].send(ApCmd::Send(id, reply)).await,
+        Action::ApClose(id) => AP_CMDS[slot_of(id)].send(ApCmd::Close(id)).await,
+        Action::JoinNetwork(cfg) => WIFI_CMD.signal(WifiCmd::Join(cfg)),
+        Action::MqttOpen { host, port, tls } => {
+            st.mqtt_gen = st.mqtt_gen.wrapping_add(1);
+            if tls {
+                // No TLS stack in this build (see the README): say so and let the core
+                // retry as after any failed connection.
+                say(&Console::Error {
+                    what: "tls not supported by this build",
+                });
+                plug.handle(now(), Input::MqttClosed);
+            } else {
+                let gen = st.mqtt_gen;
+                MQTT_CMDS.send(MqttCmd::Open { gen, host, port }).await;
+            }
+        }
+        Action::MqttSend(bytes) => MQTT_CMDS.send(MqttCmd::Send(bytes)).await,
+        Action::MqttClose => {
+            st.mqtt_gen = st.mqtt_gen.wrapping_add(1);
+            MQTT_CMDS.send(MqttCmd::Close).await;
+        }
+        Action::SetRelay(on) => {
+            hw.relay.set_level(Level::from(hw.board.relay.level_for(on)));
+            // The LED shows the relay, as on the vendor's plugs.
+            hw.led.set_level(Level::from(hw.board.led.level_for(on)));
+        }
+        Action::MeterRequest => METER_REQUEST.signal(()),
+        Action::Store(c) => {
+            let flash = BlockingAsync::new(&mut hw.flash);
+            let saved = match ConfigStore::new(flash, CONFIG.offset..CONFIG.end()) {
+                Ok(mut store) => store.save(&c).await.is_ok(),
+                Err(_) => false,
+            };
+            if !saved {
+                say(&Console::Error {
+                    what: "config store failed",
+                });
+            }
+        }
+        Action::Erase => {
+            let flash = BlockingAsync::new(&mut hw.flash);
+            let erased = match ConfigStore::new(flash, CONFIG.offset..CONFIG.end()) {
+                Ok(mut store) => store.erase().await.is_ok(),
+                Err(_) => false,
+            };
+            if !erased {
+                say(&Console::Error {
+                    what: "config erase failed",
+                });
+            }
+        }
+        Action::OtaFetch {
+            host,
+            port,
+            path,
+            resolve,
+        } => {
+            st.ota_gen = st.ota_gen.wrapping_add(1);
+            match ota_slot::next_slot(&mut hw.flash) {
+                Ok(slot) => {
+                    st.slot = Some(SlotWriter::new(slot));
+                    let gen = st.ota_gen;
+                    OTA_CMDS
+                        .send(OtaCmd::Fetch {
+                            gen,
+                            host,
+                            port,
+                            path,
+                            resolve,
+                        })
+                        .await;
+                }
+                Err(_) => {
+                    say(&Console::Error {
+                        what: "no ota slot in the partition table",
+                    });
+                    plug.handle(now(), Input::Ota(OtaInput::Broken));
+                }
+            }
+        }
+        Action::OtaCancel => {
+            st.slot = None;
+            OTA_CMDS.send(OtaCmd::Cancel).await;
+        }
+        Action::OtaActivate => {
+            st.slot = None;
+            if ota_slot::activate(&mut hw.flash).is_err() {
+                say(&Console::Error {
+                    what: "ota activate failed",
+                });
+            }
+        }
+        Action::Restart => restart().await,
+        Action::Console(e) => say(&e),
+    }
+}
+
+/// Lets the console drain, then resets the chip (the bootloader picks the OTA slot).
+async fn restart() -> ! {
+    Timer::after(Duration::from_millis(50)).await;
+    esp_hal::system::software_reset()
+}

@@ -1,0 +1,70 @@
+//! The broker connection: one TCP socket on the station, opened and closed when the core
+//! says. Bytes in both directions pass untouched; the session is the core's.
+
+use embassy_futures::select::{select, Either};
+use embassy_net::tcp::TcpSocket;
+use embassy_net::Stack;
+use embassy_time::{with_timeout, Duration};
+use embedded_io_async::Write;
+use heapless::String;
+
+use crate::events::{chunk, Ev, MqttCmd, EVENTS, MQTT_CMDS};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[embassy_executor::task]
+pub async fn run(stack: Stack<'static>) {
+    let mut rx = [0u8; 2048];
+    let mut tx = [0u8; 2048];
+    let mut pending: Option<(u32, String<64>, u16)> = None;
+    loop {
+        let (gen, host, port) = match pending.take() {
+            Some(p) => p,
+            None => match MQTT_CMDS.receive().await {
+                MqttCmd::Open { gen, host, port } => (gen, host, port),
+                // Nothing open: a late send or close has nothing to act on.
+                MqttCmd::Send(_) | MqttCmd::Close => continue,
+            },
+        };
+        let Some(ip) = crate::net::address(stack, &host, true).await else {
+            EVENTS.send(Ev::MqttClosed(gen)).await;
+            continue;
+        };
+        let mut sock = TcpSocket::new(stack, &mut rx, &mut tx);
+        if !matches!(
+            with_timeout(CONNECT_TIMEOUT, sock.connect((ip, port))).await,
+            Ok(Ok(()))
+        ) {
+            sock.abort();
+            EVENTS.send(Ev::MqttClosed(gen)).await;
+            continue;
+        }
+        EVENTS.send(Ev::MqttOpened(gen)).await;
+        let mut buf = [0u8; 512];
+        loop {
+            match select(sock.read(&mut buf), MQTT_CMDS.receive()).await {
+                Either::First(Ok(0)) | Either::First(Err(_)) => {
+                    EVENTS.send(Ev::MqttClosed(gen)).await;
+                    break;
+                }
+                Either::First(Ok(n)) => EVENTS.send(Ev::MqttData(gen, chunk(&buf[..n]))).await,
+                Either::Second(MqttCmd::Send(bytes)) => {
+                    if sock.write_all(&bytes).await.is_err() || sock.flush().await.is_err() {
+                        EVENTS.send(Ev::MqttClosed(gen)).await;
+                        break;
+                    }
+                }
+                Either::Second(MqttCmd::Close) => {
+                    sock.close();
+                    let _ = with_timeout(Duration::from_secs(1), sock.flush()).await;
+                    break;
+                }
+                Either::Second(MqttCmd::Open { gen, host, port }) => {
+                    pending = Some((gen, host, port));
+                    break;
+                }
+            }
+        }
+        sock.abort();
+    }
+}

@@ -1,0 +1,127 @@
+//! The OTA download: one HTTP/1.0 GET, reported to the core as it goes, exactly as the
+//! simulated plug does it (firmware/sim/src/http.rs), so the suite's OTA scenarios judge
+//! the same wire behaviour on both builds. The core decides what the outcome means.
+
+use embassy_futures::select::select;
+use embassy_net::tcp::TcpSocket;
+use embassy_net::Stack;
+use embassy_time::{with_timeout, Duration};
+use embedded_io_async::Write;
+use heapless::{String, Vec};
+
+use crate::events::{chunk, Ev, OtaCmd, OtaEvent, EVENTS, OTA_CMDS};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Response head limit; the core's upgrade servers send a few dozen bytes.
+const HEAD_MAX: usize = 1024;
+
+struct Fetch {
+    gen: u32,
+    host: String<64>,
+    port: u16,
+    path: String<160>,
+    resolve: bool,
+}
+
+#[embassy_executor::task]
+pub async fn run(stack: Stack<'static>) {
+    let mut rx = [0u8; 4096];
+    let mut tx = [0u8; 512];
+    loop {
+        let f = match OTA_CMDS.receive().await {
+            OtaCmd::Fetch {
+                gen,
+                host,
+                port,
+                path,
+                resolve,
+            } => Fetch {
+                gen,
+                host,
+                port,
+                path,
+                resolve,
+            },
+            OtaCmd::Cancel => continue,
+        };
+        // A cancel drops the transfer wherever it is; the core discards the slot.
+        let _ = select(fetch(stack, &f, &mut rx, &mut tx), cancelled()).await;
+    }
+}
+
+async fn cancelled() {
+    loop {
+        if let OtaCmd::Cancel = OTA_CMDS.receive().await {
+            return;
+        }
+    }
+}
+
+async fn send(gen: u32, e: OtaEvent) {
+    EVENTS.send(Ev::Ota(gen, e)).await;
+}
+
+async fn fetch(stack: Stack<'static>, f: &Fetch, rx: &mut [u8], tx: &mut [u8]) {
+    let Some(ip) = crate::net::address(stack, &f.host, f.resolve).await else {
+        return send(f.gen, OtaEvent::ResolveFailed).await;
+    };
+    let mut sock = TcpSocket::new(stack, rx, tx);
+    if !matches!(
+        with_timeout(CONNECT_TIMEOUT, sock.connect((ip, f.port))).await,
+        Ok(Ok(()))
+    ) {
+        sock.abort();
+        return send(f.gen, OtaEvent::ConnectFailed).await;
+    }
+    let mut req: String<320> = String::new();
+    let _ = core::fmt::write(
+        &mut req,
+        format_args!(
+            "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: plug-esp32c3\r\n\r\n",
+            f.path, f.host
+        ),
+    );
+    if sock.write_all(req.as_bytes()).await.is_err() || sock.flush().await.is_err() {
+        sock.abort();
+        return send(f.gen, OtaEvent::Broken).await;
+    }
+    let mut head: Vec<u8, HEAD_MAX> = Vec::new();
+    let mut buf = [0u8; 512];
+    let body_start = loop {
+        let n = match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return send(f.gen, OtaEvent::Broken).await,
+            Ok(n) => n,
+        };
+        if head.extend_from_slice(&buf[..n]).is_err() {
+            return send(f.gen, OtaEvent::Broken).await;
+        }
+        if let Some(p) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+    };
+    let Some(status) = status_code(&head[..body_start]) else {
+        return send(f.gen, OtaEvent::Broken).await;
+    };
+    send(f.gen, OtaEvent::Status(status)).await;
+    if status != 200 {
+        sock.abort();
+        return;
+    }
+    for part in head[body_start..].chunks(512) {
+        send(f.gen, OtaEvent::Data(chunk(part))).await;
+    }
+    loop {
+        match sock.read(&mut buf).await {
+            Ok(0) => return send(f.gen, OtaEvent::End).await,
+            Ok(n) => send(f.gen, OtaEvent::Data(chunk(&buf[..n]))).await,
+            Err(_) => return send(f.gen, OtaEvent::Broken).await,
+        }
+    }
+}
+
+/// The code of an `HTTP/1.x NNN reason` status line.
+fn status_code(head: &[u8]) -> Option<u16> {
+    let line = head.split(|b| *b == b'\r').next()?;
+    let text = core::str::from_utf8(line).ok()?;
+    text.split_ascii_whitespace().nth(1)?.parse().ok()
+}

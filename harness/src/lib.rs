@@ -10,6 +10,7 @@ pub mod bench;
 pub mod broker;
 pub mod capabilities;
 pub mod coverage;
+pub mod esp;
 pub mod instruments;
 pub mod ota;
 pub mod protocol;

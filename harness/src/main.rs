@@ -34,6 +34,21 @@ enum Command {
         /// Feature files or directories. Default: features/.
         features: Vec<PathBuf>,
     },
+    /// Build the ESP32-C3 firmware (firmware/esp32c3, release) and write its images:
+    /// plug-esp32c3.flash.bin (bootloader, partition table and app; write at offset 0),
+    /// plug-esp32c3.app.bin (what an OTA slot holds) and, with --ota-version,
+    /// plug-esp32c3.ota.bin (the app behind the OTA header, for an upgrade server).
+    Image {
+        /// Use this ELF instead of building the firmware.
+        #[arg(long)]
+        elf: Option<PathBuf>,
+        /// Output directory.
+        #[arg(long, default_value = "target/plugrig-images")]
+        out: PathBuf,
+        /// Version for the OTA header (at most 16 bytes; the vendor's are six digits).
+        #[arg(long)]
+        ota_version: Option<String>,
+    },
     /// For each rule of the protocol notes, the scenarios that check it (their @rule-<id>
     /// tags). Exits 1 if a rule has none.
     Coverage {
@@ -67,6 +82,17 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Image {
+            elf,
+            out,
+            ota_version,
+        } => match write_images(elf, &out, ota_version.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("plugrig: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Run {
             rig,
             tags,
@@ -95,4 +121,40 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn write_images(
+    elf: Option<PathBuf>,
+    out: &std::path::Path,
+    ota_version: Option<&str>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use plugrig::esp::{build, image};
+    if let Some(v) = ota_version {
+        anyhow::ensure!(
+            !v.is_empty() && v.len() <= 16,
+            "--ota-version: 1 to 16 bytes, got {v:?}"
+        );
+    }
+    let elf = match elf {
+        Some(e) => e,
+        None => build::build_firmware()?,
+    };
+    let bytes = std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;
+    let images = image::from_elf(&bytes)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let write = |name: &str, data: &[u8]| -> anyhow::Result<()> {
+        let path = out.join(name);
+        std::fs::write(&path, data).with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+        Ok(())
+    };
+    write("plug-esp32c3.flash.bin", &images.merged())?;
+    write("plug-esp32c3.app.bin", &images.app)?;
+    if let Some(v) = ota_version {
+        let target = plug_board::ATHOM_C3_BL0942.ota_target;
+        write("plug-esp32c3.ota.bin", &image::ota_image(&images.app, target, v))?;
+    }
+    println!("app image {}", image::size_line(images.app.len()));
+    Ok(())
 }

@@ -14,6 +14,8 @@ use crate::events::{Ev, WifiCmd, EVENTS, WIFI_CMD};
 
 /// Between attempts to join a network that refused or vanished.
 const REJOIN: Duration = Duration::from_secs(5);
+/// How long the access point stays after the core asks to join a network.
+const AP_LINGER: Duration = Duration::from_millis(500);
 
 #[embassy_executor::task]
 pub async fn run(mut controller: WifiController<'static>, sta: Stack<'static>, ap_ssid: String<32>) {
@@ -35,7 +37,14 @@ pub async fn run(mut controller: WifiController<'static>, sta: Stack<'static>, a
                 }
                 joined = None;
             }
-            WifiCmd::Join(cfg) => joined = Some(cfg),
+            WifiCmd::Join(cfg) => {
+                if joined.is_none() {
+                    // Leaving the access point: let the provisioning reply that asked for
+                    // this reach the app before the AP goes down.
+                    Timer::after(AP_LINGER).await;
+                }
+                joined = Some(cfg);
+            }
         }
     }
 }

@@ -49,11 +49,29 @@ enum Command {
         #[arg(long)]
         ota_version: Option<String>,
     },
+    /// Rig commands.
+    Rig {
+        #[command(subcommand)]
+        command: RigCommand,
+    },
     /// For each rule of the protocol notes, the scenarios that check it (their @rule-<id>
     /// tags). Exits 1 if a rule has none.
     Coverage {
         /// Feature files or directories. Default: features/.
         features: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RigCommand {
+    /// Check every instrument of a rig before firmware is judged: the broker, flasher and
+    /// AP network driver are there, the power switch and button answer, the meter reads
+    /// plausible values with the mains off and on, the console shows a boot after a power
+    /// cycle. Exits 0 when nothing failed (absent instruments are listed, not failures).
+    Check {
+        /// Rig file (TOML). Default: rigs/sim.toml.
+        #[arg(long)]
+        rig: Option<PathBuf>,
     },
 }
 
@@ -80,6 +98,32 @@ fn main() -> ExitCode {
                     eprintln!("plugrig: {e:#}");
                     ExitCode::from(2)
                 }
+            }
+        }
+        Command::Rig {
+            command: RigCommand::Check { rig },
+        } => {
+            let path = rig.unwrap_or_else(runner::default_rig);
+            let loaded = match plugrig::rig::load(&path) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("plugrig: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            println!(
+                "plugrig: rig check of {} ({})",
+                loaded.file.rig.name,
+                path.display()
+            );
+            let report = rt.block_on(plugrig::rig::check::check(&loaded.file));
+            report.print();
+            if report.ok() {
+                println!("rig check passed");
+                ExitCode::SUCCESS
+            } else {
+                println!("rig check FAILED: {} check(s)", report.failed().len());
+                ExitCode::FAILURE
             }
         }
         Command::Image {

@@ -71,6 +71,26 @@ pub fn default_rig() -> PathBuf {
     workspace_dir().join("rigs/sim.toml")
 }
 
+/// A plug on a bench: its instruments must pass the rig check before any scenario runs;
+/// then, if the rig says so, the workspace's firmware is flashed and must boot.
+async fn prepare_bench(file: &rig::RigFile, e: &rig::external::ExternalDut) -> anyhow::Result<()> {
+    println!("plugrig: rig check");
+    let report = rig::check::check(file).await;
+    report.print();
+    if !report.ok() {
+        let names: Vec<&str> = report.failed().iter().map(|c| c.name.as_str()).collect();
+        anyhow::bail!("the rig failed its check ({}); no scenario ran", names.join(", "));
+    }
+    if let Some(spec) = &e.flash {
+        println!(
+            "plugrig: flashing the workspace's firmware with {}",
+            spec.describe()
+        );
+        crate::esp::flash::flash_and_boot(spec, e).await?;
+    }
+    Ok(())
+}
+
 pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let rig = rig::load(&opts.rig)?;
@@ -98,6 +118,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         // One physical plug: one scenario at a time.
         rig::Dut::External(e) => {
             println!("plugrig: external plug at {}", e.ap);
+            prepare_bench(&rig.file, e).await?;
             1
         }
     };

@@ -194,6 +194,7 @@ async fn ensure_ap_mode(e: &ExternalPlug, periods: Periods, timeline: Arc<Timeli
         tokio::time::sleep(Duration::from_millis(300)).await;
         e.set_power(true).await?;
     }
+    e.join_ap().await?;
     if ApLink::connect_within(e.ap, timeline.clone(), Duration::from_secs(3))
         .await
         .is_ok()
@@ -321,15 +322,28 @@ impl PlugWorld {
 
     pub async fn ap(&mut self) -> anyhow::Result<&mut ApLink> {
         if self.ap.is_none() {
-            self.ap = Some(ApLink::connect(self.plug.ap(), self.timeline.clone()).await?);
+            let addr = self.ap_addr().await?;
+            self.ap = Some(ApLink::connect(addr, self.timeline.clone()).await?);
         }
         self.ap.as_mut().context("AP link")
+    }
+
+    /// The plug's AP socket, with this host on the plug's access point (a bench rig's AP
+    /// network driver joins it; the simulated plug's is on loopback).
+    pub async fn ap_addr(&self) -> anyhow::Result<std::net::SocketAddr> {
+        if let DutHandle::External(e) = &self.plug {
+            e.join_ap().await?;
+        }
+        Ok(self.plug.ap())
     }
 
     /// Waits for the plug's broker session: an accepted CONNACK on the tap, then the
     /// broker's SUBACK to the plug (before it, an app command could be lost). Returns the
     /// index of the CONNACK.
     pub async fn wait_connected(&self, from: usize, within: Duration) -> anyhow::Result<usize> {
+        if let DutHandle::External(e) = &self.plug {
+            e.leave_ap().await?;
+        }
         let what = "an accepted CONNACK to the plug on the tap";
         let (_, i) = self
             .timeline

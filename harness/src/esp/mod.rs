@@ -2,4 +2,7 @@
 //! and OTA images (`image`), and flashing it onto a plug on the bench (`flash`).
 
 pub mod build;
+pub mod flash;
 pub mod image;
+#[cfg(feature = "probe-rs")]
+pub mod probe;

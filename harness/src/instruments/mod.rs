@@ -1,6 +1,7 @@
 //! Instruments around the DUT: the reference power meter's driver (the same code on a
 //! bench and on the simulated rig) and the virtual instruments that stand in for hardware.
 
+pub mod ap_network;
 pub mod lcus_relay;
 pub mod pty;
 pub mod scpi_analyzer;
@@ -59,4 +60,46 @@ impl MeterDriver {
 pub enum VirtualMeter {
     Sdm120(virtual_sdm120::VirtualSdm120),
     Scpi(virtual_scpi::VirtualScpi),
+}
+
+/// Opens the rig's reference meter. "virtual" meters read the simulated plug behind
+/// `sim_control` and are returned too, to be kept alive as long as the driver.
+pub async fn open_meter(
+    spec: &crate::rig::Meter,
+    sim_control: Option<std::net::SocketAddr>,
+) -> anyhow::Result<(MeterDriver, Option<VirtualMeter>)> {
+    use crate::rig::Meter;
+    use anyhow::Context;
+    let sim = || sim_control.context("a \"virtual\" meter needs the simulated plug");
+    Ok(match spec {
+        Meter::Sdm120 {
+            port, address, baud, ..
+        } if port == "virtual" => {
+            let v = virtual_sdm120::VirtualSdm120::start(sim()?, *address)?;
+            let driver = sdm120::Sdm120::open(&v.path, *baud, *address)?;
+            (MeterDriver::Sdm120(driver), Some(VirtualMeter::Sdm120(v)))
+        }
+        Meter::Sdm120 {
+            port, address, baud, ..
+        } => (
+            MeterDriver::Sdm120(sdm120::Sdm120::open(port, *baud, *address)?),
+            None,
+        ),
+        Meter::Scpi { address, .. } if address == "virtual" => {
+            let control = sim()?;
+            let source: virtual_scpi::Source =
+                std::sync::Arc::new(move || Box::pin(sim_world_measure(control)));
+            let v = virtual_scpi::VirtualScpi::start(source).await?;
+            let driver = scpi_analyzer::ScpiAnalyzer::connect_tcp(&v.addr.to_string()).await?;
+            (MeterDriver::Scpi(driver), Some(VirtualMeter::Scpi(v)))
+        }
+        Meter::Scpi { address, baud, .. } if address.starts_with('/') => (
+            MeterDriver::Scpi(scpi_analyzer::ScpiAnalyzer::open_serial(address, *baud).await?),
+            None,
+        ),
+        Meter::Scpi { address, .. } => (
+            MeterDriver::Scpi(scpi_analyzer::ScpiAnalyzer::connect_tcp(address).await?),
+            None,
+        ),
+    })
 }

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use tokio::process::Command;
 
+use crate::esp::flash::FlashSpec;
+use crate::instruments::ap_network::{ApNetwork, ApNetworkSpec};
 use crate::instruments::lcus_relay::LcusRelay;
 use crate::instruments::serial_console::SerialConsole;
 use crate::rig::drivers::ButtonActuator;
@@ -62,6 +63,25 @@ pub struct ExternalDut {
     /// The plug resolves names through plugrig's DNS (the bench's DHCP points it there).
     #[serde(default)]
     pub uses_rig_dns: bool,
+    /// Flash the workspace's ESP32-C3 firmware onto the plug before the run.
+    #[serde(default)]
+    pub flash: Option<FlashSpec>,
+    /// Join the plug's access point from this host before provisioning.
+    #[serde(default)]
+    pub ap_network: Option<ApNetworkSpec>,
+    /// A console line containing this marks a boot (the ESP32-C3 firmware's: "boot fw=").
+    #[serde(default = "console_boot")]
+    pub console_boot: String,
+    /// Seconds from power-on or flashing to the boot line.
+    #[serde(default = "boot_timeout")]
+    pub boot_timeout_s: u64,
+}
+
+fn console_boot() -> String {
+    "boot fw=".into()
+}
+fn boot_timeout() -> u64 {
+    20
 }
 
 /// One channel of an LCUS relay board.
@@ -109,6 +129,7 @@ pub struct ExternalPlug {
     cfg: ExternalDut,
     power_relay: Option<LcusRelay>,
     button_relay: Option<LcusRelay>,
+    ap_network: Option<ApNetwork>,
     _console: Option<SerialConsole>,
 }
 
@@ -127,19 +148,7 @@ async fn run(argv: &[String], ms: Option<u128>) -> anyhow::Result<()> {
             None => a.clone(),
         })
         .collect();
-    let (prog, rest) = args.split_first().context("an actuator command is empty")?;
-    let out = tokio::time::timeout(Duration::from_secs(60), Command::new(prog).args(rest).output())
-        .await
-        .with_context(|| format!("actuator command {args:?} did not finish within 60 s"))?
-        .with_context(|| format!("running actuator command {args:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "actuator command {args:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    super::command::run(&args, Duration::from_secs(60)).await
 }
 
 impl ExternalPlug {
@@ -166,12 +175,29 @@ impl ExternalPlug {
             cfg: cfg.clone(),
             power_relay: relay(&cfg.power_relay)?,
             button_relay: relay(&cfg.button_relay)?,
+            ap_network: cfg.ap_network.clone().map(ApNetwork::new),
             _console: console,
         })
     }
 
     pub fn has_power_switch(&self) -> bool {
         self.cfg.has_power_switch()
+    }
+
+    /// Puts this host on the plug's access point (if the rig has a driver for that).
+    pub async fn join_ap(&self) -> anyhow::Result<()> {
+        match &self.ap_network {
+            Some(n) => n.join().await.context("joining the plug's access point"),
+            None => Ok(()),
+        }
+    }
+
+    /// Back on the bench network, where the plug's broker connection arrives.
+    pub async fn leave_ap(&self) -> anyhow::Result<()> {
+        match &self.ap_network {
+            Some(n) => n.leave().await.context("returning to the bench network"),
+            None => Ok(()),
+        }
     }
 
     pub fn has_button(&self) -> bool {

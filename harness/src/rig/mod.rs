@@ -4,6 +4,8 @@
 //! A mistake in a rig file is reported with the file, the line and the key before anything
 //! starts.
 
+pub mod check;
+pub mod command;
 pub mod drivers;
 pub mod external;
 pub mod handle;
@@ -84,7 +86,8 @@ pub enum Dut {
     /// The simulated plug built from this workspace, one per scenario.
     Sim(sim::SimDut),
     /// Any plug, black box, at its AP address; one plug for the whole run.
-    External(external::ExternalDut),
+    // Boxed: a bench rig file carries many drivers.
+    External(Box<external::ExternalDut>),
 }
 
 #[derive(Debug, Clone, Deserialize)]

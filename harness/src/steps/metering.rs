@@ -7,14 +7,8 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use cucumber::{given, then};
 
-use std::sync::Arc;
-
-use crate::instruments::scpi_analyzer::ScpiAnalyzer;
-use crate::instruments::sdm120::Sdm120;
-use crate::instruments::virtual_scpi::VirtualScpi;
-use crate::instruments::virtual_sdm120::VirtualSdm120;
 use crate::instruments::Measurement;
-use crate::instruments::{MeterDriver, VirtualMeter};
+use crate::instruments::MeterDriver;
 use crate::protocol::payloads::{self, Electricity};
 use crate::rig;
 use crate::world::PlugWorld;
@@ -33,34 +27,9 @@ async fn meter(w: &mut PlugWorld) -> anyhow::Result<(&mut MeterDriver, f64)> {
         rig::Meter::Sdm120 { class_percent, .. } | rig::Meter::Scpi { class_percent, .. } => *class_percent,
     };
     if w.meter.is_none() {
-        let driver = match spec {
-            rig::Meter::Sdm120 {
-                port, address, baud, ..
-            } => {
-                let path = if port == "virtual" {
-                    let v = VirtualSdm120::start(w.plug.sim()?.control, address)?;
-                    let p = v.path.clone();
-                    w.virtual_meter = Some(VirtualMeter::Sdm120(v));
-                    p
-                } else {
-                    port
-                };
-                MeterDriver::Sdm120(Sdm120::open(&path, baud, address)?)
-            }
-            rig::Meter::Scpi { address, .. } if address == "virtual" => {
-                let control = w.plug.sim()?.control;
-                let source: crate::instruments::virtual_scpi::Source =
-                    Arc::new(move || Box::pin(crate::instruments::sim_world_measure(control)));
-                let v = VirtualScpi::start(source).await?;
-                let addr = v.addr.to_string();
-                w.virtual_meter = Some(VirtualMeter::Scpi(v));
-                MeterDriver::Scpi(ScpiAnalyzer::connect_tcp(&addr).await?)
-            }
-            rig::Meter::Scpi { address, baud, .. } if address.starts_with('/') => {
-                MeterDriver::Scpi(ScpiAnalyzer::open_serial(&address, baud).await?)
-            }
-            rig::Meter::Scpi { address, .. } => MeterDriver::Scpi(ScpiAnalyzer::connect_tcp(&address).await?),
-        };
+        let sim_control = w.plug.sim().ok().map(|s| s.control);
+        let (driver, virtual_meter) = crate::instruments::open_meter(&spec, sim_control).await?;
+        w.virtual_meter = virtual_meter;
         w.meter = Some(driver);
     }
     let m = w.meter.as_mut().context("meter")?;

@@ -110,7 +110,7 @@ async fn oversized(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
 #[when(expr = "{int} clients connect to the AP socket and send nothing")]
 async fn idle_clients(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
     for _ in 0..n {
-        let link = ApLink::connect(w.plug.ap(), w.timeline.clone()).await?;
+        let link = ApLink::connect(w.ap_addr().await?, w.timeline.clone()).await?;
         w.idle_links.push(link);
     }
     Ok(())
@@ -118,7 +118,7 @@ async fn idle_clients(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
 
 #[when("a client sends half a request and goes quiet")]
 async fn half_open(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let mut link = ApLink::connect(w.plug.ap(), w.timeline.clone()).await?;
+    let mut link = ApLink::connect(w.ap_addr().await?, w.timeline.clone()).await?;
     link.send_raw(br#"{"header":40"#).await?;
     w.idle_links.push(link);
     Ok(())
@@ -141,7 +141,7 @@ async fn reply_code_only(w: &mut PlugWorld, code: i64) -> anyhow::Result<()> {
 
 #[then("the plug still answers 4001 on a new connection")]
 async fn still_serves(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let mut link = ApLink::connect(w.plug.ap(), w.timeline.clone()).await?;
+    let mut link = ApLink::connect(w.ap_addr().await?, w.timeline.clone()).await?;
     let reply = link.request(&ap::device_info()).await?;
     ensure!(
         reply.code == 0 && reply.header == Some(ap::DEVICE_INFO),

@@ -62,7 +62,7 @@ async fn no_delete_device(w: &mut PlugWorld) -> anyhow::Result<()> {
 
 #[then("the plug answers on its AP socket again and has forgotten its configuration")]
 async fn back_in_ap(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let mut link = ApLink::connect(w.plug.ap(), w.timeline.clone()).await?;
+    let mut link = ApLink::connect(w.ap_addr().await?, w.timeline.clone()).await?;
     let r = link.request(&ap::device_info()).await?;
     ensure!(r.code == 0, "4001 after the reset: {}", r.raw);
     // Forgotten: a 4003 now lacks its 4002 and gets the order error.

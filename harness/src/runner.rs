@@ -99,6 +99,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         .as_deref()
         .map(|t| TagOperation::from_str(t).map_err(|e| anyhow::anyhow!("--tags {t:?}: {e}")))
         .transpose()?;
+    if let rig::Dut::External(e) = &rig.file.dut {
+        prepare_bench(&rig.file, e).await?;
+    }
     let broker = crate::broker::start(&rig.file.broker).await?;
     println!(
         "plugrig: rig {} ({}), broker {} at {}, time scale {}",
@@ -118,7 +121,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         // One physical plug: one scenario at a time.
         rig::Dut::External(e) => {
             println!("plugrig: external plug at {}", e.ap);
-            prepare_bench(&rig.file, e).await?;
             1
         }
     };

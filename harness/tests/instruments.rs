@@ -143,6 +143,32 @@ mod external_relay {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(power.state(1), 0);
     }
+
+    #[tokio::test]
+    async fn power_and_button_can_be_two_channels_of_one_board() {
+        let board = VirtualLcus::start().expect("virtual board");
+        let text = format!(
+            "ap = \"127.0.0.1:9\"\nbroker_host = \"127.0.0.1\"\n\
+             power_relay = {{ port = \"{p}\", channel = 1 }}\n\
+             button_relay = {{ port = \"{p}\", channel = 2 }}\n",
+            p = board.path
+        );
+        let cfg: ExternalDut = toml::from_str(&text).expect("rig section parses");
+        let plug = ExternalPlug::open(&cfg, Arc::new(Timeline::default()))
+            .await
+            .expect("both channels open the one port");
+        plug.set_power(true).await.expect("power on");
+        let press = plug.press(Duration::from_millis(200));
+        let check = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            (board.state(1), board.state(2))
+        };
+        let (pressed, during) = tokio::join!(press, check);
+        pressed.expect("press");
+        assert_eq!(during, (1, 1), "power on and the button held, on one board");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!((board.state(1), board.state(2)), (1, 0));
+    }
 }
 
 mod scpi {

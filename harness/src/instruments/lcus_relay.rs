@@ -4,7 +4,9 @@
 //! The relay serves as a power switch (in the mains lead) or a button actuator (across the
 //! plug's button).
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, LazyLock, Weak};
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
@@ -25,8 +27,26 @@ pub fn frame(channel: u8, state: u8) -> [u8; 4] {
     ]
 }
 
+/// Boards by port path: the channels of one board (power on 1, button on 2, the usual
+/// bench) share its port, which opens exclusively.
+type Board = Arc<Mutex<SerialStream>>;
+static BOARDS: LazyLock<std::sync::Mutex<HashMap<String, Weak<Mutex<SerialStream>>>>> =
+    LazyLock::new(Default::default);
+
+fn board(path: &str, baud: u32) -> anyhow::Result<Board> {
+    let mut boards = BOARDS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(b) = boards.get(path).and_then(Weak::upgrade) {
+        return Ok(b);
+    }
+    let port = SerialStream::open(&tokio_serial::new(path, baud))
+        .map_err(|e| anyhow::anyhow!("opening the relay board's port {path}: {e}"))?;
+    let b = Arc::new(Mutex::new(port));
+    boards.insert(path.to_string(), Arc::downgrade(&b));
+    Ok(b)
+}
+
 pub struct LcusRelay {
-    port: Mutex<SerialStream>,
+    port: Board,
     channel: u8,
     /// The state byte that closes the contact (1 on most boards).
     closed_state: u8,
@@ -36,10 +56,8 @@ impl LcusRelay {
     pub fn open(path: &str, baud: u32, channel: u8, closed_state: u8) -> anyhow::Result<LcusRelay> {
         ensure!(channel >= 1, "LCUS relay channels start at 1");
         ensure!(closed_state <= 1, "an LCUS relay state is 0 or 1");
-        let port = SerialStream::open(&tokio_serial::new(path, baud))
-            .map_err(|e| anyhow::anyhow!("opening the relay board's port {path}: {e}"))?;
         Ok(LcusRelay {
-            port: Mutex::new(port),
+            port: board(path, baud)?,
             channel,
             closed_state,
         })

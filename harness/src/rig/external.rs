@@ -36,8 +36,7 @@ pub struct ExternalDut {
     #[serde(default)]
     pub button_press: Option<Vec<String>>,
     /// An LCUS USB relay channel in the plug's mains lead (instead of the power commands).
-    /// The power and button relays must be on different boards for now: each channel opens
-    /// its port exclusively.
+    /// Power and button may be two channels of one board: they share its port.
     #[serde(default)]
     pub power_relay: Option<RelaySpec>,
     /// An LCUS USB relay channel wired across the plug's button (instead of the command).

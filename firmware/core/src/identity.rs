@@ -22,6 +22,10 @@ pub struct Identity {
     pub ota_target: String<16>,
     /// The file the plug fetches from the upgrade catalogue.
     pub ota_image: String<48>,
+    /// This build can reach the broker over TLS (4002 connect_mode 1). Without it a 4002
+    /// asking for TLS is refused with code 6 (out of range for this plug), rather than
+    /// accepted and then never connected.
+    pub tls: bool,
 }
 
 impl Identity {
@@ -65,6 +69,7 @@ pub(crate) fn sample() -> Identity {
         firmware_version: String::try_from("000001").unwrap(),
         ota_target: String::try_from("sim").unwrap(),
         ota_image: String::try_from("plug.bin").unwrap(),
+        tls: false,
     }
 }
 

@@ -101,6 +101,8 @@ fn identity(a: &Args) -> anyhow::Result<Identity> {
         firmware_version: hs("firmware-version", &a.firmware_version)?,
         ota_target: hs("ota-target", "sim")?,
         ota_image: hs("ota-image", &a.ota_image)?,
+        // As the ESP32-C3 build: no TLS stack (see the README).
+        tls: false,
     })
 }
 

@@ -143,6 +143,10 @@ impl Plug {
                 self.reply(id, Code::Ok, Some(provisioning::DEVICE_INFO));
                 false
             }
+            Command::Mqtt(m) if m.tls && !self.id.tls => {
+                self.reply(id, Code::Range, Some(provisioning::MQTT_SERVER));
+                false
+            }
             Command::Mqtt(m) => {
                 ap.pending_mqtt = Some(m);
                 self.reply(id, Code::Ok, Some(provisioning::MQTT_SERVER));

@@ -31,6 +31,21 @@ fn unprovisioned_plug_listens_on_its_ap() {
     assert!(r.opens.is_empty());
 }
 
+#[rstest]
+#[case::without_tls(false, vec![6, 3])]
+#[case::with_tls(true, vec![0, 0])]
+fn connect_mode_1_needs_a_build_with_tls(#[case] tls: bool, #[case] codes: Vec<i64>) {
+    let mut id = identity();
+    id.tls = tls;
+    let mut r = Rig::new(id, None);
+    r.input(Input::ApAccepted(1));
+    r.ap_send(1, &P4002.replace(r#""connect_mode":0"#, r#""connect_mode":1"#));
+    r.ap_send(1, P4003);
+    let got: Vec<i64> = r.replies.iter().map(|(_, t)| code_of(t)).collect();
+    assert_eq!(got, codes, "a refused 4002 leaves nothing for 4003 to complete");
+    assert_eq!(r.plug.in_ap_mode(), !tls);
+}
+
 #[test]
 fn provisioning_then_broker_connection() {
     let mut r = Rig::new(identity(), None);

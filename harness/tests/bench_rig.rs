@@ -306,15 +306,16 @@ port = "/dev/plugrig-no-meter-port"
     assert!(text[1].contains("/dev/plugrig-no-flash-port"), "{text:?}");
     assert!(text[2].contains("/dev/plugrig-no-meter-port"), "{text:?}");
 
-    let e = runner::run(RunOptions {
+    let run = runner::run(RunOptions {
         rig,
         tags: None,
         report: None,
         features: vec![],
     })
-    .await
-    .err()
-    .expect("the run refuses");
+    .await;
+    let Err(e) = run else {
+        panic!("a rig that fails its check must not run");
+    };
     let msg = format!("{e:#}");
     assert!(
         msg.contains("failed its check (broker, flasher, meter); no scenario ran"),

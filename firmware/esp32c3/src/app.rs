@@ -44,7 +44,7 @@ struct State {
     trial_until: Option<embassy_time::Instant>,
 }
 
-pub async fn run(mut plug: Plug, mut hw: Hardware, on_trial: bool) -> ! {
+pub async fn run(plug: &'static mut Plug, mut hw: Hardware, on_trial: bool) -> ! {
     let mut st = State {
         mqtt_gen: 0,
         ota_gen: 0,
@@ -53,7 +53,7 @@ pub async fn run(mut plug: Plug, mut hw: Hardware, on_trial: bool) -> ! {
     };
     loop {
         while let Some(a) = plug.poll_action() {
-            apply(&mut plug, &mut hw, &mut st, a).await;
+            apply(plug, &mut hw, &mut st, a).await;
         }
         if st.trial_until.is_some() && plug.mqtt_up() {
             st.trial_until = None;
@@ -87,7 +87,7 @@ pub async fn run(mut plug: Plug, mut hw: Hardware, on_trial: bool) -> ! {
             },
             None => EVENTS.receive().await,
         };
-        input(&mut plug, &mut hw, &mut st, ev);
+        input(plug, &mut hw, &mut st, ev);
     }
 }
 

@@ -152,13 +152,18 @@ async fn main(spawner: Spawner) -> ! {
         }
     }
 
-    let plug = Plug::new(
-        identity,
-        Timing::default(),
-        NetTiming::default(),
-        stored,
-        app::now(),
-    );
+    // In a static, not in the main task's future: the plug is about 52 KB, and a future
+    // holding it across awaits may carry it twice.
+    static PLUG: StaticCell<Plug> = StaticCell::new();
+    let plug = PLUG.init_with(|| {
+        Plug::new(
+            identity,
+            Timing::default(),
+            NetTiming::default(),
+            stored,
+            app::now(),
+        )
+    });
     let hw = app::Hardware {
         relay,
         led,

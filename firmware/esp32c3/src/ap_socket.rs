@@ -9,7 +9,7 @@ use edge_nal::UdpBind;
 use embassy_futures::select::{select, Either};
 use embassy_net::tcp::TcpSocket;
 use embassy_net::Stack;
-use embassy_time::{Duration, Instant, Timer};
+use embassy_time::{with_timeout, Duration, Instant, Timer};
 use embedded_io_async::Write;
 
 use crate::events::{chunk, ApCmd, Ev, AP_CMDS, AP_SLOTS, EVENTS};
@@ -34,40 +34,50 @@ pub async fn slot(stack: Stack<'static>, idx: usize) {
             continue;
         }
         gen = gen.wrapping_add(1);
-        // Slot in the low bits, so a reply finds its task from the id alone.
+        // id mod AP_SLOTS is the slot, so a reply finds its task from the id alone.
         let id = gen.wrapping_mul(AP_SLOTS as u32) + idx as u32;
         while AP_CMDS[idx].try_receive().is_ok() {}
         EVENTS.send(Ev::ApAccepted(id)).await;
-        let mut buf = [0u8; 512];
-        loop {
-            match select(sock.read(&mut buf), AP_CMDS[idx].receive()).await {
-                Either::First(Ok(0)) | Either::First(Err(_)) => {
-                    EVENTS.send(Ev::ApClosed(id)).await;
-                    break;
+        let (mut reader, mut writer) = sock.split();
+        // Reading and writing run side by side: while the reader waits for room in the
+        // event channel, the writer still takes the application's commands, so neither
+        // side can wait on the other.
+        let read = async {
+            let mut buf = [0u8; 512];
+            loop {
+                match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => EVENTS.send(Ev::ApData(id, chunk(&buf[..n]))).await,
                 }
-                Either::First(Ok(n)) => EVENTS.send(Ev::ApData(id, chunk(&buf[..n]))).await,
-                Either::Second(ApCmd::Send(to, reply)) if to == id => {
-                    // One write: the app reads a reply as one segment.
-                    if sock.write_all(&reply).await.is_err() || sock.flush().await.is_err() {
-                        EVENTS.send(Ev::ApClosed(id)).await;
-                        break;
-                    }
-                }
-                Either::Second(ApCmd::Close(to)) if to == id => {
-                    sock.close();
-                    let _ = sock.flush().await;
-                    break;
-                }
-                Either::Second(ApCmd::CloseAll) => {
-                    sock.close();
-                    let _ = sock.flush().await;
-                    break;
-                }
-                Either::Second(_) => {}
             }
+        };
+        let write = async {
+            loop {
+                match AP_CMDS[idx].receive().await {
+                    ApCmd::Send(to, reply) if to == id => {
+                        // One write: the app reads a reply as one segment.
+                        if writer.write_all(&reply).await.is_err() || writer.flush().await.is_err() {
+                            return false;
+                        }
+                    }
+                    ApCmd::Close(to) if to == id => return true,
+                    ApCmd::CloseAll => return true,
+                    ApCmd::Send(..) | ApCmd::Close(_) => {}
+                }
+            }
+        };
+        let closed_by_core = match select(read, write).await {
+            Either::First(()) => false,
+            Either::Second(by_core) => by_core,
+        };
+        if closed_by_core {
+            sock.close();
+            let _ = with_timeout(Duration::from_secs(1), sock.flush()).await;
+        } else {
+            EVENTS.send(Ev::ApClosed(id)).await;
         }
         sock.abort();
-        let _ = sock.flush().await;
+        let _ = with_timeout(Duration::from_secs(1), sock.flush()).await;
     }
 }
 

@@ -12,6 +12,15 @@ use crate::events::{chunk, Ev, MqttCmd, EVENTS, MQTT_CMDS};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why the writer stopped.
+enum Ended {
+    /// The core closed the session.
+    Closed,
+    /// The core opened a new one without closing this one.
+    Reopen(u32, String<64>, u16),
+    Broken,
+}
+
 #[embassy_executor::task]
 pub async fn run(stack: Stack<'static>) {
     let mut rx = [0u8; 2048];
@@ -40,30 +49,38 @@ pub async fn run(stack: Stack<'static>) {
             continue;
         }
         EVENTS.send(Ev::MqttOpened(gen)).await;
-        let mut buf = [0u8; 512];
-        loop {
-            match select(sock.read(&mut buf), MQTT_CMDS.receive()).await {
-                Either::First(Ok(0)) | Either::First(Err(_)) => {
-                    EVENTS.send(Ev::MqttClosed(gen)).await;
-                    break;
-                }
-                Either::First(Ok(n)) => EVENTS.send(Ev::MqttData(gen, chunk(&buf[..n]))).await,
-                Either::Second(MqttCmd::Send(bytes)) => {
-                    if sock.write_all(&bytes).await.is_err() || sock.flush().await.is_err() {
-                        EVENTS.send(Ev::MqttClosed(gen)).await;
-                        break;
-                    }
-                }
-                Either::Second(MqttCmd::Close) => {
-                    sock.close();
-                    let _ = with_timeout(Duration::from_secs(1), sock.flush()).await;
-                    break;
-                }
-                Either::Second(MqttCmd::Open { gen, host, port }) => {
-                    pending = Some((gen, host, port));
-                    break;
+        let (mut reader, mut writer) = sock.split();
+        // Side by side, as on the AP socket: the writer keeps taking commands while the
+        // reader waits for room in the event channel.
+        let read = async {
+            let mut buf = [0u8; 512];
+            loop {
+                match reader.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => EVENTS.send(Ev::MqttData(gen, chunk(&buf[..n]))).await,
                 }
             }
+        };
+        let write = async {
+            loop {
+                match MQTT_CMDS.receive().await {
+                    MqttCmd::Send(bytes) => {
+                        if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
+                            return Ended::Broken;
+                        }
+                    }
+                    MqttCmd::Close => return Ended::Closed,
+                    MqttCmd::Open { gen, host, port } => return Ended::Reopen(gen, host, port),
+                }
+            }
+        };
+        match select(read, write).await {
+            Either::First(()) | Either::Second(Ended::Broken) => EVENTS.send(Ev::MqttClosed(gen)).await,
+            Either::Second(Ended::Closed) => {
+                sock.close();
+                let _ = with_timeout(Duration::from_secs(1), sock.flush()).await;
+            }
+            Either::Second(Ended::Reopen(gen, host, port)) => pending = Some((gen, host, port)),
         }
         sock.abort();
     }

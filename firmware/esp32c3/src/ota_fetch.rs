@@ -2,7 +2,7 @@
 //! simulated plug does it (firmware/sim/src/http.rs), so the suite's OTA scenarios judge
 //! the same wire behaviour on both builds. The core decides what the outcome means.
 
-use embassy_futures::select::select;
+use embassy_futures::select::{select, Either};
 use embassy_net::tcp::TcpSocket;
 use embassy_net::Stack;
 use embassy_time::{with_timeout, Duration};
@@ -27,32 +27,33 @@ struct Fetch {
 pub async fn run(stack: Stack<'static>) {
     let mut rx = [0u8; 4096];
     let mut tx = [0u8; 512];
+    let mut next: Option<OtaCmd> = None;
     loop {
-        let f = match OTA_CMDS.receive().await {
-            OtaCmd::Fetch {
-                gen,
-                host,
-                port,
-                path,
-                resolve,
-            } => Fetch {
-                gen,
-                host,
-                port,
-                path,
-                resolve,
-            },
-            OtaCmd::Cancel => continue,
+        let cmd = match next.take() {
+            Some(c) => c,
+            None => OTA_CMDS.receive().await,
         };
-        // A cancel drops the transfer wherever it is; the core discards the slot.
-        let _ = select(fetch(stack, &f, &mut rx, &mut tx), cancelled()).await;
-    }
-}
-
-async fn cancelled() {
-    loop {
-        if let OtaCmd::Cancel = OTA_CMDS.receive().await {
-            return;
+        let OtaCmd::Fetch {
+            gen,
+            host,
+            port,
+            path,
+            resolve,
+        } = cmd
+        else {
+            continue;
+        };
+        let f = Fetch {
+            gen,
+            host,
+            port,
+            path,
+            resolve,
+        };
+        // Any command during a transfer ends it: a cancel drops it (the core discards the
+        // slot), a new fetch replaces it.
+        if let Either::Second(cmd) = select(fetch(stack, &f, &mut rx, &mut tx), OTA_CMDS.receive()).await {
+            next = Some(cmd);
         }
     }
 }

@@ -217,3 +217,73 @@ mod scpi {
         assert!(format!("{e:#}").contains("connecting to the analyzer"), "{e:#}");
     }
 }
+
+mod console {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use plugrig::instruments::pty;
+    use plugrig::instruments::serial_console::SerialConsole;
+    use plugrig::timeline::{Event, Timeline};
+    use tokio::io::AsyncWriteExt;
+    use tokio_serial::SerialStream;
+
+    /// Writes `line` to the device side until the console driver has put it on the
+    /// timeline (the driver may be between opens), at most 5 s.
+    async fn say_until_seen(master: &mut SerialStream, timeline: &Timeline, line: &str) {
+        for _ in 0..50 {
+            master
+                .write_all(format!("{line}\r\n").as_bytes())
+                .await
+                .expect("pty write");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let seen = timeline
+                .snapshot()
+                .iter()
+                .any(|e| matches!(&e.event, Event::Console(l) if l == line));
+            if seen {
+                return;
+            }
+        }
+        panic!("{line:?} never reached the timeline\n{}", timeline.tail());
+    }
+
+    #[tokio::test]
+    async fn the_console_survives_its_port_vanishing_and_coming_back() {
+        // A /dev/serial/by-id style link: the USB port behind it goes away while the plug
+        // is powered off and comes back as another device node.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = dir.path().join("usb-Espressif_USB_JTAG_serial_debug_unit-if00");
+        let (mut m1, p1, s1) = pty::pair().expect("pty");
+        std::os::unix::fs::symlink(&p1, &link).expect("symlink");
+        let timeline = Arc::new(Timeline::default());
+        let _console = SerialConsole::start(link.display().to_string(), 115_200, timeline.clone());
+        say_until_seen(
+            &mut m1,
+            &timeline,
+            "plug 5 boot fw=000001 mac=02:00:00:00:00:01 configured=no",
+        )
+        .await;
+
+        // Power off: the port vanishes.
+        drop(m1);
+        drop(s1);
+        std::fs::remove_file(&link).expect("unlink");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let gone = timeline
+            .snapshot()
+            .iter()
+            .any(|e| matches!(&e.event, Event::Note(n) if n.contains("not available")));
+        assert!(gone, "the driver says the port is gone\n{}", timeline.tail());
+
+        // Power on: a new node behind the same name.
+        let (mut m2, p2, _s2) = pty::pair().expect("pty");
+        std::os::unix::fs::symlink(&p2, &link).expect("symlink");
+        say_until_seen(
+            &mut m2,
+            &timeline,
+            "plug 4 boot fw=000001 mac=02:00:00:00:00:01 configured=yes",
+        )
+        .await;
+    }
+}

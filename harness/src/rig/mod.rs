@@ -32,7 +32,9 @@ pub struct RigFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Meter {
-    /// Eastron SDM120/SDM230 over Modbus RTU.
+    /// Eastron SDM120/SDM230 over Modbus RTU (the same input registers for volts, amps and
+    /// watts; `kind = "sdm230"` names the same driver).
+    #[serde(alias = "sdm230")]
     Sdm120 {
         /// A serial port path, or "virtual": the simulated rig's virtual SDM120 on a pty.
         port: String,
@@ -236,6 +238,13 @@ password = "p"
         let e = err(&text);
         assert!(e.starts_with(place), "{e}");
         assert!(e.contains(key), "{e}");
+    }
+
+    #[test]
+    fn an_sdm230_is_read_by_the_sdm120_driver() {
+        let text = format!("{GOOD}\n[meter]\nkind = \"sdm230\"\nport = \"/dev/ttyUSB1\"\naddress = 3\n");
+        let rig: RigFile = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(rig.meter, Some(Meter::Sdm120 { address: 3, .. })));
     }
 
     #[test]

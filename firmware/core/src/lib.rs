@@ -19,6 +19,7 @@ pub mod identity;
 pub mod json;
 pub mod mqtt;
 pub mod ota_image;
+pub mod ota_slot;
 pub mod plug;
 pub mod provisioning;
 pub mod storage;

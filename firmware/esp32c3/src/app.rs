@@ -210,7 +210,7 @@ async fn apply(plug: &mut Plug, hw: &mut Hardware, st: &mut State, a: Action) {
             st.ota_gen = st.ota_gen.wrapping_add(1);
             match ota_slot::next_slot(&mut hw.flash) {
                 Ok(slot) => {
-                    st.slot = Some(SlotWriter::new(slot));
+                    st.slot = Some(SlotWriter::new(slot.offset, slot.size));
                     let gen = st.ota_gen;
                     OTA_CMDS
                         .send(OtaCmd::Fetch {

@@ -31,15 +31,8 @@ pub fn build_firmware() -> anyhow::Result<PathBuf> {
         }
         bail!("building firmware/esp32c3 failed ({}):\n{stderr}", out.status);
     }
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if v["reason"] == "compiler-artifact" && v["target"]["name"] == "plug-esp32c3" {
-            if let Some(exe) = v["executable"].as_str() {
-                return Ok(PathBuf::from(exe));
-            }
-        }
+    match crate::rig::command::cargo_executable(&out.stdout, "plug-esp32c3") {
+        Some(exe) => Ok(exe),
+        None => bail!("cargo built firmware/esp32c3 but named no ELF"),
     }
-    bail!("cargo built firmware/esp32c3 but named no ELF")
 }

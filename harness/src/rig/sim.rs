@@ -105,17 +105,10 @@ async fn build() -> anyhow::Result<PathBuf> {
     if !out.status.success() {
         bail!("cargo build -p plug-sim failed ({})", out.status);
     }
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if v["reason"] == "compiler-artifact" && v["target"]["name"] == "plug-sim" {
-            if let Some(exe) = v["executable"].as_str() {
-                return Ok(PathBuf::from(exe));
-            }
-        }
+    match crate::rig::command::cargo_executable(&out.stdout, "plug-sim") {
+        Some(exe) => Ok(exe),
+        None => bail!("cargo built plug-sim but named no executable"),
     }
-    bail!("cargo built plug-sim but named no executable")
 }
 
 /// One running simulated plug.

@@ -127,15 +127,9 @@ pub async fn flash(spec: &FlashSpec, images: &Images) -> anyhow::Result<()> {
         FlashSpec::Command { argv, .. } => {
             let dir = tempfile::tempdir()?;
             let image = dir.path().join("plug-esp32c3.flash.bin");
-            let mut merged = images.merged();
-            for (addr, data) in &segments {
-                let end = *addr as usize + data.len();
-                if merged.len() < end {
-                    merged.resize(end, 0xFF);
-                }
-                merged[*addr as usize..end].copy_from_slice(data);
-            }
-            tokio::fs::write(&image, &merged).await?;
+            // One file from 0x0: the gaps between the pieces, the configuration and OTA
+            // data among them, are erased bytes.
+            tokio::fs::write(&image, images.merged()).await?;
             let args: Vec<String> = argv
                 .iter()
                 .map(|a| a.replace("{image}", &image.display().to_string()))

@@ -18,6 +18,7 @@ pub mod faults;
 pub mod identity;
 pub mod json;
 pub mod mqtt;
+pub mod ota_http;
 pub mod ota_image;
 pub mod ota_slot;
 pub mod plug;

@@ -1,6 +1,7 @@
-//! The OTA download: one HTTP/1.0 GET, reported to the core as it goes, exactly as the
-//! simulated plug does it (firmware/sim/src/http.rs), so the suite's OTA scenarios judge
-//! the same wire behaviour on both builds. The core decides what the outcome means.
+//! The OTA download: one HTTP/1.0 GET, reported to the core as it goes. Request and
+//! response head are plug-core's `ota_http`, as on the simulated plug, so the suite's OTA
+//! scenarios judge the same wire behaviour on both builds. The core decides what the
+//! outcome means.
 
 use embassy_futures::select::{select, Either};
 use embassy_net::tcp::TcpSocket;
@@ -8,6 +9,7 @@ use embassy_net::Stack;
 use embassy_time::{with_timeout, Duration};
 use embedded_io_async::Write;
 use heapless::{String, Vec};
+use plug_core::ota_http;
 
 use crate::events::{chunk, Ev, OtaCmd, OtaEvent, EVENTS, OTA_CMDS};
 
@@ -74,14 +76,7 @@ async fn fetch(stack: Stack<'static>, f: &Fetch, rx: &mut [u8], tx: &mut [u8]) {
         sock.abort();
         return send(f.gen, OtaEvent::ConnectFailed).await;
     }
-    let mut req: String<320> = String::new();
-    let _ = core::fmt::write(
-        &mut req,
-        format_args!(
-            "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: plug-esp32c3\r\n\r\n",
-            f.path, f.host
-        ),
-    );
+    let req = ota_http::request(&f.path, &f.host, "plug-esp32c3");
     if sock.write_all(req.as_bytes()).await.is_err() || sock.flush().await.is_err() {
         sock.abort();
         return send(f.gen, OtaEvent::Broken).await;
@@ -96,11 +91,11 @@ async fn fetch(stack: Stack<'static>, f: &Fetch, rx: &mut [u8], tx: &mut [u8]) {
         if head.extend_from_slice(&buf[..n]).is_err() {
             return send(f.gen, OtaEvent::Broken).await;
         }
-        if let Some(p) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
+        if let Some(p) = ota_http::body_start(&head) {
+            break p;
         }
     };
-    let Some(status) = status_code(&head[..body_start]) else {
+    let Some(status) = ota_http::status_code(&head[..body_start]) else {
         return send(f.gen, OtaEvent::Broken).await;
     };
     send(f.gen, OtaEvent::Status(status)).await;
@@ -118,11 +113,4 @@ async fn fetch(stack: Stack<'static>, f: &Fetch, rx: &mut [u8], tx: &mut [u8]) {
             Err(_) => return send(f.gen, OtaEvent::Broken).await,
         }
     }
-}
-
-/// The code of an `HTTP/1.x NNN reason` status line.
-fn status_code(head: &[u8]) -> Option<u16> {
-    let line = head.split(|b| *b == b'\r').next()?;
-    let text = core::str::from_utf8(line).ok()?;
-    text.split_ascii_whitespace().nth(1)?.parse().ok()
 }

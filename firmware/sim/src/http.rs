@@ -1,4 +1,5 @@
-//! The OTA download: one HTTP/1.0 GET, reported to the core as it goes. The core decides
+//! The OTA download: one HTTP/1.0 GET (request and head as plug-core's `ota_http` reads
+//! them), reported to the core as it goes. The core decides
 //! what the outcome means (R1-R4); this only says what happened on the wire.
 
 use std::net::{IpAddr, SocketAddr};
@@ -57,10 +58,7 @@ pub async fn fetch(f: Fetch, tx: UnboundedSender<OtaEvent>) {
         return;
     };
     let _ = stream.set_nodelay(true);
-    let req = format!(
-        "GET {} HTTP/1.0\r\nHost: {}\r\nUser-Agent: plug-sim\r\n\r\n",
-        f.path, f.host
-    );
+    let req = plug_core::ota_http::request(&f.path, &f.host, "plug-sim");
     if stream.write_all(req.as_bytes()).await.is_err() {
         send(OtaEvent::Broken);
         return;
@@ -75,21 +73,15 @@ pub async fn fetch(f: Fetch, tx: UnboundedSender<OtaEvent>) {
             }
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
-        if let Some(p) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
+        if let Some(p) = plug_core::ota_http::body_start(&head) {
+            break p;
         }
         if head.len() > 16 * 1024 {
             send(OtaEvent::Broken);
             return;
         }
     };
-    let text = String::from_utf8_lossy(&head[..body_start]);
-    let status = text
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse::<u16>().ok());
-    let Some(status) = status else {
+    let Some(status) = plug_core::ota_http::status_code(&head[..body_start]) else {
         send(OtaEvent::Broken);
         return;
     };

@@ -211,13 +211,15 @@ fn which(prog: &str) -> Option<PathBuf> {
 /// Flashes, then waits for the boot line on the plug's console (the rig's `console_boot`
 /// marker); without a console, waits the boot timeout and says so.
 pub async fn flash_and_boot(spec: &FlashSpec, dut: &crate::rig::external::ExternalDut) -> anyhow::Result<()> {
-    use crate::timeline::{Event, Timeline};
+    use crate::instruments::serial_console::{wait_for_boot, SerialConsole};
+    use crate::timeline::Timeline;
     let images = firmware_images(spec).await?;
     println!("plugrig: app image {}", super::image::size_line(images.app.len()));
     let timeline = std::sync::Arc::new(Timeline::default());
-    let _console = dut.console.clone().map(|p| {
-        crate::instruments::serial_console::SerialConsole::start(p, dut.console_baud, timeline.clone())
-    });
+    let _console = dut
+        .console
+        .clone()
+        .map(|p| SerialConsole::start(p, dut.console_baud, timeline.clone()));
     flash(spec, &images).await?;
     let limit = Duration::from_secs(dut.boot_timeout_s);
     if _console.is_none() {
@@ -225,14 +227,9 @@ pub async fn flash_and_boot(spec: &FlashSpec, dut: &crate::rig::external::Extern
         tokio::time::sleep(limit).await;
         return Ok(());
     }
-    let marker = dut.console_boot.as_str();
-    let (line, _) = timeline
-        .wait_for(0, limit, "the boot line after flashing", |e| match &e.event {
-            Event::Console(l) if l.contains(marker) => Some(l.clone()),
-            _ => None,
-        })
+    let line = wait_for_boot(&timeline, 0, &dut.console_boot, limit)
         .await
-        .with_context(|| format!("the plug did not print {marker:?} within {limit:?} of flashing"))?;
+        .context("the plug did not boot after flashing")?;
     println!("plugrig: booted: {line}");
     Ok(())
 }

@@ -14,8 +14,9 @@ use anyhow::Context;
 use super::drivers::{ButtonActuator, PowerSwitch};
 use super::handle::DutHandle;
 use super::{Broker, Dut, RigFile};
+use crate::instruments::serial_console::{wait_for_boot, BOOT_MARKER};
 use crate::instruments::{open_meter, Measurement, MeterDriver};
-use crate::timeline::{Event, Timeline};
+use crate::timeline::Timeline;
 
 /// One line of the report.
 pub struct Check {
@@ -107,8 +108,8 @@ pub async fn check(rig: &RigFile) -> Report {
     }
 
     let (boot_marker, boot_timeout) = match &rig.dut {
-        Dut::Sim(_) => ("boot fw=".to_string(), Duration::from_secs(5)),
-        Dut::External(e) => (e.console_boot.clone(), Duration::from_secs(e.boot_timeout_s)),
+        Dut::Sim(_) => (BOOT_MARKER, Duration::from_secs(5)),
+        Dut::External(e) => (e.console_boot.as_str(), Duration::from_secs(e.boot_timeout_s)),
     };
     let has_console = match &rig.dut {
         Dut::Sim(s) => s.console == "pty",
@@ -141,14 +142,6 @@ pub async fn check(rig: &RigFile) -> Report {
             return report;
         }
     };
-    let has_power = match &plug {
-        DutHandle::Sim(_) => true,
-        DutHandle::External(e) => e.has_power_switch(),
-    };
-    let has_button = match &plug {
-        DutHandle::Sim(_) => true,
-        DutHandle::External(e) => e.has_button(),
-    };
 
     let mut meter = None;
     let mut _virtual = None;
@@ -166,7 +159,7 @@ pub async fn check(rig: &RigFile) -> Report {
         None => report.absent("meter", "no [meter]: the accuracy scenarios skip"),
     }
 
-    if has_power {
+    if plug.has_power_switch() {
         let off = plug.set_power(false).await;
         report.push("power off", off.map(|_| "mains off".to_string()));
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -176,20 +169,10 @@ pub async fn check(rig: &RigFile) -> Report {
         let mark = timeline.len();
         report.push("power on", plug.set_power(true).await.map(|_| "mains on".into()));
         if has_console {
-            let boot = timeline
-                .wait_for(mark, boot_timeout, "a boot line on the console", |e| {
-                    match &e.event {
-                        Event::Console(l) if l.contains(&boot_marker) => Some(l.clone()),
-                        _ => None,
-                    }
-                })
+            let boot = wait_for_boot(&timeline, mark, boot_marker, boot_timeout)
                 .await
-                .map(|(l, _)| format!("after a power cycle: {l}"))
-                .map_err(|_| {
-                    anyhow::anyhow!(
-                        "no console line containing {boot_marker:?} within {boot_timeout:?} of power-on"
-                    )
-                });
+                .map(|l| format!("after a power cycle: {l}"))
+                .context("after power-on");
             report.push("console", boot);
         } else {
             report.absent("console", "no console port in the rig file");
@@ -210,7 +193,7 @@ pub async fn check(rig: &RigFile) -> Report {
     if let Some(m) = meter.as_mut() {
         report.push("meter, mains on", mains_on(m).await);
     }
-    if has_button {
+    if plug.has_button() {
         report.push(
             "button",
             plug.press(Duration::from_millis(100))

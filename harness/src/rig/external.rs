@@ -77,7 +77,7 @@ pub struct ExternalDut {
 }
 
 fn console_boot() -> String {
-    "boot fw=".into()
+    crate::instruments::serial_console::BOOT_MARKER.into()
 }
 fn boot_timeout() -> u64 {
     20

@@ -32,6 +32,21 @@ impl DutHandle {
         }
     }
 
+    /// Whether the rig can cut the plug's mains (always, on the simulated rig).
+    pub fn has_power_switch(&self) -> bool {
+        match self {
+            DutHandle::Sim(_) => true,
+            DutHandle::External(e) => e.has_power_switch(),
+        }
+    }
+
+    pub fn has_button(&self) -> bool {
+        match self {
+            DutHandle::Sim(_) => true,
+            DutHandle::External(e) => e.has_button(),
+        }
+    }
+
     pub fn shutdown(&mut self) {
         if let DutHandle::Sim(s) = self {
             s.shutdown();

@@ -66,10 +66,7 @@ pub async fn run(plug: &'static mut Plug, mut hw: Hardware, on_trial: bool) -> !
         let core_due = plug
             .poll_timeout()
             .map(|t| embassy_time::Instant::from_micros(t.as_micros()));
-        let due = match (core_due, st.trial_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let due = core_due.into_iter().chain(st.trial_until).min();
         let ev = match due {
             Some(at) => match select(EVENTS.receive(), Timer::at(at)).await {
                 Either::First(ev) => ev,

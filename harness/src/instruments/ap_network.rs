@@ -110,15 +110,12 @@ impl ApNetwork {
                 program,
                 ..
             } => {
-                let wait = [program.clone(), "--wait".into(), NMCLI_WAIT_S.to_string()];
+                let mut a = vec![program.clone(), "--wait".into(), NMCLI_WAIT_S.to_string()];
                 match bench_connection {
-                    Some(c) => [&wait[..], &["connection".into(), "up".into(), c.clone()]].concat(),
-                    None => [
-                        &wait[..],
-                        &["device".into(), "disconnect".into(), interface.clone()],
-                    ]
-                    .concat(),
+                    Some(c) => a.extend(["connection".into(), "up".into(), c.clone()]),
+                    None => a.extend(["device".into(), "disconnect".into(), interface.clone()]),
                 }
+                a
             }
             ApNetworkSpec::Command { leave, .. } => leave.clone(),
         };

@@ -2,8 +2,10 @@
 Feature: The countdown
   app/delay_time starts a countdown; the plug publishes delay_time every second with the
   state the relay will take, ends at 0 h 0 min 0 s, then switches (spec 3.2.3, 3.3.2;
-  PROTOCOL-NOTES "delay_time"). Any on/off change, a power cycle or a new countdown cancels
-  it; 0/0 cancels and starts none; out-of-range values change nothing.
+  PROTOCOL-NOTES "delay_time"). Each reported remaining time is judged against the true
+  remaining time (within 1 s plus the cadence tolerance); one message for every whole
+  second is this project's profile. Any on/off change, a power cycle or a new countdown
+  cancels it; 0/0 cancels and starts none; out-of-range values change nothing.
 
   Background:
     Given a provisioned plug connected to the broker
@@ -14,6 +16,12 @@ Feature: The countdown
     Then the first delay_time reads 0 h 1 min 0 s with target on
     And delay_time counts down to 0 h 0 min 0 s every second within tolerance
     And the relay switches on after the last delay_time
+
+  @profile @rule-delay-every-value
+  Scenario: delay_time reports every whole second, none skipped
+    When the app starts a countdown of 0 h 1 min
+    Then the first delay_time reads 0 h 1 min 0 s with target on
+    And delay_time reports every whole second from the start down to 0 h 0 min 0 s
 
   @rule-delay-target
   Scenario: The target is the opposite of the state at the start
@@ -52,14 +60,14 @@ Feature: The countdown
     When the app starts a countdown of 0 h 1 min
     Then only the new countdown's delay_time arrives for 3 s, from 0 h 1 min
 
-  @rule-delay-cancel-zero
+  @profile @rule-delay-cancel-zero
   Scenario: 0 h 0 min cancels the countdown and starts none
     When the app starts a countdown of 0 h 2 min
     Then the first delay_time reads 0 h 2 min 0 s with target on
     When the app starts a countdown of 0 h 0 min
     Then no further delay_time arrives for 3 s
 
-  @rule-delay-out-of-range
+  @profile @rule-delay-out-of-range
   Scenario Outline: Out-of-range values change nothing (<payload>)
     When the app starts a countdown of 0 h 2 min
     Then the first delay_time reads 0 h 2 min 0 s with target on

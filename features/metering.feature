@@ -14,7 +14,7 @@ Feature: Power metering against a reference meter
     Then the plug reports switch_state on
     And electricity_information agrees with the reference meter, 5 samples in a row
 
-  @needs_reference_meter @needs_load_control @needs_power_monitoring @rule-electricity-accuracy
+  @profile @needs_reference_meter @needs_load_control @needs_power_monitoring @rule-electricity-accuracy
   Scenario: A larger load
     Given a provisioned plug connected to the broker
     And a load of 2000 W on the plug
@@ -27,7 +27,7 @@ Feature: Power metering against a reference meter
     Given a provisioned plug connected to the broker
     Then electricity_information arrives every second within tolerance, 5 times in a row
 
-  @rule-electricity-relay-off @needs_power_monitoring @needs_load_control
+  @profile @rule-electricity-relay-off @needs_power_monitoring @needs_load_control
   Scenario: Relay off gives zero power within 2 s
     Given a provisioned plug connected to the broker
     And a load of 100 W on the plug
@@ -36,7 +36,7 @@ Feature: Power metering against a reference meter
     When the app switches the plug off
     Then the plug reports zero current and power within 2 s
 
-  @rule-electricity-type0 @needs_sim
+  @profile @rule-electricity-type0 @needs_sim
   Scenario: A plug without power monitoring never publishes electricity_information
     Given a provisioned plug without power monitoring
     Then no electricity_information arrives for 5 s

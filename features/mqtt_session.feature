@@ -17,7 +17,7 @@ Feature: The plug's MQTT session honours what was provisioned
       | 1   | 90        | 0     |
       | 2   | 120       | 1     |
 
-  @rule-session-refused
+  @profile @rule-session-refused
   Scenario: Wrong credentials are refused and the plug retries at a sane pace
     Given a plug provisioned with a wrong broker password
     Then the broker refuses the plug, which retries no faster than once a second, 3 times

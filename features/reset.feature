@@ -7,7 +7,7 @@ Feature: Factory reset
   Background:
     Given a provisioned plug connected to the broker
 
-  @rule-reset-app
+  @profile @rule-reset-app
   Scenario Outline: app/reset (payload <payload>)
     When the app sends a reset with payload <payload>
     Then the plug leaves the broker

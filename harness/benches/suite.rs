@@ -48,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         tags: None,
         report: None,
         features: Vec::new(),
+        advisory_profile: false,
     }))?;
     let waits = take_protocol_wait();
     anyhow::ensure!(s.ok(), "the suite did not pass: {}", s.line());
@@ -59,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         tags: None,
         report: None,
         features: vec![features],
+        advisory_profile: false,
     }))?;
     anyhow::ensure!(r.ok(), "the round-trip run did not pass: {}", r.line());
     let mut plug = take_round_trips();

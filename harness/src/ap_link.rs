@@ -19,6 +19,33 @@ pub struct ApLink {
     timeline: Arc<Timeline>,
 }
 
+/// The plug closed or reset the AP connection before a complete reply. While its access
+/// point is coming up this is what a phone app sees, and retries; for bad input it may be
+/// the plug's legitimate answer (PROTOCOL-NOTES: oversized input gets "a code-1 reply, or
+/// none").
+#[derive(Debug)]
+pub struct ConnectionLost {
+    /// What arrived before the connection went.
+    pub got: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for ConnectionLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the plug {} the AP connection; got {:?}", self.why, self.got)
+    }
+}
+
+impl std::error::Error for ConnectionLost {}
+
+fn lost(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+    )
+}
+
 impl ApLink {
     /// Connects, retrying while the plug's AP is still coming up after boot.
     pub async fn connect(addr: SocketAddr, timeline: Arc<Timeline>) -> anyhow::Result<ApLink> {
@@ -54,8 +81,38 @@ impl ApLink {
     pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
         self.timeline
             .push(Event::ApSent(String::from_utf8_lossy(bytes).into_owned()));
-        self.stream.write_all(bytes).await?;
-        Ok(())
+        match self.stream.write_all(bytes).await {
+            Err(e) if lost(&e) => Err(ConnectionLost {
+                got: String::new(),
+                why: format!("reset ({e}) while we wrote to"),
+            }
+            .into()),
+            r => Ok(r?),
+        }
+    }
+
+    /// Connects and makes one request, retrying within `within` while the plug resets or
+    /// closes the connection before answering, as a phone app does while the plug's access
+    /// point is still coming up. Only the connection is retried: any reply is returned.
+    pub async fn request_fresh(
+        addr: SocketAddr,
+        v: &Value,
+        timeline: Arc<Timeline>,
+        within: Duration,
+    ) -> anyhow::Result<(ApLink, Reply)> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let mut link = ApLink::connect_within(addr, timeline.clone(), left).await?;
+            match link.request(v).await {
+                Ok(r) => return Ok((link, r)),
+                Err(e) if e.is::<ConnectionLost>() && tokio::time::Instant::now() < deadline => {
+                    timeline.push(Event::Note(format!("{e}: connecting again")));
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Sends one compact JSON object, as the app does, and reads the reply.
@@ -100,13 +157,22 @@ impl ApLink {
                     "no complete reply within {within:?}; got {:?}",
                     String::from_utf8_lossy(&buf)
                 ),
+                Ok(Err(e)) if lost(&e) => {
+                    self.timeline.push(Event::ApClosed);
+                    return Err(ConnectionLost {
+                        got: String::from_utf8_lossy(&buf).into_owned(),
+                        why: format!("reset ({e})"),
+                    }
+                    .into());
+                }
                 Ok(Err(e)) => bail!("reading the reply: {e}"),
                 Ok(Ok(0)) => {
                     self.timeline.push(Event::ApClosed);
-                    bail!(
-                        "the plug closed the AP connection; got {:?}",
-                        String::from_utf8_lossy(&buf)
-                    );
+                    return Err(ConnectionLost {
+                        got: String::from_utf8_lossy(&buf).into_owned(),
+                        why: "closed".into(),
+                    }
+                    .into());
                 }
                 Ok(Ok(n)) => n,
             };

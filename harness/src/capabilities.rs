@@ -22,6 +22,12 @@ pub enum Capability {
     Console,
     /// The rig has an application image the DUT accepts over the air.
     OtaImage,
+    /// The rig has an image the DUT must refuse as corrupt (made from an image of this
+    /// project's format, or the rig's `ota_broken_image`).
+    OtaBrokenImage,
+    /// The rig can make a well-formed image for another device: only this project's
+    /// image format names the device an image is for.
+    OtaOtherTarget,
     /// The DUT resolves names through plugrig's DNS server (the simulated plug is pointed at
     /// it; a bench plug when the bench's DHCP hands it out).
     RigDns,
@@ -39,6 +45,8 @@ impl Capability {
             "sim" => Ok(Capability::SimulatedDut),
             "console" => Ok(Capability::Console),
             "ota_image" => Ok(Capability::OtaImage),
+            "ota_broken_image" => Ok(Capability::OtaBrokenImage),
+            "ota_other_target" => Ok(Capability::OtaOtherTarget),
             "rig_dns" => Ok(Capability::RigDns),
             other => Err(format!("unknown capability tag @needs_{other}")),
         })
@@ -54,6 +62,8 @@ impl Capability {
             Capability::SimulatedDut => "sim",
             Capability::Console => "console",
             Capability::OtaImage => "ota_image",
+            Capability::OtaBrokenImage => "ota_broken_image",
+            Capability::OtaOtherTarget => "ota_other_target",
             Capability::RigDns => "rig_dns",
         }
     }
@@ -71,6 +81,8 @@ pub fn of_rig(r: &RigFile) -> Vec<Capability> {
                 Capability::LoadControl,
                 Capability::SimulatedDut,
                 Capability::OtaImage,
+                Capability::OtaBrokenImage,
+                Capability::OtaOtherTarget,
                 Capability::RigDns,
             ]);
             if s.device_type == "1" {
@@ -96,8 +108,15 @@ pub fn of_rig(r: &RigFile) -> Vec<Capability> {
         if e.power_monitoring {
             caps.push(Capability::PowerMonitoring);
         }
-        if e.ota_body.is_some() && e.ota_target.is_some() {
+        let built_here = e.ota_body.is_some() && e.ota_target.is_some();
+        if built_here || (e.ota_image.is_some() && e.ota_version.is_some()) {
             caps.push(Capability::OtaImage);
+        }
+        if built_here || e.ota_broken_image.is_some() {
+            caps.push(Capability::OtaBrokenImage);
+        }
+        if built_here {
+            caps.push(Capability::OtaOtherTarget);
         }
         if e.uses_rig_dns {
             caps.push(Capability::RigDns);

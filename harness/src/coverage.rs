@@ -13,6 +13,9 @@ pub struct Coverage {
     /// Rule id -> "feature file: scenario" lines.
     pub by_rule: BTreeMap<&'static str, Vec<String>>,
     pub scenarios: usize,
+    /// Scenarios whose `@profile` tag disagrees with their rules: the tag marks a scenario
+    /// that checks only [profile] rules (this project's choices), and only such a one.
+    pub profile_mismatches: Vec<String>,
 }
 
 impl Coverage {
@@ -43,6 +46,7 @@ fn feature_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 pub fn compute(paths: &[PathBuf]) -> anyhow::Result<Coverage> {
     let mut by_rule: BTreeMap<&'static str, Vec<String>> = RULES.iter().map(|r| (r.id, Vec::new())).collect();
     let mut scenarios = 0;
+    let mut profile_mismatches = Vec::new();
     for dir in paths {
         for file in feature_files(dir)? {
             let f = Feature::parse_path(&file, GherkinEnv::default())
@@ -58,12 +62,23 @@ pub fn compute(paths: &[PathBuf]) -> anyhow::Result<Coverage> {
             );
             for (rule, sc) in all {
                 scenarios += 1;
-                let tags = f
-                    .tags
-                    .iter()
-                    .chain(rule.iter().flat_map(|r| r.tags.iter()))
-                    .chain(sc.tags.iter());
-                for t in tags {
+                let tags = || {
+                    f.tags
+                        .iter()
+                        .chain(rule.iter().flat_map(|r| r.tags.iter()))
+                        .chain(sc.tags.iter())
+                };
+                let sources: Vec<rules::Source> = tags()
+                    .filter_map(|t| t.strip_prefix("rule-"))
+                    .filter_map(rules::find)
+                    .map(|r| r.source)
+                    .collect();
+                let profile_only =
+                    !sources.is_empty() && sources.iter().all(|s| *s == rules::Source::Profile);
+                if profile_only != tags().any(|t| t == "profile") {
+                    profile_mismatches.push(format!("{name}: {}", sc.name));
+                }
+                for t in tags() {
                     let Some(id) = t.strip_prefix("rule-") else {
                         continue;
                     };
@@ -78,7 +93,11 @@ pub fn compute(paths: &[PathBuf]) -> anyhow::Result<Coverage> {
             }
         }
     }
-    Ok(Coverage { by_rule, scenarios })
+    Ok(Coverage {
+        by_rule,
+        scenarios,
+        profile_mismatches,
+    })
 }
 
 /// Prints the table; Ok(true) when every rule has a scenario.
@@ -115,5 +134,16 @@ mod tests {
         let features = crate::runner::workspace_dir().join("features");
         let c = super::compute(&[features]).unwrap();
         assert!(c.uncovered().is_empty(), "unchecked rules: {:?}", c.uncovered());
+    }
+
+    #[test]
+    fn the_profile_tag_marks_exactly_the_scenarios_of_profile_rules() {
+        let features = crate::runner::workspace_dir().join("features");
+        let c = super::compute(&[features]).unwrap();
+        assert!(
+            c.profile_mismatches.is_empty(),
+            "@profile on a scenario with a [spec]/[app] rule, or missing on one with only [profile] rules: {:#?}",
+            c.profile_mismatches
+        );
     }
 }

@@ -31,6 +31,11 @@ enum Command {
         /// Directory for reports: <feature>.junit.xml and <feature>.cucumber.json.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Report failures of scenarios that check only [profile] rules (this project's
+        /// own choices where the protocol is silent) in a section of their own; the exit
+        /// code then counts only [spec] and [app] failures. Also `run.advisory_profile`.
+        #[arg(long)]
+        advisory_profile: bool,
         /// Feature files or directories. Default: features/.
         features: Vec<PathBuf>,
     },
@@ -141,6 +146,7 @@ fn main() -> ExitCode {
             rig,
             tags,
             report,
+            advisory_profile,
             features,
         } => {
             let opts = RunOptions {
@@ -148,6 +154,7 @@ fn main() -> ExitCode {
                 tags,
                 report,
                 features,
+                advisory_profile,
             };
             match rt.block_on(runner::run(opts)) {
                 Ok(s) => {

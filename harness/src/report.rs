@@ -14,8 +14,28 @@ pub struct Counts {
     pub skipped: usize,
 }
 
-/// The rules (`@rule-<id>` tags) of the scenarios that failed, one entry per failure.
-pub type FailedRules = Arc<Mutex<Vec<String>>>;
+/// A scenario that failed, with the rules (`@rule-<id>` tags) it checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub scenario: String,
+    pub rules: Vec<String>,
+}
+
+impl Failure {
+    /// Every rule the scenario checks is this project's own choice ([profile]): with
+    /// `--advisory-profile` its failure is reported but does not fail the run.
+    pub fn profile_only(&self) -> bool {
+        use crate::protocol::rules::{Source, RULES};
+        !self.rules.is_empty()
+            && self
+                .rules
+                .iter()
+                .all(|id| RULES.iter().any(|r| r.id == id && r.source == Source::Profile))
+    }
+}
+
+/// The scenarios that failed, in the order they finished.
+pub type Failures = Arc<Mutex<Vec<Failure>>>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -28,7 +48,7 @@ enum Outcome {
 #[derive(Default)]
 pub struct ScenarioCounter {
     pub counts: Arc<Mutex<Counts>>,
-    pub failed_rules: FailedRules,
+    pub failures: Failures,
     running: HashMap<usize, Outcome>,
 }
 
@@ -75,11 +95,15 @@ impl ScenarioCounter {
                         .tags
                         .iter()
                         .filter_map(|t| t.strip_prefix("rule-"))
-                        .map(str::to_string);
-                    self.failed_rules
+                        .map(str::to_string)
+                        .collect();
+                    self.failures
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .extend(rules);
+                        .push(Failure {
+                            scenario: sc.name.clone(),
+                            rules,
+                        });
                 }
                 let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
                 match o {

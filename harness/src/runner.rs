@@ -2,7 +2,7 @@
 //! write reports, and say plainly how many scenarios passed, failed and were skipped.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -18,10 +18,10 @@ use cucumber::{World as _, WriterExt as _};
 use crate::capabilities::{self, Capability};
 use crate::ota::dns::DnsServer;
 use crate::ota::server::UpdateServer;
-use crate::report::ScenarioCounter;
+use crate::report::{Failure, ScenarioCounter};
 
 use crate::rig;
-use crate::world::{PlugWorld, RunContext, CONTEXT};
+use crate::world::{PlugWorld, RunContext, Services, CONTEXT};
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -30,6 +30,23 @@ pub struct RunOptions {
     pub report: Option<PathBuf>,
     /// Feature files or directories; empty: `features/`.
     pub features: Vec<PathBuf>,
+    /// Report failures of scenarios that check only [profile] rules (this project's own
+    /// choices) apart, and do not count them in the verdict. The rig's
+    /// `run.advisory_profile` sets it too.
+    pub advisory_profile: bool,
+}
+
+impl RunOptions {
+    /// Options for `rig` with everything else at its default.
+    pub fn new(rig: PathBuf) -> RunOptions {
+        RunOptions {
+            rig,
+            tags: None,
+            report: None,
+            features: Vec::new(),
+            advisory_profile: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,12 +59,16 @@ pub struct Summary {
     pub wall: Duration,
     /// The `@rule-<id>` tags of the scenarios that failed.
     pub failed_rules: Vec<String>,
+    /// The scenarios that failed.
+    pub failures: Vec<Failure>,
+    /// Of `failed`, those checking only [profile] rules, when they are advisory.
+    pub advisory_failed: usize,
 }
 
 impl Summary {
     /// Every selected scenario ran and passed, and at least one ran.
     pub fn ok(&self) -> bool {
-        self.failed == 0
+        self.failed == self.advisory_failed
             && self.skipped == 0
             && self.parsing_errors == 0
             && self.hook_errors == 0
@@ -56,10 +77,43 @@ impl Summary {
 
     /// The closing line, in the form CI readers look for.
     pub fn line(&self) -> String {
+        let advisory = if self.advisory_failed > 0 {
+            format!(
+                " ({} of them [profile] only, advisory: not counted)",
+                self.advisory_failed
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "conformance: {} passed, {} failed, {} skipped",
+            "conformance: {} passed, {} failed{advisory}, {} skipped",
             self.passed, self.failed, self.skipped
         )
+    }
+
+    /// The failures in two sections: those that fail the run, and the advisory ones.
+    pub fn failure_report(&self, advisory_profile: bool) -> String {
+        let (advisory, strict): (Vec<&Failure>, Vec<&Failure>) = self
+            .failures
+            .iter()
+            .partition(|f| advisory_profile && f.profile_only());
+        let mut out = String::new();
+        let mut section = |title: &str, list: &[&Failure]| {
+            if list.is_empty() {
+                return;
+            }
+            out.push_str(title);
+            out.push('\n');
+            for f in list {
+                out.push_str(&format!("  {} (rules: {})\n", f.scenario, f.rules.join(", ")));
+            }
+        };
+        section("Failed [spec]/[app] scenarios:", &strict);
+        section(
+            "Advisory: failed scenarios that check only [profile] rules (this project's choices):",
+            &advisory,
+        );
+        out
     }
 }
 
@@ -125,10 +179,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         }
     };
     let caps = capabilities::of_rig(&rig.file);
-    let update = UpdateServer::start().await?;
-    let records = HashMap::from([(crate::steps::ota::UPDATE_HOST.to_string(), Ipv4Addr::LOCALHOST)]);
-    let dns = DnsServer::start(records).await?;
-    let ctx = RunContext::new(rig, broker, update, dns.addr);
+    let advisory_profile = opts.advisory_profile || rig.file.run.advisory_profile;
+    if advisory_profile {
+        println!("plugrig: [profile] rules are advisory: their failures are reported, not counted");
+    }
+    let services = start_services(&rig.file).await?;
+    let ctx = RunContext::new(rig, broker, services);
 
     let features = if opts.features.is_empty() {
         vec![workspace_dir().join("features")]
@@ -143,6 +199,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         hook_errors: 0,
         wall: Duration::ZERO,
         failed_rules: Vec::new(),
+        failures: Vec::new(),
+        advisory_failed: 0,
     };
     for input in &features {
         let one = run_one(
@@ -152,16 +210,52 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
             concurrency,
             caps.clone(),
         );
-        let s = CONTEXT.scope(ctx.clone(), one).await?;
+        let s = tokio::select! {
+            s = CONTEXT.scope(ctx.clone(), one) => s?,
+            why = ctx.stopped() => anyhow::bail!("the run stopped: {why}"),
+        };
         summary.passed += s.passed;
         summary.failed += s.failed;
         summary.skipped += s.skipped;
         summary.parsing_errors += s.parsing_errors;
         summary.hook_errors += s.hook_errors;
         summary.failed_rules.extend(s.failed_rules);
+        summary.failures.extend(s.failures);
+    }
+    if advisory_profile {
+        summary.advisory_failed = summary.failures.iter().filter(|f| f.profile_only()).count();
     }
     summary.wall = started.elapsed();
+    let failures = summary.failure_report(advisory_profile);
+    print!("{failures}");
+    if let Some(dir) = &opts.report {
+        let text = format!("{}\n{failures}", summary.line());
+        std::fs::write(dir.join("verdict.txt"), text)
+            .with_context(|| format!("writing {}", dir.join("verdict.txt").display()))?;
+    }
     Ok(summary)
+}
+
+/// The update server and the DNS server, on the address the plug reaches this host at:
+/// loopback on the simulated rig; on a bench the rig's address on the plug's network, with
+/// DNS on port 53 when the plug resolves through it.
+async fn start_services(rig: &rig::RigFile) -> anyhow::Result<Services> {
+    let (rig_host, dns_port) = match &rig.dut {
+        rig::Dut::Sim(_) => (IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        rig::Dut::External(e) => (e.rig_address()?, if e.uses_rig_dns { e.dns_port } else { 0 }),
+    };
+    let IpAddr::V4(v4) = rig_host else {
+        anyhow::bail!("the rig's address {rig_host} must be IPv4: the protocol's realms are IPv4 addresses");
+    };
+    let update = UpdateServer::start(rig_host).await?;
+    let records = HashMap::from([(crate::steps::ota::UPDATE_HOST.to_string(), v4)]);
+    let dns = DnsServer::start(records, SocketAddr::new(rig_host, dns_port)).await?;
+    println!("plugrig: update server at {}, DNS at {}", update.addr, dns.addr);
+    Ok(Services {
+        update,
+        dns: dns.addr,
+        rig_host,
+    })
 }
 
 async fn run_one(
@@ -200,17 +294,18 @@ async fn run_one(
     };
     let counter = ScenarioCounter::default();
     let counts = counter.counts.clone();
-    let failed_rules = counter.failed_rules.clone();
+    let failures = counter.failures.clone();
     let counter = counter.discard_stats_writes().discard_arbitrary_writes();
-    let cucumber = PlugWorld::cucumber()
-        .max_concurrent_scenarios(concurrency)
-        .after(|_, _, _, _, world| {
-            Box::pin(async move {
-                if let Some(w) = world {
-                    w.reset_external().await;
-                }
-            })
-        });
+    let cucumber =
+        PlugWorld::cucumber()
+            .max_concurrent_scenarios(concurrency)
+            .after(|_, _, scenario, _, world| {
+                Box::pin(async move {
+                    if let Some(w) = world {
+                        w.reset_external(&scenario.name).await;
+                    }
+                })
+            });
     let stats = match report {
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -255,7 +350,7 @@ async fn run_one(
     for u in &unmet {
         println!("SKIPPED {u}");
     }
-    let failed = std::mem::take(&mut *failed_rules.lock().unwrap_or_else(|p| p.into_inner()));
+    let failures = std::mem::take(&mut *failures.lock().unwrap_or_else(|p| p.into_inner()));
     Ok(Summary {
         passed: sc.passed,
         failed: sc.failed,
@@ -263,6 +358,8 @@ async fn run_one(
         parsing_errors,
         hook_errors,
         wall: Duration::ZERO,
-        failed_rules: failed,
+        failed_rules: failures.iter().flat_map(|f| f.rules.clone()).collect(),
+        failures,
+        advisory_failed: 0,
     })
 }

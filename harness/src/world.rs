@@ -2,9 +2,9 @@
 //! scenario, so no scenario depends on what another left behind.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,15 +13,22 @@ use rumqttc::Packet;
 use crate::ap_link::ApLink;
 use crate::app::App;
 use crate::broker::BrokerInfo;
+use crate::ota::images::Images;
 use crate::ota::server::UpdateServer;
 use crate::protocol::ap::{MqttServer, Reply};
+use crate::protocol::subscriptions::Subscriptions;
 use crate::protocol::timing::Periods;
-use crate::protocol::Identity;
+use crate::protocol::{Identity, APP_FIELDS};
+use crate::rig::console::ConsolePatterns;
 use crate::rig::external::ExternalPlug;
 use crate::rig::handle::DutHandle;
+use crate::rig::strategy::{LeftBehind, Strategy, Unreachable};
 use crate::rig::{self, Rig};
 use crate::tap::Tap;
 use crate::timeline::{Dir, Entry, Event, Timeline};
+
+/// How long the first AP request may retry while the plug's access point comes up.
+const AP_CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
 /// What every scenario of a run shares: the rig, its broker, and the network services
 /// (update server, DNS) an upgrade needs.
@@ -31,9 +38,17 @@ pub struct RunContext {
     pub periods: Periods,
     pub update: UpdateServer,
     pub dns: SocketAddr,
-    firmware: tokio::sync::OnceCell<Arc<Vec<u8>>>,
-    /// Upgrade images by target, built once per run: each CRCs the whole body.
-    images: std::sync::Mutex<std::collections::HashMap<String, Arc<Vec<u8>>>>,
+    /// This host's address as the plug reaches it: where the update server listens, what
+    /// upgrade realms name.
+    pub rig_host: IpAddr,
+    /// The upgrade images this DUT takes.
+    pub images: Images,
+    /// How the plug's console reports a boot and the relay.
+    pub console: ConsolePatterns,
+    /// What the last scenario left in an external plug.
+    left_behind: Mutex<LeftBehind>,
+    /// Set when the run cannot go on (the DUT cannot be brought to a known state).
+    stop: tokio::sync::watch::Sender<Option<String>>,
     next_plug: AtomicU32,
 }
 
@@ -47,58 +62,6 @@ impl fmt::Debug for RunContext {
     }
 }
 
-impl RunContext {
-    /// The body of an upgrade image: the simulated plug's own executable (built from this
-    /// workspace), or the external rig's `ota_body`; read once per run.
-    /// The target an image must name to be accepted by this DUT.
-    pub fn ota_target(&self) -> &str {
-        match &self.rig.file.dut {
-            rig::Dut::Sim(_) => "sim",
-            rig::Dut::External(e) => e.ota_target.as_deref().unwrap_or("unknown"),
-        }
-    }
-
-    /// The newer-version upgrade image for `target`, built once per run.
-    pub async fn upgrade_image(&self, target: &str) -> anyhow::Result<Arc<Vec<u8>>> {
-        let cached = self
-            .images
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(target)
-            .cloned();
-        if let Some(img) = cached {
-            return Ok(img);
-        }
-        let body = self.firmware_body().await?;
-        let img = Arc::new(crate::ota::image::build(&crate::ota::image::ImageSpec {
-            target,
-            version: crate::steps::ota::NEW_VERSION,
-            body: &body,
-        }));
-        self.images
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(target.to_string(), img.clone());
-        Ok(img)
-    }
-
-    pub async fn firmware_body(&self) -> anyhow::Result<Arc<Vec<u8>>> {
-        self.firmware
-            .get_or_try_init(|| async {
-                let bin = match &self.rig.file.dut {
-                    rig::Dut::Sim(cfg) => rig::sim::binary(cfg).await?,
-                    rig::Dut::External(e) => e.ota_body.clone().context("the rig names no dut.ota_body")?,
-                };
-                let bytes = tokio::fs::read(&bin)
-                    .await
-                    .with_context(|| format!("reading {}", bin.display()))?;
-                anyhow::Ok(Arc::new(bytes))
-            })
-            .await
-            .cloned()
-    }
-}
-
 tokio::task_local! {
     /// The run's context, for the Worlds cucumber creates while the run's future runs
     /// (cucumber drives every scenario inside that one task). Task-local rather than global,
@@ -106,19 +69,56 @@ tokio::task_local! {
     pub static CONTEXT: Arc<RunContext>;
 }
 
+/// The rig's network services, started by the runner before the first scenario.
+pub struct Services {
+    pub update: UpdateServer,
+    pub dns: SocketAddr,
+    pub rig_host: IpAddr,
+}
+
 impl RunContext {
-    pub fn new(rig: Rig, broker: BrokerInfo, update: UpdateServer, dns: SocketAddr) -> Arc<RunContext> {
+    pub fn new(rig: Rig, broker: BrokerInfo, services: Services) -> Arc<RunContext> {
         let periods = Periods::new(f64::from(rig.file.rig.time_scale));
+        let images = Images::of_rig(&rig.file);
+        let console = match &rig.file.dut {
+            rig::Dut::Sim(_) => ConsolePatterns::default(),
+            rig::Dut::External(e) => e.console_patterns(),
+        };
         Arc::new(RunContext {
             rig,
             broker,
             periods,
-            update,
-            dns,
-            firmware: tokio::sync::OnceCell::new(),
-            images: Default::default(),
+            update: services.update,
+            dns: services.dns,
+            rig_host: services.rig_host,
+            images,
+            console,
+            left_behind: Mutex::default(),
+            stop: tokio::sync::watch::channel(None).0,
             next_plug: AtomicU32::new(1),
         })
+    }
+
+    /// Stops the run: the runner ends it with `why` as its one message.
+    pub fn stop(&self, why: String) {
+        self.stop.send_replace(Some(why));
+    }
+
+    /// Resolves when the run has been stopped, with the reason.
+    pub async fn stopped(&self) -> String {
+        let mut rx = self.stop.subscribe();
+        loop {
+            if let Some(why) = rx.borrow_and_update().clone() {
+                return why;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    fn is_stopped(&self) -> Option<String> {
+        self.stop.borrow().clone()
     }
 }
 
@@ -141,6 +141,8 @@ pub struct PlugWorld {
     pub idle_links: Vec<ApLink>,
     pub identity: Option<Identity>,
     pub last_reply: Option<Reply>,
+    /// The plug closed the AP connection instead of replying to the last request.
+    pub ap_closed: bool,
     pub provisioned: Option<MqttServer>,
     /// Timeline index where the step under way started looking.
     pub mark: usize,
@@ -154,6 +156,8 @@ pub struct PlugWorld {
     pub command_mark: usize,
     /// Timeline index where the current countdown was started.
     pub countdown_mark: usize,
+    /// The firmware version the plug reported before an upgrade was requested.
+    pub version_before: Option<String>,
 }
 
 impl fmt::Debug for PlugWorld {
@@ -184,60 +188,47 @@ async fn spawn_sim(
     rig::sim::SimPlug::spawn(spawn, timeline).await
 }
 
-/// A scenario starts from a factory-fresh plug. With a power switch the plug is power
-/// cycled first, so nothing a previous scenario left in its RAM (a pending 4002) survives.
-/// Then its AP socket must answer; if it does not, the rig's button driver resets the plug
-/// (a 10 s hold); without one the scenario fails.
-async fn ensure_ap_mode(e: &ExternalPlug, periods: Periods, timeline: Arc<Timeline>) -> anyhow::Result<()> {
-    if e.has_power_switch() {
-        e.set_power(false).await?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        e.set_power(true).await?;
-    }
-    e.join_ap().await?;
-    if ApLink::connect_within(e.ap, timeline.clone(), Duration::from_secs(3))
-        .await
-        .is_ok()
-    {
-        return Ok(());
-    }
-    if !e.has_button() {
-        anyhow::bail!(
-            "the plug does not answer on its AP socket {} and the rig has no button to reset it",
-            e.ap
-        );
-    }
-    timeline.push(Event::Note(
-        "the plug is not in AP mode: resetting it with a 10 s button hold".into(),
-    ));
-    e.press(periods.app(10.5)).await?;
-    ApLink::connect_within(e.ap, timeline, Duration::from_secs(15))
-        .await
-        .map(drop)
-        .context("the plug did not return to AP mode after a button reset")
-}
-
 impl PlugWorld {
-    /// After a scenario on an external plug: send it back to AP mode with `app/reset`, so
-    /// the next scenario starts fresh (a simulated plug is simply discarded).
-    pub async fn reset_external(&mut self) {
+    /// After a scenario on an external plug: send it back to AP mode with `app/reset` if it
+    /// is on the broker, and note what it may still hold for the next scenario's strategy
+    /// (a simulated plug is simply discarded).
+    pub async fn reset_external(&mut self, scenario: &str) {
         if !matches!(self.plug, DutHandle::External(_)) {
             return;
         }
-        let Some(id) = self.identity.clone() else { return };
-        let from = self.timeline.len();
-        if self.app.publish(&id.app_topic("reset"), "").await.is_err() {
-            return;
-        }
-        let _ = self
-            .timeline
-            .wait_for(
-                from,
-                Duration::from_secs(5),
-                "the plug to leave the broker",
-                |e| matches!(e.event, Event::TapConnection { open: false }).then_some(()),
-            )
-            .await;
+        let left_broker = match (self.identity.clone(), self.connected_now()) {
+            (_, false) => true,
+            (None, true) => false,
+            (Some(id), true) => {
+                let from = self.timeline.len();
+                self.app.publish(&id.app_topic("reset"), "").await.is_ok()
+                    && self
+                        .timeline
+                        .wait_for(
+                            from,
+                            Duration::from_secs(5),
+                            "the plug to leave the broker",
+                            |e| matches!(e.event, Event::TapConnection { open: false }).then_some(()),
+                        )
+                        .await
+                        .is_ok()
+            }
+        };
+        let left = LeftBehind::read(scenario, &self.timeline, left_broker);
+        *self.ctx.left_behind.lock().unwrap_or_else(|p| p.into_inner()) = left;
+    }
+
+    /// Whether the plug's last connection through the tap is still open.
+    fn connected_now(&self) -> bool {
+        self.timeline
+            .snapshot()
+            .iter()
+            .rev()
+            .find_map(|e| match e.event {
+                Event::TapConnection { open } => Some(open),
+                _ => None,
+            })
+            .unwrap_or(false)
     }
 
     async fn new() -> anyhow::Result<PlugWorld> {
@@ -268,7 +259,25 @@ impl PlugWorld {
             }
         };
         if let DutHandle::External(e) = &plug {
-            ensure_ap_mode(e, ctx.periods, timeline.clone()).await?;
+            if let Some(why) = ctx.is_stopped() {
+                anyhow::bail!("the run was stopped: {why}");
+            }
+            let left = ctx.left_behind.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let strategy = Strategy {
+                plug: e,
+                periods: ctx.periods,
+                timeline: timeline.clone(),
+            };
+            if let Err(Unreachable(why)) = strategy.to_factory(&left).await {
+                let after = if left.scenario.is_empty() {
+                    "before the first scenario".to_string()
+                } else {
+                    format!("after scenario {:?}", left.scenario)
+                };
+                let msg = format!("the DUT could not be returned to a factory state {after}: {why}");
+                ctx.stop(msg.clone());
+                anyhow::bail!(msg);
+            }
         }
         let tap = Tap::start(&tap_listen, ctx.broker.addr, timeline.clone()).await?;
         let app = App::connect(&ctx.broker, timeline.clone()).await?;
@@ -285,6 +294,7 @@ impl PlugWorld {
             idle_links: Vec::new(),
             identity: None,
             last_reply: None,
+            ap_closed: false,
             provisioned: None,
             mark: 0,
             scenario_id: format!("s{n}"),
@@ -292,6 +302,7 @@ impl PlugWorld {
             ota_catalogue: None,
             command_mark: 0,
             countdown_mark: 0,
+            version_before: None,
         })
     }
 
@@ -320,6 +331,18 @@ impl PlugWorld {
             .context("no 4001 reply yet: the plug's identity is unknown")
     }
 
+    /// One request on the scenario's AP connection. The first one connects, retrying while
+    /// the plug resets the connection as its access point comes up.
+    pub async fn request(&mut self, v: &serde_json::Value) -> anyhow::Result<Reply> {
+        if let Some(link) = self.ap.as_mut() {
+            return link.request(v).await;
+        }
+        let addr = self.ap_addr().await?;
+        let (link, reply) = ApLink::request_fresh(addr, v, self.timeline.clone(), AP_CONNECT_WITHIN).await?;
+        self.ap = Some(link);
+        Ok(reply)
+    }
+
     pub async fn ap(&mut self) -> anyhow::Result<&mut ApLink> {
         if self.ap.is_none() {
             let addr = self.ap_addr().await?;
@@ -338,8 +361,8 @@ impl PlugWorld {
     }
 
     /// Waits for the plug's broker session: an accepted CONNACK on the tap, then the
-    /// broker's SUBACK to the plug (before it, an app command could be lost). Returns the
-    /// index of the CONNACK.
+    /// broker's SUBACKs covering the five app topics (before them, an app command could be
+    /// lost), however the plug grouped its SUBSCRIBEs. Returns the index of the CONNACK.
     pub async fn wait_connected(&self, from: usize, within: Duration) -> anyhow::Result<usize> {
         if let DutHandle::External(e) = &self.plug {
             e.leave_ap().await?;
@@ -356,13 +379,31 @@ impl PlugWorld {
                 _ => None,
             })
             .await?;
-        self.timeline
-            .wait_for(i, within, "the broker's SUBACK to the plug", |e| match &e.event {
-                Event::Mqtt(Dir::Down, Packet::SubAck(_)) => Some(()),
-                _ => None,
+        self.wait_subscribed(i, within).await?;
+        Ok(i)
+    }
+
+    /// Waits until the SUBSCRIBEs since `from` (a session's CONNACK) are acknowledged for
+    /// all five app topics. Without a 4001 reply the topics are unknown: one SUBACK does.
+    pub async fn wait_subscribed(&self, from: usize, within: Duration) -> anyhow::Result<Subscriptions> {
+        let want: Option<Vec<String>> = self
+            .identity
+            .as_ref()
+            .map(|id| APP_FIELDS.iter().map(|f| id.app_topic(f)).collect());
+        let mut subs = Subscriptions::default();
+        let what = "the broker's SUBACKs for the five app topics";
+        let (subs, _) = self
+            .timeline
+            .wait_for(from, within, what, |e| {
+                subs.see(&e.event);
+                let done = match &want {
+                    Some(w) => subs.missing(w).is_empty(),
+                    None => !subs.granted.is_empty(),
+                };
+                done.then(|| subs.clone())
             })
             .await?;
-        Ok(i)
+        Ok(subs)
     }
 
     /// Waits for the app to receive a message on `{prefix}/device/{field}`.

@@ -311,6 +311,7 @@ port = "/dev/plugrig-no-meter-port"
         tags: None,
         report: None,
         features: vec![],
+        advisory_profile: false,
     })
     .await;
     let Err(e) = run else {

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         tags: None,
         report: Some(report),
         features: Vec::new(),
+        advisory_profile: false,
     };
     match rt.block_on(runner::run(opts)) {
         Ok(s) => {

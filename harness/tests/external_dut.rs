@@ -106,6 +106,7 @@ password = "plugrig-secret"
             tags: Some(tags.into()),
             report: None,
             features: Vec::new(),
+            advisory_profile: false,
         }))
         .expect("the run starts");
     let _ = child.kill();

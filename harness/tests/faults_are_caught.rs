@@ -76,6 +76,7 @@ fn every_fault_is_caught_by_a_scenario_naming_the_broken_rule() {
             tags: Some((*tags).into()),
             report: None,
             features: Vec::new(),
+            advisory_profile: false,
         };
         let s = rt.block_on(runner::run(opts)).expect("the run starts");
         let named = s.failed_rules.iter().any(|r| r == rule);

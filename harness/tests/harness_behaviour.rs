@@ -22,6 +22,7 @@ fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
         tags: None,
         report: None,
         features: vec![features],
+        advisory_profile: false,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (1, 1, 0), "{s:?}");
     assert!(!s.ok());
@@ -37,6 +38,7 @@ fn a_tag_expression_selects_scenarios() {
         tags: Some("@provisioning and not @errors".into()),
         report: None,
         features: Vec::new(),
+        advisory_profile: false,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (3, 0, 0), "{s:?}");
 }
@@ -81,6 +83,7 @@ fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
         tags: Some("@metering".into()),
         report: None,
         features: Vec::new(),
+        advisory_profile: false,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (3, 0, 2), "{s:?}");
     assert!(!s.ok(), "a run with skipped scenarios is not a pass");
@@ -102,6 +105,7 @@ fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
         tags: Some("@rule-electricity-accuracy".into()),
         report: None,
         features: Vec::new(),
+        advisory_profile: false,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (2, 0, 0), "{s:?}");
 }

@@ -50,24 +50,21 @@ impl SerialConsole {
     }
 }
 
-/// What the ESP32-C3 firmware and plug-sim print first after a boot (the core's console
-/// format: `plug <ms> boot fw=...`); a bench rig may name another marker.
-pub const BOOT_MARKER: &str = "boot fw=";
-
-/// The first console line at or after timeline index `from` containing `marker`, within
-/// `limit`: the plug booted.
+/// The first console line at or after timeline index `from` matching `boot` (the rig's
+/// boot pattern; this firmware prints `plug <ms> boot fw=...`), within `limit`: the plug
+/// booted.
 pub async fn wait_for_boot(
     timeline: &Timeline,
     from: usize,
-    marker: &str,
+    boot: &crate::rig::console::Pattern,
     limit: Duration,
 ) -> anyhow::Result<String> {
     timeline
         .wait_for(from, limit, "a boot line on the console", |e| match &e.event {
-            Event::Console(l) if l.contains(marker) => Some(l.clone()),
+            Event::Console(l) if boot.is_match(l) => Some(l.clone()),
             _ => None,
         })
         .await
         .map(|(l, _)| l)
-        .map_err(|_| anyhow::anyhow!("no console line containing {marker:?} within {limit:?}"))
+        .map_err(|_| anyhow::anyhow!("no console line matching {:?} within {limit:?}", boot.as_str()))
 }

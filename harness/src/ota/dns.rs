@@ -1,6 +1,7 @@
 //! A DNS server for the rig's network: A records for the names the rig defines, NXDOMAIN
-//! for everything else. On loopback, as a bench network's DHCP would point a plug at its
-//! resolver. Hand-written: one question, class IN, type A; enough for a plug's lookup.
+//! for everything else. On the rig's address: a free loopback port on the simulated rig
+//! (the simulated plug is told where), port 53 of the bench host on a bench, where the
+//! bench network's DHCP points a plug's resolver. Hand-written: one question, class IN, type A; enough for a plug's lookup.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -57,8 +58,12 @@ pub fn answer(q: &[u8], records: &HashMap<String, Ipv4Addr>) -> Option<Vec<u8>> 
 }
 
 impl DnsServer {
-    pub async fn start(records: HashMap<String, Ipv4Addr>) -> anyhow::Result<DnsServer> {
-        let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+    pub async fn start(records: HashMap<String, Ipv4Addr>, at: SocketAddr) -> anyhow::Result<DnsServer> {
+        let sock = Arc::new(
+            UdpSocket::bind(at)
+                .await
+                .map_err(|e| anyhow::anyhow!("the DNS server cannot listen on {at}: {e}"))?,
+        );
         let addr = sock.local_addr()?;
         tokio::spawn(async move {
             let mut buf = [0u8; 512];

@@ -3,4 +3,5 @@
 
 pub mod dns;
 pub mod image;
+pub mod images;
 pub mod server;

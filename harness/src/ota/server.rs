@@ -1,4 +1,5 @@
-//! The update server: HTTP/1.0 on loopback, one behaviour per catalogue. The catalogue
+//! The update server: HTTP/1.0 on the rig's address (loopback on the simulated rig, the
+//! bench host's address on the plug's network on a bench), one behaviour per catalogue. The catalogue
 //! (`/{mode}/`) picks what the plug gets, whatever file name it asks for; every request is
 //! noted on the timeline of the scenario that owns the mode's images.
 
@@ -31,8 +32,11 @@ pub struct UpdateServer {
 }
 
 impl UpdateServer {
-    pub async fn start() -> anyhow::Result<UpdateServer> {
-        let l = TcpListener::bind("127.0.0.1:0").await?;
+    /// Listens on a free port of `ip`.
+    pub async fn start(ip: std::net::IpAddr) -> anyhow::Result<UpdateServer> {
+        let l = TcpListener::bind((ip, 0))
+            .await
+            .map_err(|e| anyhow::anyhow!("the update server cannot listen on {ip}: {e}"))?;
         let s = UpdateServer {
             modes: Arc::default(),
             log: Arc::default(),

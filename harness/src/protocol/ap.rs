@@ -66,12 +66,15 @@ pub fn wifi(ssid: &str, pwd: &str, security: u8) -> Value {
     json!({ "header": WIFI, "wifi_ssid": ssid, "wifi_pwd": pwd, "wifi_security": security })
 }
 
-/// A parsed reply: `{"code":N,"message":"...","result":{"header":H,...}}` [spec].
+/// A parsed reply: `{"code":N,"message":"...","result":{"header":H,...}}` [spec]. With no
+/// parsed header (input that is not JSON, or has no header) a reply may omit `result`, or
+/// carry one without `header`: both are conformant (PROTOCOL-NOTES "AP socket").
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub code: i64,
     pub message: String,
     pub header: Option<i64>,
+    /// Empty when the reply has no `result`.
     pub result: Map<String, Value>,
     pub raw: String,
 }
@@ -91,11 +94,11 @@ impl Reply {
             .and_then(Value::as_str)
             .with_context(|| format!("reply has no message string: {raw}"))?
             .to_string();
-        let result = o
-            .get("result")
-            .and_then(Value::as_object)
-            .with_context(|| format!("reply has no result object: {raw}"))?
-            .clone();
+        let result = match o.get("result") {
+            None => Map::new(),
+            Some(Value::Object(r)) => r.clone(),
+            Some(other) => bail!("reply's result is not an object ({other}): {raw}"),
+        };
         let header = result.get("header").and_then(Value::as_i64);
         Ok(Reply {
             code,
@@ -157,6 +160,15 @@ mod tests {
             "iot_plug/plug_one/us/11:22:33:44:55:66/device/switch_state"
         );
         assert!(id.measures_power());
+    }
+
+    #[test]
+    fn an_error_reply_may_omit_result_when_no_header_was_parsed() {
+        let r = Reply::parse(r#"{"code":4,"message":"not json"}"#).unwrap();
+        assert_eq!((r.code, r.header), (4, None));
+        let r = Reply::parse(r#"{"code":5,"message":"undefined","result":{}}"#).unwrap();
+        assert_eq!((r.code, r.header), (5, None));
+        assert!(Reply::parse(r#"{"code":5,"message":"x","result":[1]}"#).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod ap;
 pub mod payloads;
 pub mod rules;
+pub mod subscriptions;
 pub mod timing;
 
 use rumqttc::{Packet, QoS};

@@ -14,7 +14,7 @@ use anyhow::Context;
 use super::drivers::{ButtonActuator, PowerSwitch};
 use super::handle::DutHandle;
 use super::{Broker, Dut, RigFile};
-use crate::instruments::serial_console::{wait_for_boot, BOOT_MARKER};
+use crate::instruments::serial_console::wait_for_boot;
 use crate::instruments::{open_meter, Measurement, MeterDriver};
 use crate::timeline::Timeline;
 
@@ -108,8 +108,8 @@ pub async fn check(rig: &RigFile) -> Report {
     }
 
     let (boot_marker, boot_timeout) = match &rig.dut {
-        Dut::Sim(_) => (BOOT_MARKER, Duration::from_secs(5)),
-        Dut::External(e) => (e.console_boot.as_str(), Duration::from_secs(e.boot_timeout_s)),
+        Dut::Sim(_) => (crate::rig::console::default_boot(), Duration::from_secs(5)),
+        Dut::External(e) => (e.console_boot.clone(), Duration::from_secs(e.boot_timeout_s)),
     };
     let has_console = match &rig.dut {
         Dut::Sim(s) => s.console == "pty",
@@ -169,7 +169,7 @@ pub async fn check(rig: &RigFile) -> Report {
         let mark = timeline.len();
         report.push("power on", plug.set_power(true).await.map(|_| "mains on".into()));
         if has_console {
-            let boot = wait_for_boot(&timeline, mark, boot_marker, boot_timeout)
+            let boot = wait_for_boot(&timeline, mark, &boot_marker, boot_timeout)
                 .await
                 .map(|l| format!("after a power cycle: {l}"))
                 .context("after power-on");

@@ -14,6 +14,7 @@ use crate::esp::flash::FlashSpec;
 use crate::instruments::ap_network::{ApNetwork, ApNetworkSpec};
 use crate::instruments::lcus_relay::LcusRelay;
 use crate::instruments::serial_console::SerialConsole;
+use crate::rig::console::{self, ConsolePatterns, Pattern};
 use crate::rig::drivers::ButtonActuator;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,31 +54,57 @@ pub struct ExternalDut {
     /// The accuracy the plug claims for its metering, percent of reading.
     #[serde(default = "claimed_accuracy")]
     pub claimed_accuracy_percent: f64,
-    /// An application image the plug accepts over the air (the body of plugrig's OTA image
-    /// format) and the target it is built for; without them the OTA image scenarios skip.
+    /// For plugs built here: an application image the plug accepts over the air (the body
+    /// of this project's OTA image format) and the target it is built for. plugrig wraps it
+    /// in the format's header with a newer version, and can make a corrupt copy and one for
+    /// another target.
     #[serde(default)]
     pub ota_body: Option<std::path::PathBuf>,
     #[serde(default)]
     pub ota_target: Option<String>,
+    /// For any plug: an upgrade image in the plug's own format, served verbatim whatever
+    /// file name the plug asks for under the catalogue, and the version `firmware_infor`
+    /// must show after installing it. Takes the place of ota_body/ota_target.
+    #[serde(default)]
+    pub ota_image: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub ota_version: Option<String>,
+    /// Optionally, a deliberately broken image in the plug's format (for the corrupt-image
+    /// R2 case; without it, and without ota_body, that scenario is skipped).
+    #[serde(default)]
+    pub ota_broken_image: Option<std::path::PathBuf>,
     /// The plug resolves names through plugrig's DNS (the bench's DHCP points it there).
     #[serde(default)]
     pub uses_rig_dns: bool,
+    /// This host's address on the plug's network: the update server and the DNS server
+    /// listen there, and upgrade realms name it. Default: broker_host, when it is an IP
+    /// address.
+    #[serde(default)]
+    pub rig_address: Option<std::net::IpAddr>,
+    /// The DNS server's port (with uses_rig_dns): 53, where a plug's resolver asks.
+    #[serde(default = "dns_port")]
+    pub dns_port: u16,
     /// Flash the workspace's ESP32-C3 firmware onto the plug before the run.
     #[serde(default)]
     pub flash: Option<FlashSpec>,
     /// Join the plug's access point from this host before provisioning.
     #[serde(default)]
     pub ap_network: Option<ApNetworkSpec>,
-    /// A console line containing this marks a boot (the ESP32-C3 firmware's: "boot fw=").
-    #[serde(default = "console_boot")]
-    pub console_boot: String,
+    /// Console lines, as regular expressions: a boot, the relay switching on, and off.
+    /// Defaults: this workspace's firmware ("boot fw=", "relay state=on", "relay state=off").
+    #[serde(default = "console::default_boot")]
+    pub console_boot: Pattern,
+    #[serde(default = "console::default_relay_on")]
+    pub console_relay_on: Pattern,
+    #[serde(default = "console::default_relay_off")]
+    pub console_relay_off: Pattern,
     /// Seconds from power-on or flashing to the boot line.
     #[serde(default = "boot_timeout")]
     pub boot_timeout_s: u64,
 }
 
-fn console_boot() -> String {
-    crate::instruments::serial_console::BOOT_MARKER.into()
+fn dns_port() -> u16 {
+    53
 }
 fn boot_timeout() -> u64 {
     20
@@ -110,6 +137,41 @@ impl ExternalDut {
 
     pub fn has_button(&self) -> bool {
         self.button_relay.is_some() || self.button_press.is_some()
+    }
+
+    pub fn console_patterns(&self) -> ConsolePatterns {
+        ConsolePatterns {
+            boot: self.console_boot.clone(),
+            relay_on: self.console_relay_on.clone(),
+            relay_off: self.console_relay_off.clone(),
+        }
+    }
+
+    /// Where the rig's services listen for this plug (see `rig_address`).
+    pub fn rig_address(&self) -> anyhow::Result<std::net::IpAddr> {
+        match self.rig_address {
+            Some(a) => Ok(a),
+            None => self.broker_host.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "dut.broker_host {:?} is not an IP address: give dut.rig_address, this host's address on the plug's network",
+                    self.broker_host
+                )
+            }),
+        }
+    }
+
+    /// Checks the keys that only make sense together.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.ota_image.is_some() != self.ota_version.is_some() {
+            bail!("dut.ota_image and dut.ota_version go together: the version is what firmware_infor must show after installing the image");
+        }
+        if self.ota_image.is_some() && (self.ota_body.is_some() || self.ota_target.is_some()) {
+            bail!("dut.ota_image replaces dut.ota_body/ota_target: give one or the other");
+        }
+        if self.ota_body.is_some() != self.ota_target.is_some() {
+            bail!("dut.ota_body and dut.ota_target go together");
+        }
+        self.rig_address().map(drop)
     }
 }
 

@@ -6,10 +6,12 @@
 
 pub mod check;
 pub mod command;
+pub mod console;
 pub mod drivers;
 pub mod external;
 pub mod handle;
 pub mod sim;
+pub mod strategy;
 
 use std::path::{Path, PathBuf};
 
@@ -114,6 +116,10 @@ pub struct RunSection {
     /// Scenarios run at once (each with its own plug on the simulated rig).
     #[serde(default = "concurrency")]
     pub concurrency: usize,
+    /// As `plugrig run --advisory-profile`: failures of scenarios that check only [profile]
+    /// rules are reported apart and do not fail the run.
+    #[serde(default)]
+    pub advisory_profile: bool,
 }
 
 fn concurrency() -> usize {
@@ -124,6 +130,7 @@ impl Default for RunSection {
     fn default() -> Self {
         RunSection {
             concurrency: concurrency(),
+            advisory_profile: false,
         }
     }
 }
@@ -178,6 +185,9 @@ fn validate(r: &RigFile) -> anyhow::Result<()> {
     }
     if r.run.concurrency == 0 {
         anyhow::bail!("run.concurrency must be at least 1");
+    }
+    if let Dut::External(e) = &r.dut {
+        e.validate()?;
     }
     if let Broker::External { host, .. } = &r.broker {
         // Tests reach loopback only; a bench rig names its broker explicitly.

@@ -1,6 +1,5 @@
 //! Upgrades and their results R1-R4 (spec 3.2.4, 3.3.4; PROTOCOL-NOTES "ota_upgrade_state").
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
@@ -12,15 +11,8 @@ use crate::protocol::payloads;
 use crate::timeline::{Dir, Event};
 use crate::world::PlugWorld;
 
-/// The version the newer image carries.
-pub const NEW_VERSION: &str = "000002";
 /// The name the rig's DNS resolves to the update server.
 pub const UPDATE_HOST: &str = "fw.plugrig.test";
-
-/// The newer-version image for `target` (built once per run).
-async fn image(w: &PlugWorld, target: &str) -> anyhow::Result<Arc<Vec<u8>>> {
-    w.ctx.upgrade_image(target).await
-}
 
 fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
     let name = format!("{}-{what}", w.scenario_id);
@@ -29,7 +21,7 @@ fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
 
 #[given("the update server offers a newer firmware image")]
 async fn newer(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let img = image(w, w.ctx.ota_target()).await?;
+    let img = w.ctx.images.good(&w.ctx.rig.file).await?;
     offer(w, "good", Mode::Serve(img));
     Ok(())
 }
@@ -42,7 +34,8 @@ async fn status(w: &mut PlugWorld, code: u16) -> anyhow::Result<()> {
 
 #[given("the update server offers a truncated image")]
 async fn truncated(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let img = image(w, w.ctx.ota_target()).await?;
+    // Whatever the plug's format, half an image announced as whole is not an image.
+    let img = w.ctx.images.good(&w.ctx.rig.file).await?;
     let keep = img.len() / 2;
     offer(w, "truncated", Mode::Truncate(img, keep));
     Ok(())
@@ -50,30 +43,32 @@ async fn truncated(w: &mut PlugWorld) -> anyhow::Result<()> {
 
 #[given("the update server offers an image with a corrupt checksum")]
 async fn corrupt(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let mut img = (*image(w, w.ctx.ota_target()).await?).clone();
-    let last = img.len() - 1;
-    img[last] ^= 0x5A;
-    offer(w, "corrupt", Mode::Serve(Arc::new(img)));
+    let img = w.ctx.images.broken(&w.ctx.rig.file).await?;
+    offer(w, "corrupt", Mode::Serve(img));
     Ok(())
 }
 
 #[given("the update server offers an image for another target")]
 async fn other_target(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let img = image(w, "esp32c3").await?;
+    let img = w.ctx.images.other_target(&w.ctx.rig.file).await?;
     offer(w, "target", Mode::Serve(img));
     Ok(())
 }
 
 #[given("the update server stalls the transfer")]
 async fn stall(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let img = image(w, w.ctx.ota_target()).await?;
-    offer(w, "stall", Mode::Stall(img, 64 + 1000));
+    let img = w.ctx.images.good(&w.ctx.rig.file).await?;
+    let keep = (64 + 1000).min(img.len() / 2);
+    offer(w, "stall", Mode::Stall(img, keep));
     // The plug's own stall timeout (15 s, network time) is what this scenario waits for.
     crate::bench::protocol_wait(Duration::from_secs(15));
     Ok(())
 }
 
 async fn upgrade(w: &mut PlugWorld, kind: u8, realm: &str, port: u16) -> anyhow::Result<()> {
+    // The plug's own version before the upgrade: what a failed one must leave, and what a
+    // successful one must change (its version string is the plug's own choice).
+    w.version_before = Some(firmware_version(w).await?);
     let catalogue = w.ota_catalogue.clone().unwrap_or_else(|| "none/".into());
     let topic = w.identity()?.app_topic("upgrade");
     let payload = serde_json::json!({ "type": kind, "realm": realm, "port": port, "catalogue": catalogue });
@@ -108,11 +103,12 @@ async fn type0_realm(w: &mut PlugWorld, realm: String) -> anyhow::Result<()> {
 
 #[when("the app requests an upgrade from a port where nothing listens")]
 async fn closed_port(w: &mut PlugWorld) -> anyhow::Result<()> {
-    // Bind and drop: a loopback port that refuses connections.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    // Bind and drop: a port of the rig's address that refuses connections.
+    let host = w.ctx.rig_host;
+    let port = std::net::TcpListener::bind((host, 0))?.local_addr()?.port();
     // Three attempts one second apart before R3.
     crate::bench::protocol_wait(Duration::from_secs(2));
-    upgrade(w, 0, "127.0.0.1", port).await
+    upgrade(w, 0, &host.to_string(), port).await
 }
 
 #[then(expr = "the plug reports ota_result {word} within {int} s")]
@@ -139,8 +135,17 @@ async fn firmware_version(w: &mut PlugWorld) -> anyhow::Result<String> {
     Ok(payloads::firmware_infor(&p)?.firmware_version)
 }
 
-#[then(expr = "the plug restarts and firmware_infor shows version {word}")]
-async fn restarted(w: &mut PlugWorld, version: String) -> anyhow::Result<()> {
+#[then("the plug restarts and firmware_infor shows the new image's version")]
+async fn restarted(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let version = w.ctx.images.new_version()?.to_string();
+    let before = w
+        .version_before
+        .clone()
+        .context("no version was read before the upgrade")?;
+    ensure!(
+        before != version,
+        "the plug already runs version {before:?}, the version of the rig's upgrade image: give an image with another version (dut.ota_version)"
+    );
     // The restart: after its R1 on the tap, a new session comes up. The app may see the R1
     // only after all that, so the search goes by the tap.
     let state_topic = w.identity()?.device_topic("ota_upgrade_state");
@@ -171,17 +176,21 @@ async fn restarted(w: &mut PlugWorld, version: String) -> anyhow::Result<()> {
     let got = firmware_version(w).await?;
     ensure!(
         got == version,
-        "after the upgrade firmware_infor says {got:?}, expected {version:?}"
+        "after the upgrade firmware_infor says {got:?}, expected the new image's {version:?} (it said {before:?} before)"
     );
     Ok(())
 }
 
-#[then(expr = "the plug still runs firmware version {word}")]
-async fn still_old(w: &mut PlugWorld, version: String) -> anyhow::Result<()> {
+#[then("the plug still runs the firmware version it reported before")]
+async fn still_old(w: &mut PlugWorld) -> anyhow::Result<()> {
+    let version = w
+        .version_before
+        .clone()
+        .context("no version was read before the upgrade")?;
     let got = firmware_version(w).await?;
     ensure!(
         got == version,
-        "after a failed upgrade firmware_infor says {got:?}, expected {version:?}"
+        "after a failed upgrade firmware_infor says {got:?}; before the upgrade it said {version:?}"
     );
     // And it did not restart: no new session since the upgrade request.
     w.timeline.none_since(

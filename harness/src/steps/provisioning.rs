@@ -31,7 +31,7 @@ pub fn mqtt_server(w: &PlugWorld, qos: u8, keepalive: u16, clean: u8) -> MqttSer
 }
 
 async fn request_identity(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let reply = w.ap().await?.request(&ap::device_info()).await?;
+    let reply = w.request(&ap::device_info()).await?;
     let id = reply.identity()?;
     // Capabilities were chosen from the rig file: the plug must agree with it.
     anyhow::ensure!(
@@ -51,18 +51,14 @@ async fn request_identity(w: &mut PlugWorld) -> anyhow::Result<()> {
 }
 
 async fn send_mqtt(w: &mut PlugWorld, m: MqttServer) -> anyhow::Result<()> {
-    let reply = w.ap().await?.request(&ap::mqtt_server(&m)).await?;
+    let reply = w.request(&ap::mqtt_server(&m)).await?;
     w.provisioned = Some(m);
     w.last_reply = Some(reply);
     Ok(())
 }
 
 async fn send_wifi(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let reply = w
-        .ap()
-        .await?
-        .request(&ap::wifi("plugrig-net", "plugrig-pass", 3))
-        .await?;
+    let reply = w.request(&ap::wifi("plugrig-net", "plugrig-pass", 3)).await?;
     w.last_reply = Some(reply);
     Ok(())
 }
@@ -101,7 +97,8 @@ pub async fn provision_with(w: &mut PlugWorld, m: MqttServer, connect: bool) -> 
 
 #[given("a factory-fresh plug")]
 async fn fresh(w: &mut PlugWorld) -> anyhow::Result<()> {
-    // The World started a plug with an empty flash; its AP socket must answer.
+    // The World started a plug with an empty flash (an external one was brought to AP
+    // mode by the rig's strategy); its AP socket must accept a connection.
     w.ap().await?;
     Ok(())
 }

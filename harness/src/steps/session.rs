@@ -6,6 +6,7 @@ use anyhow::{bail, ensure, Context};
 use cucumber::{given, then, when};
 use rumqttc::Packet;
 
+use crate::protocol::subscriptions::Subscriptions;
 use crate::protocol::{qos_number, APP_FIELDS};
 use crate::timeline::{Dir, Event};
 use crate::world::PlugWorld;
@@ -67,24 +68,30 @@ async fn connect_matches(w: &mut PlugWorld) -> anyhow::Result<()> {
 
 #[then("the plug subscribes to the five app topics")]
 async fn subscribes(w: &mut PlugWorld) -> anyhow::Result<()> {
+    // One SUBSCRIBE with five filters, five SUBSCRIBEs, or wildcards: the union of what the
+    // broker acknowledged since the session came up must cover each app topic.
     let id = w.identity()?.clone();
-    let (filters, _) = w
-        .timeline
-        .wait_for(
-            w.mark,
-            Duration::from_secs(5),
-            "a SUBSCRIBE from the plug",
-            |e| match &e.event {
-                Event::Mqtt(Dir::Up, Packet::Subscribe(s)) => Some(s.filters.clone()),
-                _ => None,
-            },
-        )
-        .await?;
-    let mut got: Vec<String> = filters.iter().map(|f| f.path.clone()).collect();
-    let mut want: Vec<String> = APP_FIELDS.iter().map(|f| id.app_topic(f)).collect();
-    got.sort();
-    want.sort();
-    ensure!(got == want, "SUBSCRIBE topics {got:?}, expected {want:?}");
+    let want: Vec<String> = APP_FIELDS.iter().map(|f| id.app_topic(f)).collect();
+    let subs = match w.wait_subscribed(w.mark, Duration::from_secs(5)).await {
+        Ok(s) => s,
+        Err(e) => {
+            let mut seen = Subscriptions::default();
+            for x in w.timeline.snapshot().iter().skip(w.mark) {
+                seen.see(&x.event);
+            }
+            bail!(
+                "the plug's acknowledged subscriptions do not cover {:?} (granted {:?}, refused {:?}, unacknowledged {:?}): {e}",
+                seen.missing(&want),
+                seen.granted,
+                seen.refused,
+                seen.unacknowledged()
+            );
+        }
+    };
+    ensure!(
+        subs.missing(&want).is_empty(),
+        "subscriptions {subs:?} miss {want:?}"
+    );
     Ok(())
 }
 

@@ -62,14 +62,20 @@ async fn on_connection(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
 
 #[then(expr = "the console shows the relay {onoff}")]
 async fn console_relay(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
-    let want = format!("relay state={}", s.as_str());
+    // The console's format is the plug's own: the rig file's patterns read it.
+    let patterns = w.ctx.console.clone();
+    let pattern = if s.is_on() {
+        &patterns.relay_on
+    } else {
+        &patterns.relay_off
+    };
     w.timeline
         .wait_for(
             w.command_mark,
             ECHO_WITHIN,
-            &format!("console line with {want:?}"),
+            &format!("a console line matching {:?}", pattern.as_str()),
             |e| match &e.event {
-                Event::Console(l) if l.contains(&want) => Some(()),
+                Event::Console(l) if patterns.relay(l) == Some(s.is_on()) => Some(()),
                 _ => None,
             },
         )
@@ -200,7 +206,14 @@ async fn console_matches_mqtt(w: &mut PlugWorld) -> anyhow::Result<()> {
                     mqtt.push(on);
                 }
             }
-            Event::Console(l) if l.contains(" relay state=") => console.push(l.contains("state=on")),
+            // Only changes here too: a plug may print the state again (at boot, on an echo).
+            Event::Console(l) => {
+                if let Some(on) = w.ctx.console.relay(l) {
+                    if console.last().copied().unwrap_or(false) != on {
+                        console.push(on);
+                    }
+                }
+            }
             _ => {}
         }
     }

@@ -1,0 +1,156 @@
+//! The upgrade images a run offers, in the plug's own format. A plug built here takes this
+//! project's format (`image.rs`): plugrig wraps a body in the header with a newer version,
+//! and can make a corrupt copy and a copy for another target. Any other plug brings its own
+//! image and says which version it carries (rig keys `ota_image`, `ota_version`,
+//! `ota_broken_image`); that file is served verbatim, whatever file name the plug asks for.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use tokio::sync::OnceCell;
+
+use crate::rig::{self, RigFile};
+
+/// The version plugrig writes into images of this project's format.
+pub const NEW_VERSION: &str = "000002";
+
+#[derive(Debug)]
+enum Source {
+    /// This project's format around a body: the simulated plug's own executable (None),
+    /// or the rig's `ota_body`.
+    Built { body: Option<PathBuf>, target: String },
+    /// The plug's own format, verbatim.
+    Verbatim {
+        image: PathBuf,
+        version: String,
+        broken: Option<PathBuf>,
+    },
+    /// The rig names no image.
+    None,
+}
+
+#[derive(Debug)]
+pub struct Images {
+    source: Source,
+    body: OnceCell<Arc<Vec<u8>>>,
+    /// Built images by target: each CRCs the whole body, so once per run.
+    built: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+}
+
+impl Images {
+    pub fn of_rig(r: &RigFile) -> Images {
+        let source = match &r.dut {
+            rig::Dut::Sim(_) => Source::Built {
+                body: None,
+                target: "sim".into(),
+            },
+            rig::Dut::External(e) => match (&e.ota_image, &e.ota_version, &e.ota_body, &e.ota_target) {
+                (Some(image), Some(version), _, _) => Source::Verbatim {
+                    image: image.clone(),
+                    version: version.clone(),
+                    broken: e.ota_broken_image.clone(),
+                },
+                (_, _, Some(body), Some(target)) => Source::Built {
+                    body: Some(body.clone()),
+                    target: target.clone(),
+                },
+                _ => Source::None,
+            },
+        };
+        Images {
+            source,
+            body: OnceCell::new(),
+            built: Mutex::default(),
+        }
+    }
+
+    /// The version `firmware_infor` must show once the good image is installed.
+    pub fn new_version(&self) -> anyhow::Result<&str> {
+        match &self.source {
+            Source::Built { .. } => Ok(NEW_VERSION),
+            Source::Verbatim { version, .. } => Ok(version),
+            Source::None => anyhow::bail!("the rig names no upgrade image (dut.ota_image or dut.ota_body)"),
+        }
+    }
+
+    /// A newer image the plug must install (R1).
+    pub async fn good(&self, rig: &RigFile) -> anyhow::Result<Arc<Vec<u8>>> {
+        match &self.source {
+            Source::Built { target, .. } => self.built(rig, target).await,
+            Source::Verbatim { image, .. } => read(image).await,
+            Source::None => anyhow::bail!("the rig names no upgrade image (dut.ota_image or dut.ota_body)"),
+        }
+    }
+
+    /// An image the plug must refuse as corrupt (R2).
+    pub async fn broken(&self, rig: &RigFile) -> anyhow::Result<Arc<Vec<u8>>> {
+        match &self.source {
+            Source::Verbatim {
+                broken: Some(path), ..
+            } => read(path).await,
+            Source::Built { .. } => {
+                // The body's CRC no longer matches: flip a bit of the last byte.
+                let mut img = (*self.good(rig).await?).clone();
+                if let Some(last) = img.last_mut() {
+                    *last ^= 0x5A;
+                }
+                Ok(Arc::new(img))
+            }
+            _ => anyhow::bail!("the rig names no broken image (dut.ota_broken_image)"),
+        }
+    }
+
+    /// A well-formed image for another device (R2); only this project's format says which
+    /// device an image is for.
+    pub async fn other_target(&self, rig: &RigFile) -> anyhow::Result<Arc<Vec<u8>>> {
+        match &self.source {
+            Source::Built { target, .. } => {
+                let other = if target == "esp32c3" { "sim" } else { "esp32c3" };
+                self.built(rig, other).await
+            }
+            _ => anyhow::bail!("images in the plug's own format name no target"),
+        }
+    }
+
+    async fn built(&self, rig: &RigFile, target: &str) -> anyhow::Result<Arc<Vec<u8>>> {
+        let cached = self.lock().get(target).cloned();
+        if let Some(img) = cached {
+            return Ok(img);
+        }
+        let body = self.body(rig).await?;
+        let img = Arc::new(super::image::build(&super::image::ImageSpec {
+            target,
+            version: NEW_VERSION,
+            body: &body,
+        }));
+        self.lock().insert(target.to_string(), img.clone());
+        Ok(img)
+    }
+
+    async fn body(&self, rig: &RigFile) -> anyhow::Result<Arc<Vec<u8>>> {
+        self.body
+            .get_or_try_init(|| async {
+                let path = match (&self.source, &rig.dut) {
+                    (Source::Built { body: Some(p), .. }, _) => p.clone(),
+                    (_, rig::Dut::Sim(cfg)) => rig::sim::binary(cfg).await?,
+                    _ => anyhow::bail!("the rig names no dut.ota_body"),
+                };
+                read(&path).await
+            })
+            .await
+            .cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Vec<u8>>>> {
+        self.built.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+async fn read(path: &PathBuf) -> anyhow::Result<Arc<Vec<u8>>> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .with_context(|| format!("reading the upgrade image {}", path.display()))?;
+    Ok(Arc::new(bytes))
+}

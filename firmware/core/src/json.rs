@@ -1,9 +1,11 @@
 //! A small JSON reader for the flat objects of this protocol.
 //!
-//! Owns: finding where one top-level object ends in a byte stream that has no delimiter
-//! (PROTOCOL-NOTES "AP socket: framing"), and decoding its top-level members into typed
-//! values with their *decoded* string lengths, which the error codes 1 and 2 are about.
-//! Nested objects and arrays are skipped (checked for well-formedness, not kept).
+//! Owns: finding where one top-level value ends in a byte stream that has no delimiter
+//! (PROTOCOL-NOTES "AP socket: framing"), and decoding a top-level object's members into
+//! typed values with their *decoded* string lengths, which the error codes 1 and 2 are
+//! about. Nested objects and arrays are skipped (checked for well-formedness, not kept).
+//! A top-level value that is not an object is JSON too (code 5, not 4): [`parse_top`]
+//! finds its end without keeping it.
 //!
 //! Refuses: heap, recursion deeper than [`MAX_DEPTH`], panics on any input.
 
@@ -60,8 +62,34 @@ impl Object {
 pub enum JsonError {
     /// The bytes so far are a valid prefix of an object: wait for more.
     Incomplete,
-    /// Not JSON, or JSON whose top level is not an object.
+    /// Not JSON ([`parse_object`]: or JSON whose top level is not an object).
     Invalid,
+}
+
+/// One complete top-level JSON value.
+// Returned once and taken apart at once, like parse_object's result, whose size it shares.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Top {
+    Object(Object),
+    /// An array, string, number, true, false or null: JSON, but not a command.
+    Other,
+}
+
+/// Parses one JSON value of any kind at the start of `input` (after optional whitespace).
+/// Returns it and how many bytes it used. Arrays and strings end at their closing byte,
+/// literals when complete; a number only once a byte follows that cannot continue it,
+/// since the stream has no delimiter and `12` may be the start of `123`.
+pub fn parse_top(input: &[u8]) -> Result<(Top, usize), JsonError> {
+    let mut p = Parser { s: input, i: 0 };
+    p.ws();
+    let top = if p.peek()? == b'{' {
+        Top::Object(p.object_top()?)
+    } else {
+        p.value(1)?;
+        Top::Other
+    };
+    Ok((top, p.i))
 }
 
 /// Parses one object at the start of `input` (after optional whitespace).
@@ -410,6 +438,46 @@ mod tests {
     #[case(b"{\"a\":\"\xff\"}")]
     fn garbage_is_invalid(#[case] input: &[u8]) {
         assert_eq!(parse_object(input), Err(JsonError::Invalid));
+    }
+
+    #[rstest]
+    #[case::array(b"[4001]", 6)]
+    #[case::nested_array(b" [1,{\"a\":[]}]x", 13)]
+    #[case::string(b"\"4001\"", 6)]
+    #[case::number_then_newline(b"4001\n", 4)]
+    #[case::number_then_nul(b"-1.5e3\0", 6)]
+    #[case::true_(b"true", 4)]
+    #[case::null_then_more(b"null{}", 4)]
+    fn a_complete_value_that_is_not_an_object(#[case] input: &[u8], #[case] end: usize) {
+        assert_eq!(parse_top(input), Ok((Top::Other, end)));
+    }
+
+    #[rstest]
+    #[case(b"4001")]
+    #[case(b"-")]
+    #[case(b"1.")]
+    #[case(b"[4001")]
+    #[case(b"\"abc")]
+    #[case(b"fals")]
+    fn a_value_prefix_is_incomplete(#[case] input: &[u8]) {
+        assert_eq!(parse_top(input), Err(JsonError::Incomplete));
+    }
+
+    #[rstest]
+    #[case(b"hello plug")]
+    #[case(b"[1,]")]
+    #[case(b"trux")]
+    #[case(b"-x")]
+    #[case(br#"{"header":40x}"#)]
+    fn a_value_that_is_not_json_is_invalid(#[case] input: &[u8]) {
+        assert_eq!(parse_top(input), Err(JsonError::Invalid));
+    }
+
+    #[test]
+    fn an_object_is_an_object_either_way() {
+        let (top, used) = parse_top(br#"{"header":4001} "#).unwrap();
+        assert_eq!(used, 15);
+        assert_eq!(top, Top::Object(parse_object(br#"{"header":4001}"#).unwrap().0));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The AP socket: commands 4001/4002/4003 and their replies.
 //!
 //! Read first: spec sections 1 and 2, and PROTOCOL-NOTES "AP socket". This module owns
-//! framing (one JSON object, no delimiter), validation with the error codes in the pinned
+//! framing (one JSON value, no delimiter), validation with the error codes in the pinned
 //! order 4, 5, 2, 1, 6, 3, and the reply envelope. It does not own the order rule's state
 //! (whether a 4002 was accepted): the plug passes that in.
 
@@ -10,7 +10,7 @@ use heapless::{String, Vec};
 
 use crate::config::{MqttConfig, WifiConfig};
 use crate::identity::Identity;
-use crate::json::{self, parse_object, JsonError, Object, Value};
+use crate::json::{self, parse_top, JsonError, Object, Top, Value};
 
 /// A reply is one write of at most this many bytes.
 pub const REPLY_MAX: usize = 1024;
@@ -88,7 +88,7 @@ impl Stream {
         self.buf.extend_from_slice(data).is_ok()
     }
 
-    /// Takes the next complete object off the front, if there is one.
+    /// Takes the next complete JSON value off the front, if there is one.
     pub fn next_frame(&mut self) -> Framed {
         // Separators tolerated between and after objects: whitespace, and the NUL some
         // clients end a write with.
@@ -101,13 +101,22 @@ impl Stream {
         if self.buf.is_empty() {
             return Framed::NeedMore;
         }
-        match parse_object(&self.buf) {
-            Ok((obj, used)) => {
+        match parse_top(&self.buf) {
+            Ok((Top::Object(obj), used)) => {
                 self.consume(used);
                 match parse_command(&obj) {
                     Ok(c) => Framed::Command(c),
                     Err(r) => Framed::Rejected(r),
                 }
+            }
+            // JSON, but no object: no header to read, so nothing to echo (PROTOCOL-NOTES,
+            // code 4 is only for what is not JSON at all).
+            Ok((Top::Other, used)) => {
+                self.consume(used);
+                Framed::Rejected(Rejection {
+                    code: Code::Undefined,
+                    header: None,
+                })
             }
             Err(JsonError::Incomplete) if self.buf.is_full() => {
                 self.buf.clear();

@@ -638,3 +638,27 @@ proptest::proptest! {
         r.advance(S(2));
     }
 }
+
+#[test]
+fn json_that_is_not_an_object_gets_code_5_and_the_connection_stays() {
+    let mut r = Rig::new(identity(), None);
+    r.input(Input::ApAccepted(1));
+    r.ap_send(1, "[4001]");
+    r.ap_send(1, "4001\n");
+    r.ap_send(1, "\"4001\"null");
+    let want = r#"{"code":5,"message":"undefined data","result":{}}"#;
+    let got: Vec<&str> = r.replies.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(got, [want; 4], "no header parsed, none echoed");
+    assert!(!r.actions.contains(&Action::ApClose(1)));
+    r.ap_send(1, r#"{"header":4001}"#);
+    assert_eq!(r.replies.last().map(|(_, t)| code_of(t)), Some(0));
+}
+
+#[test]
+fn outside_ap_mode_a_connection_is_closed_unanswered() {
+    let mut r = Rig::connected(0);
+    r.input(Input::ApAccepted(7));
+    r.ap_send(7, r#"{"header":4001}"#);
+    assert!(r.replies.is_empty());
+    assert_eq!(r.actions, vec![Action::ApClose(7)]);
+}

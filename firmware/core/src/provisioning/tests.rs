@@ -246,8 +246,11 @@ fn stream_handles_split_objects_newlines_and_nul() {
 
 #[rstest]
 #[case::text(b"hello")]
+#[case::text_with_space(b"hello plug")]
 #[case::truncated_then_garbage(b"{\"header\":40x")]
-#[case::array(b"[4001]")]
+#[case::bad_number_in_object(b"{\"header\":40x}")]
+#[case::bad_literal(b"nulL")]
+#[case::unclosed_array_then_garbage(b"[4001,x")]
 fn stream_answers_4_for_garbage(#[case] input: &[u8]) {
     let mut s = Stream::default();
     assert!(s.push(input));
@@ -255,6 +258,62 @@ fn stream_answers_4_for_garbage(#[case] input: &[u8]) {
         s.next_frame(),
         Framed::Fatal(Rejection {
             code: Code::NotJson,
+            header: None
+        })
+    );
+}
+
+/// PROTOCOL-NOTES code 4: "A JSON value that is not an object is JSON: code 5", with no
+/// header to echo, and the connection stays usable.
+#[rstest]
+#[case::array(b"[4001]")]
+#[case::nested_array(b"[{\"header\":4001}]")]
+#[case::number_then_newline(b"4001\n")]
+#[case::number_then_nul(b"-0.5\0")]
+#[case::string(b"\"4001\"")]
+#[case::true_(b"true")]
+#[case::false_(b"false")]
+#[case::null(b"null")]
+fn stream_answers_5_for_json_that_is_not_an_object(#[case] input: &[u8]) {
+    let mut s = Stream::default();
+    assert!(s.push(input));
+    assert_eq!(
+        s.next_frame(),
+        Framed::Rejected(Rejection {
+            code: Code::Undefined,
+            header: None
+        })
+    );
+    assert!(s.push(br#"{"header":4001}"#));
+    assert_eq!(s.next_frame(), Framed::Command(Command::DeviceInfo));
+}
+
+#[test]
+fn a_bare_number_waits_for_the_byte_after_it() {
+    let mut s = Stream::default();
+    assert!(s.push(b"40"));
+    assert_eq!(s.next_frame(), Framed::NeedMore);
+    assert!(s.push(b"01"));
+    assert_eq!(s.next_frame(), Framed::NeedMore, "4001 may go on");
+    assert!(s.push(b"\r\n"));
+    assert!(matches!(
+        s.next_frame(),
+        Framed::Rejected(Rejection {
+            code: Code::Undefined,
+            header: None
+        })
+    ));
+    assert_eq!(s.next_frame(), Framed::NeedMore);
+}
+
+#[test]
+fn a_bare_number_filling_the_input_is_oversized() {
+    let mut s = Stream::default();
+    assert!(s.push(&[b'7'; INPUT_MAX]));
+    assert_eq!(
+        s.next_frame(),
+        Framed::Fatal(Rejection {
+            code: Code::Length,
             header: None
         })
     );
@@ -292,6 +351,7 @@ fn replies_have_the_envelope_and_no_nul() {
     );
     assert!(!r.contains(&0) && r.len() <= REPLY_MAX);
 }
+
 
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]

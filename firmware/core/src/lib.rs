@@ -25,6 +25,7 @@ pub mod plug;
 pub mod provisioning;
 pub mod storage;
 pub mod time;
+pub mod vendor_image;
 
 #[cfg(test)]
 mod testutil;

@@ -22,6 +22,10 @@ fn main() {
             "  ota_image::Verifier",
             size_of::<plug_core::ota_image::Verifier>(),
         ),
+        (
+            "  vendor_image::Verifier (vendor-image variation)",
+            size_of::<plug_core::vendor_image::Verifier>(),
+        ),
         ("config::Config (stored)", size_of::<plug_core::config::Config>()),
     ];
     for (what, bytes) in rows {

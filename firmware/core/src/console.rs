@@ -15,6 +15,21 @@
 //! | `ota`        | `result` (R1-R4), `detail`            | an upgrade ends                     |
 //! | `reset`      | `cause` (button/app)                  | factory reset                       |
 //! | `error`      | `what`                                | something went wrong and was handled|
+//!
+//! The `console-format` variation ([`Format::Vendor`]) writes the same events the way
+//! another vendor's firmware might, for proving a rig's console patterns are configurable:
+//!
+//! ```text
+//! *** BOOT plug-sim 000001 ***          boot (the board's name, the firmware version)
+//! [1234] RELAY -> ON                    relay (ON/OFF)
+//! [1234] MODE -> AP                     mode (AP/STATION)
+//! [1234] CONFIG -> SAVED                config (SAVED/ERASED)
+//! [1234] MQTT -> UP                     mqtt (UP/DOWN/REFUSED <code>)
+//! [1234] COUNTDOWN -> START 60s ON      countdown (START <secs>s <target>/CANCEL <cause>/DONE)
+//! [1234] OTA -> R1 installed            ota (<result> <detail>)
+//! [1234] RESET -> BUTTON                reset (BUTTON/APP)
+//! [1234] ERROR -> <what>                error
+//! ```
 
 use core::fmt::{self, Write};
 use heapless::String;
@@ -128,6 +143,65 @@ pub fn line(uptime_ms: u64, e: &Event) -> String<128> {
     s
 }
 
+/// Which line format the board prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// `plug <uptime_ms> <event> key=value...` (the table above).
+    #[default]
+    Plugrig,
+    /// The `console-format` variation (the block above).
+    Vendor,
+}
+
+/// The whole line in `format`, without its newline; `board` names the firmware in the
+/// vendor boot line.
+pub fn line_as(format: Format, board: &str, uptime_ms: u64, e: &Event) -> String<128> {
+    if format == Format::Plugrig {
+        return line(uptime_ms, e);
+    }
+    let mut s = String::new();
+    let up = |on: bool| if on { "ON" } else { "OFF" };
+    // A line too long for the buffer is cut, never dropped.
+    let _ = match e {
+        Event::Boot { fw, .. } => write!(s, "*** BOOT {board} {fw} ***"),
+        Event::Relay { on, .. } => write!(s, "[{uptime_ms}] RELAY -> {}", up(*on)),
+        Event::Mode { ap } => write!(s, "[{uptime_ms}] MODE -> {}", if *ap { "AP" } else { "STATION" }),
+        Event::ConfigSaved => write!(s, "[{uptime_ms}] CONFIG -> SAVED"),
+        Event::ConfigErased => write!(s, "[{uptime_ms}] CONFIG -> ERASED"),
+        Event::MqttUp => write!(s, "[{uptime_ms}] MQTT -> UP"),
+        Event::MqttDown => write!(s, "[{uptime_ms}] MQTT -> DOWN"),
+        Event::MqttRefused { code } => write!(s, "[{uptime_ms}] MQTT -> REFUSED {code}"),
+        Event::CountdownStart { secs, target_on } => {
+            write!(s, "[{uptime_ms}] COUNTDOWN -> START {secs}s {}", up(*target_on))
+        }
+        Event::CountdownCancel { cause } => write!(s, "[{uptime_ms}] COUNTDOWN -> CANCEL {cause}"),
+        Event::CountdownDone => write!(s, "[{uptime_ms}] COUNTDOWN -> DONE"),
+        Event::Ota { result, detail } => write!(s, "[{uptime_ms}] OTA -> {result} {detail}"),
+        Event::Reset { cause } => write!(
+            s,
+            "[{uptime_ms}] RESET -> {}",
+            match cause {
+                Cause::Button => "BUTTON",
+                Cause::App => "APP",
+                Cause::Countdown => "COUNTDOWN",
+                Cause::Boot => "BOOT",
+            }
+        ),
+        Event::Error { what } => return error_line(format, uptime_ms, what),
+    };
+    s
+}
+
+/// An error line for a message known only at run time (a board's own errors), in `format`.
+pub fn error_line(format: Format, uptime_ms: u64, what: &str) -> String<128> {
+    let mut s = String::new();
+    let _ = match format {
+        Format::Plugrig => write!(s, "plug {uptime_ms} error what={what}"),
+        Format::Vendor => write!(s, "[{uptime_ms}] ERROR -> {what}"),
+    };
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +216,78 @@ mod tests {
             },
         );
         assert_eq!(l.as_str(), "plug 1234 relay state=on cause=app");
+    }
+
+    fn every_event() -> [Event; 16] {
+        let fw = String::try_from("v2.3.0").unwrap();
+        let mac = String::try_from("11:22:33:44:55:66").unwrap();
+        [
+            Event::Boot {
+                fw,
+                mac,
+                configured: true,
+            },
+            Event::Mode { ap: true },
+            Event::Mode { ap: false },
+            Event::ConfigSaved,
+            Event::ConfigErased,
+            Event::Relay {
+                on: true,
+                cause: Cause::App,
+            },
+            Event::Relay {
+                on: false,
+                cause: Cause::Countdown,
+            },
+            Event::MqttUp,
+            Event::MqttDown,
+            Event::MqttRefused { code: 5 },
+            Event::CountdownStart {
+                secs: 60,
+                target_on: true,
+            },
+            Event::CountdownCancel { cause: "switch" },
+            Event::CountdownDone,
+            Event::Ota {
+                result: "R1",
+                detail: "installed",
+            },
+            Event::Reset { cause: Cause::Button },
+            Event::Error { what: "oops" },
+        ]
+    }
+
+    #[test]
+    fn vendor_lines() {
+        let l = |e: &Event| line_as(Format::Vendor, "plug-sim", 1234, e);
+        let all = every_event();
+        assert_eq!(l(&all[0]).as_str(), "*** BOOT plug-sim v2.3.0 ***");
+        assert_eq!(l(&all[5]).as_str(), "[1234] RELAY -> ON");
+        assert_eq!(l(&all[6]).as_str(), "[1234] RELAY -> OFF");
+        assert_eq!(l(&all[10]).as_str(), "[1234] COUNTDOWN -> START 60s ON");
+        assert_eq!(l(&all[15]).as_str(), "[1234] ERROR -> oops");
+        for e in &all[1..] {
+            let text = l(e);
+            assert!(text.starts_with("[1234] "), "{text}");
+            assert!(text.contains(" -> "), "{text}");
+        }
+        for e in &all {
+            let text = l(e);
+            assert!(
+                !text.contains("relay state=") && !text.contains("boot fw=") && !text.starts_with("plug "),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_format_is_the_plugrig_line() {
+        for e in &every_event() {
+            assert_eq!(line_as(Format::Plugrig, "plug-sim", 7, e), line(7, e));
+        }
+        assert_eq!(
+            error_line(Format::Plugrig, 7, "config-store(x)").as_str(),
+            "plug 7 error what=config-store(x)"
+        );
     }
 }

@@ -5,7 +5,9 @@
 //! ESP32-C3 firmware) only move bytes and apply actions.
 //!
 //! Read in this order: `plug` (the application), `provisioning` (AP socket), `mqtt`
-//! (session), `ota_image`, `bl0942`, `console`, `storage`.
+//! (session), `ota_image`, `bl0942`, `console`, `storage`. Test-only switches, compiled
+//! into plug-sim alone: `faults` (deliberate violations) and `variations` (conformant
+//! choices other than the default, with `vendor_image`).
 #![no_std]
 
 #[cfg(test)]
@@ -25,6 +27,7 @@ pub mod plug;
 pub mod provisioning;
 pub mod storage;
 pub mod time;
+pub mod variations;
 pub mod vendor_image;
 
 #[cfg(test)]

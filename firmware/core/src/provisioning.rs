@@ -282,6 +282,19 @@ pub fn reply(code: Code, header: Option<i64>, identity: Option<&Identity>) -> Re
     out
 }
 
+/// `{"code":N,"message":"..."}`: an error reply without `result`, which PROTOCOL-NOTES
+/// allows when no header was parsed (the `bare-error-reply` variation).
+pub fn bare_reply(code: Code) -> Reply {
+    let mut out = Reply::new();
+    let mut head: String<48> = String::new();
+    // Cannot fail: a code and a fixed message are far below both capacities.
+    let _ = write!(head, "{{\"code\":{},\"message\":", code as u8);
+    let _ = out.extend_from_slice(head.as_bytes());
+    let _ = json::write_str(&mut out, code.message());
+    let _ = out.push(b'}');
+    out
+}
+
 fn write_reply(
     out: &mut Reply,
     code: Code,

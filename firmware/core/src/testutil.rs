@@ -30,7 +30,8 @@ pub enum Sent {
         dup: bool,
         at: Instant,
     },
-    Subscribe(Vec<(String, u8)>),
+    /// Filters with their QoS, and the packet id.
+    Subscribe(Vec<(String, u8)>, u16),
     Puback(u16),
     Pubrec(u16),
     Pubrel(u16),
@@ -65,6 +66,7 @@ fn owned(p: &Packet<'_>, at: Instant) -> Option<Sent> {
                 .iter()
                 .map(|t| (String::from(t.topic_path.as_str()), t.qos as u8))
                 .collect(),
+            s.pid.get(),
         ),
         Packet::Puback(p) => Sent::Puback(p.get()),
         Packet::Pubrec(p) => Sent::Pubrec(p.get()),
@@ -106,13 +108,20 @@ pub fn identity() -> Identity {
 
 impl Rig {
     pub fn new(id: Identity, stored: Option<Config>) -> Rig {
-        let plug = Plug::new(
+        Rig::with(id, stored, |_| {})
+    }
+
+    /// As `new`, with `setup` (faults, variations) applied before the first action is
+    /// taken, as a board does.
+    pub fn with(id: Identity, stored: Option<Config>, setup: impl FnOnce(&mut Plug)) -> Rig {
+        let mut plug = Plug::new(
             id.clone(),
             Timing::default(),
             NetTiming::default(),
             stored.clone(),
             Instant::ZERO,
         );
+        setup(&mut plug);
         let mut r = Rig {
             plug,
             now: Instant::ZERO,
@@ -134,9 +143,14 @@ impl Rig {
 
     /// A plug provisioned with `qos`, connected, with its first publishes cleared.
     pub fn connected(qos: u8) -> Rig {
+        Rig::connected_with(qos, |_| {})
+    }
+
+    /// As `connected`, with `setup` applied first.
+    pub fn connected_with(qos: u8, setup: impl FnOnce(&mut Plug)) -> Rig {
         let mut cfg = crate::config::tests::sample();
         cfg.mqtt.qos = qos;
-        let mut r = Rig::new(identity(), Some(cfg));
+        let mut r = Rig::with(identity(), Some(cfg), setup);
         r.advance(Duration::from_millis(10));
         assert!(r.plug.mqtt_up(), "fake broker session is up");
         r.sent.clear();
@@ -216,7 +230,7 @@ impl Rig {
                 session_present: false,
                 code: self.connack_code,
             })),
-            Sent::Subscribe(_) if self.broker_acks => None,
+            Sent::Subscribe(..) if self.broker_acks => None,
             Sent::Publish {
                 pid: Some(pid), qos, ..
             } if self.broker_acks => {

@@ -1,4 +1,6 @@
 //! AP mode: the provisioning socket's connections and the 4002-before-4003 rule.
+//! Outside AP mode a connection is closed at once, unanswered (a board may keep its
+//! listener open: the `ap-stays-open` variation).
 
 use heapless::Vec;
 
@@ -6,8 +8,9 @@ use super::{Action, ConnId, Mode, Plug};
 use crate::config::{Config, MqttConfig};
 use crate::console::Event as Console;
 use crate::faults::Fault;
-use crate::provisioning::{self, Code, Command, Framed, Stream};
+use crate::provisioning::{self, Code, Command, Framed, Rejection, Stream};
 use crate::time::Instant;
+use crate::variations::Variation;
 
 /// Connections served at once. A further one evicts the least recently active, so
 /// clients that connect and never send cannot lock the next one out.
@@ -88,9 +91,7 @@ impl Plug {
         };
         conn.idle_deadline = deadline;
         if !conn.stream.push(data) {
-            let r = Stream::overflow_rejection();
-            self.reply(id, r.code, r.header);
-            self.drop_conn(id);
+            self.fatal(id, Stream::overflow_rejection());
             return;
         }
         loop {
@@ -104,8 +105,7 @@ impl Plug {
                 Framed::NeedMore => return,
                 Framed::Rejected(r) => self.reply(id, r.code, r.header),
                 Framed::Fatal(r) => {
-                    self.reply(id, r.code, r.header);
-                    self.drop_conn(id);
+                    self.fatal(id, r);
                     return;
                 }
                 Framed::Command(cmd) => {
@@ -115,6 +115,16 @@ impl Plug {
                 }
             }
         }
+    }
+
+    /// Answers what it can, then drops the connection. Oversized input (code 1) may go
+    /// unanswered (PROTOCOL-NOTES: "a code-1 reply, or none"): the `oversize-close` choice.
+    fn fatal(&mut self, id: ConnId, r: Rejection) {
+        let silent = r.code == Code::Length && self.variations.has(Variation::OversizeClose);
+        if !silent {
+            self.reply(id, r.code, r.header);
+        }
+        self.drop_conn(id);
     }
 
     fn drop_conn(&mut self, id: ConnId) {
@@ -129,7 +139,13 @@ impl Plug {
             code
         };
         let identity = (code == Code::Ok && header == Some(provisioning::DEVICE_INFO)).then_some(&self.id);
-        let r = provisioning::reply(code, header, identity);
+        // Without a parsed header, `result` may be left out (PROTOCOL-NOTES, reply envelope).
+        let bare = header.is_none() && code != Code::Ok && self.variations.has(Variation::BareErrorReply);
+        let r = if bare {
+            provisioning::bare_reply(code)
+        } else {
+            provisioning::reply(code, header, identity)
+        };
         self.emit(Action::ApSend(id, r));
     }
 

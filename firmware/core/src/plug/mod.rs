@@ -25,6 +25,7 @@ use crate::identity::Identity;
 use crate::mqtt::{self, NetTiming, Session, SessionConfig};
 use crate::provisioning::Reply;
 use crate::time::Instant;
+use crate::variations::{Variation, Variations};
 
 pub use countdown::Countdown;
 pub use ota::OtaInput;
@@ -186,6 +187,10 @@ pub struct Plug {
     exit: Option<(Exit, Instant)>,
     actions: Deque<Action, 32>,
     faults: Faults,
+    variations: Variations,
+    /// One second of application time (the unfaulted cadence), which the `slow-tick`
+    /// countdown measures its remaining time in.
+    app_second: Duration,
 }
 
 impl Plug {
@@ -206,6 +211,8 @@ impl Plug {
             exit: None,
             actions: Deque::new(),
             faults: Faults::NONE,
+            variations: Variations::NONE,
+            app_second: timing.cadence,
         };
         p.emit(Action::Console(Console::Boot {
             fw: p.id.firmware_version.clone(),
@@ -238,6 +245,13 @@ impl Plug {
                 st.session.set_client_id(self.id.mac.as_str());
             }
         }
+    }
+
+    /// Turns on conformant variations (the `conformant-variations` feature only). Call it
+    /// before the first `poll_action`, as the board does: the choices apply from then on.
+    #[cfg(feature = "conformant-variations")]
+    pub fn set_variations(&mut self, variations: Variations) {
+        self.variations = variations;
     }
 
     // ---- getters ----
@@ -499,7 +513,14 @@ impl Plug {
             return;
         };
         let qos = st.mqtt.qos;
-        st.session.subscribe(now, &refs, qos);
+        if self.variations.has(Variation::SplitSubscribe) {
+            // One packet (and packet id) per filter; the session ignores SUBACKs either way.
+            for t in &refs {
+                st.session.subscribe(now, &[t], qos);
+            }
+        } else {
+            st.session.subscribe(now, &refs, qos);
+        }
         st.next_heartbeat = Some(now + self.timing.heartbeat);
         st.next_electricity = power.then(|| now + self.timing.cadence);
         self.console(Console::MqttUp);
@@ -608,3 +629,7 @@ impl Plug {
 
 #[cfg(test)]
 mod tests;
+// These need the switch compiled in: `cargo test -p plug-core --all-features`, or
+// together with plug-sim, which enables it.
+#[cfg(all(test, feature = "conformant-variations"))]
+mod variation_tests;

@@ -5,6 +5,9 @@
 //!     corrupt, or an image for another target).
 //! R3: the server could not be connected after `ota_attempts` tries.
 //! R4: the name did not resolve, or a type-0 realm is not a single IPv4 address.
+//!
+//! The image is plugrig's (`ota_image`), or with the `vendor-image` variation the vendor
+//! format (`vendor_image`) under its own file name.
 
 use core::fmt::Write;
 use heapless::String;
@@ -14,6 +17,8 @@ use crate::console::Event as Console;
 use crate::faults::Fault;
 use crate::ota_image::{ImageError, Verifier};
 use crate::time::Instant;
+use crate::variations::Variation;
+use crate::vendor_image;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtaInput<'a> {
@@ -43,7 +48,32 @@ pub(super) struct Job {
     /// No progress by then: R2.
     stall_at: Instant,
     reached: bool,
-    verifier: Verifier,
+    check: Check,
+}
+
+/// The image format this plug accepts.
+// One job at a time, so the larger variant costs nothing extra.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Check {
+    Plugrig(Verifier),
+    Vendor(vendor_image::Verifier),
+}
+
+impl Check {
+    fn feed(&mut self, d: &[u8]) -> Result<(), ImageError> {
+        match self {
+            Check::Plugrig(v) => v.feed(d),
+            Check::Vendor(v) => v.feed(d),
+        }
+    }
+
+    fn finish(&self) -> Result<(), ImageError> {
+        match self {
+            Check::Plugrig(v) => v.finish().map(|_| ()),
+            Check::Vendor(v) => v.finish().map(|_| ()),
+        }
+    }
 }
 
 impl Job {
@@ -80,13 +110,24 @@ impl Plug {
             self.ota_result(now, "R4", "realm is not an ip address");
             return;
         }
+        let vendor = self.variations.has(Variation::VendorImage);
+        let image = if vendor {
+            vendor_image::FILE_NAME
+        } else {
+            self.id.ota_image.as_str()
+        };
         let mut path: String<160> = String::new();
-        let _ = write!(
-            path,
-            "/{}{}",
-            catalogue.trim_start_matches('/'),
-            self.id.ota_image
-        );
+        let _ = write!(path, "/{}{}", catalogue.trim_start_matches('/'), image);
+        let check = if vendor {
+            Check::Vendor(vendor_image::Verifier::new())
+        } else {
+            // An empty target accepts any image: only the fault switch asks for that.
+            Check::Plugrig(Verifier::new(if self.faults.has(Fault::AcceptWrongTarget) {
+                ""
+            } else {
+                &self.id.ota_target
+            }))
+        };
         let job = Job {
             host: String::try_from(realm).unwrap_or_default(),
             port,
@@ -96,12 +137,7 @@ impl Plug {
             retry_at: None,
             stall_at: now,
             reached: false,
-            // An empty target accepts any image: only the fault switch asks for that.
-            verifier: Verifier::new(if self.faults.has(Fault::AcceptWrongTarget) {
-                ""
-            } else {
-                &self.id.ota_target
-            }),
+            check,
         };
         self.ota = Some(job);
         self.ota_attempt(now);
@@ -149,18 +185,18 @@ impl Plug {
             OtaInput::Data(d) => {
                 if !job.reached {
                     self.ota_fail(now, "R2", "data before status");
-                } else if let Err(e) = job.verifier.feed(d) {
+                } else if let Err(e) = job.check.feed(d) {
                     self.ota_fail(now, "R2", image_error(e));
                 }
             }
-            OtaInput::End => match job.verifier.finish() {
-                Ok(_) if job.reached => {
+            OtaInput::End => match job.check.finish() {
+                Ok(()) if job.reached => {
                     self.ota = None;
                     self.emit(Action::OtaActivate);
                     self.ota_result(now, "R1", "installed");
                     self.begin_exit(now, Exit::Restart);
                 }
-                Ok(_) => self.ota_fail(now, "R2", "no status"),
+                Ok(()) => self.ota_fail(now, "R2", "no status"),
                 Err(e) => self.ota_fail(now, "R2", image_error(e)),
             },
             OtaInput::Broken => self.ota_fail(now, "R2", "transfer broken"),

@@ -9,13 +9,13 @@ use std::{format, vec};
 use super::*;
 use crate::testutil::{identity, Rig, Sent};
 
-const S: fn(u64) -> Duration = Duration::from_secs;
-const MS: fn(u64) -> Duration = Duration::from_millis;
+pub(super) const S: fn(u64) -> Duration = Duration::from_secs;
+pub(super) const MS: fn(u64) -> Duration = Duration::from_millis;
 
-const P4002: &str = r#"{"header":4002,"host":"127.0.0.1","port":1883,"connect_mode":0,"username":"u","password":"p","keepalive":60,"qos":1,"clean_session":0,"clientId":"cid"}"#;
-const P4003: &str = r#"{"header":4003,"wifi_ssid":"net","wifi_pwd":"pw","wifi_security":3}"#;
+pub(super) const P4002: &str = r#"{"header":4002,"host":"127.0.0.1","port":1883,"connect_mode":0,"username":"u","password":"p","keepalive":60,"qos":1,"clean_session":0,"clientId":"cid"}"#;
+pub(super) const P4003: &str = r#"{"header":4003,"wifi_ssid":"net","wifi_pwd":"pw","wifi_security":3}"#;
 
-fn code_of(reply: &str) -> i64 {
+pub(super) fn code_of(reply: &str) -> i64 {
     let (o, _) = crate::json::parse_object(reply.as_bytes()).expect("reply is JSON");
     match o.get("code") {
         Some(crate::json::Value::Int(c)) => *c,
@@ -91,7 +91,7 @@ fn provisioning_then_broker_connection() {
             clean: false,
         }
     );
-    let Sent::Subscribe(topics) = &r.sent[1] else {
+    let Sent::Subscribe(topics, _) = &r.sent[1] else {
         panic!("{:?}", r.sent)
     };
     let names: Vec<&str> = topics
@@ -259,7 +259,7 @@ fn a_plug_without_power_monitoring_never_publishes_electricity() {
     assert!(!r.actions.contains(&Action::MeterRequest));
 }
 
-fn delay(p: &str) -> (i64, i64, i64, String) {
+pub(super) fn delay(p: &str) -> (i64, i64, i64, String) {
     let (o, _) = crate::json::parse_object(p.as_bytes()).expect("json");
     let i = |k| match o.get(k) {
         Some(crate::json::Value::Int(v)) => *v,
@@ -424,14 +424,14 @@ fn a_press_between_2_and_10_s_does_nothing() {
     assert!(r.plug.mqtt_up());
 }
 
-fn upgrade(r: &mut Rig, kind: u8, realm: &str) {
+pub(super) fn upgrade(r: &mut Rig, kind: u8, realm: &str) {
     r.app_publishes(
         "upgrade",
         &format!(r#"{{"type":{kind},"realm":"{realm}","port":8080,"catalogue":"fw/"}}"#),
     );
 }
 
-fn ota_result(r: &Rig) -> Option<String> {
+pub(super) fn ota_result(r: &Rig) -> Option<String> {
     r.last("ota_upgrade_state")
 }
 

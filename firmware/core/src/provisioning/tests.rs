@@ -352,6 +352,14 @@ fn replies_have_the_envelope_and_no_nul() {
     assert!(!r.contains(&0) && r.len() <= REPLY_MAX);
 }
 
+#[test]
+fn a_bare_reply_has_no_result() {
+    let r = bare_reply(Code::NotJson);
+    assert_eq!(
+        core::str::from_utf8(&r).unwrap(),
+        r#"{"code":4,"message":"not json"}"#
+    );
+}
 
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]

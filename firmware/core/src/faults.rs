@@ -37,9 +37,15 @@ pub enum Fault {
     AcceptOutOfRangeCountdown,
     /// An image for another target is installed.
     AcceptWrongTarget,
+    /// After an upgrade (R1) and the restart, firmware_infor still reports the old
+    /// version. The board applies it: it is the board that reads the installed version
+    /// (see [`crate::identity::Identity::boot_version`]).
+    OtaKeepsVersion,
+    /// electricity_information reports voltage in V instead of 0.1 V.
+    VoltageInVolts,
 }
 
-pub const ALL: [(Fault, &str); 16] = [
+pub const ALL: [(Fault, &str); 18] = [
     (Fault::NoCancelOnSwitch, "no-cancel-on-switch"),
     (Fault::PowerInDeciwatts, "power-in-deciwatts"),
     (Fault::WrongOrderCode, "wrong-order-code"),
@@ -56,6 +62,8 @@ pub const ALL: [(Fault, &str); 16] = [
     (Fault::SlowCadence, "slow-cadence"),
     (Fault::AcceptOutOfRangeCountdown, "accept-out-of-range-countdown"),
     (Fault::AcceptWrongTarget, "accept-wrong-target"),
+    (Fault::OtaKeepsVersion, "ota-keeps-version"),
+    (Fault::VoltageInVolts, "voltage-in-volts"),
 ];
 
 impl Fault {
@@ -64,7 +72,7 @@ impl Fault {
     }
 }
 
-/// The set of active faults.
+/// The set of active faults: one bit per [`Fault`], so at most 32 of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Faults(u32);
 
@@ -79,5 +87,19 @@ impl Faults {
     #[inline(always)]
     pub fn has(self, f: Fault) -> bool {
         cfg!(feature = "fault-injection") && self.0 & (1 << (f as u8)) != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_is_unique_and_round_trips() {
+        for (i, (f, name)) in ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i, "ALL is in declaration order");
+            assert_eq!(Fault::from_name(name), Some(*f));
+        }
+        assert_eq!(Fault::from_name("no-such-fault"), None);
     }
 }

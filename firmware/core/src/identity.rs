@@ -3,6 +3,8 @@
 use core::fmt::Write;
 use heapless::String;
 
+use crate::faults::{Fault, Faults};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// `iot_plug`.
@@ -47,6 +49,18 @@ impl Identity {
         s
     }
 
+    /// At boot: the version an update installed, when the board found one, replaces the
+    /// factory version. With the `ota-keeps-version` fault it does not, so after an
+    /// upgrade the plug goes on reporting the version it had before.
+    pub fn boot_version(&mut self, installed: Option<&str>, faults: Faults) {
+        if faults.has(Fault::OtaKeepsVersion) {
+            return;
+        }
+        if let Some(v) = installed.and_then(|v| String::try_from(v).ok()) {
+            self.firmware_version = v;
+        }
+    }
+
     pub fn device_type(&self) -> &'static str {
         if self.power_monitoring {
             "1"
@@ -84,5 +98,24 @@ mod tests {
             "iot_plug/plug_one/us/11:22:33:44:55:66/device/switch_state"
         );
         assert_eq!(t.split('/').count(), 6);
+    }
+
+    #[test]
+    fn an_installed_version_replaces_the_factory_one() {
+        use crate::faults::Faults;
+        let mut id = super::sample();
+        id.boot_version(None, Faults::NONE);
+        assert_eq!(id.firmware_version.as_str(), "000001");
+        id.boot_version(Some("v2.3.0"), Faults::NONE);
+        assert_eq!(id.firmware_version.as_str(), "v2.3.0");
+    }
+
+    #[cfg(feature = "fault-injection")]
+    #[test]
+    fn ota_keeps_version_reports_the_old_one() {
+        use crate::faults::{Fault, Faults};
+        let mut id = super::sample();
+        id.boot_version(Some("000002"), Faults::NONE.with(Fault::OtaKeepsVersion));
+        assert_eq!(id.firmware_version.as_str(), "000001");
     }
 }

@@ -629,7 +629,9 @@ impl Plug {
 
 #[cfg(test)]
 mod tests;
-// These need the switch compiled in: `cargo test -p plug-core --all-features`, or
-// together with plug-sim, which enables it.
+// These need the switches compiled in: `cargo test -p plug-core --all-features`, or
+// together with plug-sim, which enables both.
+#[cfg(all(test, feature = "fault-injection"))]
+mod fault_tests;
 #[cfg(all(test, feature = "conformant-variations"))]
 mod variation_tests;

@@ -145,11 +145,16 @@ impl Plug {
             });
             return;
         };
+        let voltage = if self.faults.has(Fault::VoltageInVolts) {
+            r.deci_volts.saturating_add(5) / 10
+        } else {
+            r.deci_volts
+        };
         let mut s: String<96> = String::new();
         let _ = write!(
             s,
             "{{\"voltage\":{},\"current\":{},\"power\":{}}}",
-            r.deci_volts,
+            voltage,
             r.milliamps,
             if self.faults.has(Fault::PowerInDeciwatts) {
                 r.watts * 10

@@ -1,0 +1,79 @@
+//! The fault switches added after the first sixteen, each on virtual time (the older ones
+//! are proven end to end by the harness's `faults_are_caught`).
+
+use super::tests::{ota_result, upgrade, MS};
+use super::*;
+use crate::faults::{Fault, Faults};
+use crate::testutil::{identity, Rig};
+
+fn with(f: Fault) -> impl FnOnce(&mut Plug) {
+    move |p: &mut Plug| p.set_faults(Faults::NONE.with(f))
+}
+
+#[test]
+fn voltage_in_volts() {
+    let mut r = Rig::connected_with(0, with(Fault::VoltageInVolts));
+    r.meter_frame = Some(
+        crate::bl0942::Raw {
+            i_rms: 110_534,
+            v_rms: 3_650_873,
+            watt: 60_320,
+        }
+        .encode(),
+    );
+    r.advance(MS(2_500));
+    assert_eq!(
+        r.last("electricity_information").as_deref(),
+        Some(r#"{"voltage":230,"current":440,"power":101}"#)
+    );
+}
+
+#[test]
+fn ota_keeps_version_after_the_restart() {
+    let mut r = Rig::connected_with(1, with(Fault::OtaKeepsVersion));
+    upgrade(&mut r, 0, "127.0.0.1");
+    r.ota(OtaInput::Status(200));
+    let body = b"the new firmware";
+    let mut img = crate::ota_image::Header::for_body("sim", "000002", body)
+        .expect("header")
+        .encode()
+        .to_vec();
+    img.extend_from_slice(body);
+    r.ota(OtaInput::Data(&img));
+    r.ota(OtaInput::End);
+    assert_eq!(ota_result(&r).as_deref(), Some(r#"{"ota_result":"R1"}"#));
+    assert!(r.actions.contains(&Action::Restart));
+    // The restart: the board reads the installed version and boots with it, or (the
+    // fault) does not.
+    let faults = Faults::NONE.with(Fault::OtaKeepsVersion);
+    let mut id = identity();
+    id.boot_version(Some("000002"), faults);
+    let mut r2 = Rig::with(id, r.stored.clone(), with(Fault::OtaKeepsVersion));
+    r2.advance(MS(10));
+    r2.app_publishes("read_firmware_infor", "");
+    let infor = r2.last("firmware_infor").expect("firmware_infor");
+    assert!(infor.contains(r#""firmware_version":"000001""#), "{infor}");
+}
+
+#[cfg(feature = "conformant-variations")]
+#[test]
+fn no_final_zero_with_slow_tick() {
+    use super::tests::{delay, S};
+    use crate::variations::{Variation, Variations};
+    use std::string::String;
+    use std::vec::Vec;
+    let mut r = Rig::connected_with(0, |p| {
+        p.set_faults(Faults::NONE.with(Fault::NoFinalZero));
+        p.set_variations(Variations::NONE.with(Variation::SlowTick));
+    });
+    r.app_publishes("delay_time", r#"{"delay_hour":0,"delay_minute":1}"#);
+    r.advance(S(65));
+    let p: Vec<(i64, i64, i64, String)> = r.publishes("delay_time").iter().map(|(m, _)| delay(m)).collect();
+    assert_eq!(p.len(), 59, "the 0/0/0 of the 60th tick is missing");
+    assert_eq!(p.last(), Some(&(0, 0, 1, "on".into())));
+    assert!(r.relay, "the relay still switches");
+    assert_eq!(
+        r.last("switch_state").as_deref(),
+        Some(r#"{"switch_state":"on"}"#)
+    );
+}

@@ -2,17 +2,22 @@
 //! chip, from power-on until power-off or restart. Everything here is I/O; every decision
 //! is the core's. Each I/O task lives in a JoinSet, so a power cut (aborting `run`) drops
 //! every socket at once, as a real power cut would.
+//!
+//! Three test switches are the board's to apply, since they are about its I/O: the
+//! `console-format` and `ap-stays-open` variations and the `ota-keeps-version` fault.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use plug_core::console;
+use plug_core::console::{self, Format};
+use plug_core::faults::Faults;
 use plug_core::identity::Identity;
 use plug_core::mqtt::NetTiming;
 use plug_core::plug::{Action, ConnId, Input, OtaInput};
 use plug_core::storage::ConfigStore;
+use plug_core::variations::{Variation, Variations};
 use plug_core::{Plug, Timing};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -35,8 +40,28 @@ pub struct BoardConfig {
     pub ap_addr: SocketAddr,
     pub state_dir: std::path::PathBuf,
     pub resolver: Option<SocketAddr>,
-    pub faults: plug_core::faults::Faults,
+    pub faults: Faults,
+    pub variations: Variations,
 }
+
+impl BoardConfig {
+    fn console_format(&self) -> Format {
+        if self.variations.has(Variation::ConsoleFormat) {
+            Format::Vendor
+        } else {
+            Format::Plugrig
+        }
+    }
+
+    /// The AP listener is open whenever the plug runs; outside AP mode the core closes
+    /// each connection unanswered.
+    fn ap_stays_open(&self) -> bool {
+        self.variations.has(Variation::ApStaysOpen)
+    }
+}
+
+/// The name in the `console-format` boot line.
+const BOARD_NAME: &str = "plug-sim";
 
 /// Why the firmware stopped running.
 #[derive(Debug)]
@@ -80,9 +105,14 @@ impl Board {
     }
 
     fn say(&self, e: &console::Event) {
-        let _ = self
-            .console
-            .send(console::line(self.now().as_millis(), e).to_string());
+        let line = console::line_as(self.cfg.console_format(), BOARD_NAME, self.now().as_millis(), e);
+        let _ = self.console.send(line.to_string());
+    }
+
+    /// The board's own errors, whose text is known only at run time.
+    fn say_error(&self, what: &str) {
+        let line = console::error_line(self.cfg.console_format(), self.now().as_millis(), what);
+        let _ = self.console.send(line.to_string());
     }
 }
 
@@ -99,7 +129,8 @@ pub async fn run(
         Ok(c) => c,
         Err(e) => {
             // Unrepairable flash: start unprovisioned, as the device would after a wipe.
-            let _ = console.send(format!("plug 0 error what=config-unreadable({e:?})"));
+            let what = format!("config-unreadable({e:?})");
+            let _ = console.send(console::error_line(cfg.console_format(), 0, &what).to_string());
             store
                 .format()
                 .await
@@ -112,9 +143,7 @@ pub async fn run(
     lock(&world).button = Some(btn_tx);
     let slots = Slots::new(&cfg.state_dir);
     let mut identity = cfg.identity.clone();
-    if let Some(v) = slots.active_version() {
-        identity.firmware_version = v.as_str().try_into().unwrap_or_default();
-    }
+    identity.boot_version(slots.active_version().as_deref(), cfg.faults);
     let mut b = Board {
         cfg,
         world,
@@ -141,6 +170,10 @@ pub async fn run(
     });
     let mut plug = Plug::new(identity, b.cfg.timing, NetTiming::default(), stored, b.now());
     plug.set_faults(b.cfg.faults);
+    plug.set_variations(b.cfg.variations);
+    if b.cfg.ap_stays_open() {
+        b.ap_listen().await?;
+    }
     loop {
         while let Some(a) = plug.poll_action() {
             if let Some(stop) = b.apply(&mut plug, a).await? {
@@ -205,9 +238,7 @@ impl Board {
                         if let Some(f) = &mut self.ota_file {
                             use std::io::Write;
                             if f.write_all(d).is_err() {
-                                self.say(&console::Event::Error {
-                                    what: "ota slot write failed",
-                                });
+                                self.say_error("ota slot write failed");
                             }
                         }
                         OtaInput::Data(d)
@@ -225,8 +256,12 @@ impl Board {
         match a {
             Action::ApListen => self.ap_listen().await?,
             Action::ApStopListening => {
-                if let Some(h) = self.ap_listener.take() {
-                    h.abort();
+                // With ap-stays-open only the connections close (the provisioning one
+                // has had its reply); the listener goes on accepting.
+                if !self.cfg.ap_stays_open() {
+                    if let Some(h) = self.ap_listener.take() {
+                        h.abort();
+                    }
                 }
                 for (_, (mut w, h)) in self.ap_conns.drain() {
                     let _ = w.shutdown().await;
@@ -249,9 +284,7 @@ impl Board {
             Action::JoinNetwork(_) => plug.handle(self.now(), Input::NetworkUp),
             Action::MqttOpen { host, port, tls } => {
                 if tls {
-                    self.say(&console::Event::Error {
-                        what: "tls not supported by the simulated plug",
-                    });
+                    self.say_error("tls not supported by the simulated plug");
                     plug.handle(self.now(), Input::MqttClosed);
                 } else {
                     self.mqtt_open(host.to_string(), port);
@@ -279,18 +312,12 @@ impl Board {
             }
             Action::Store(c) => {
                 if let Err(e) = self.store.save(&c).await {
-                    let _ = self.console.send(format!(
-                        "plug {} error what=config-store({e:?})",
-                        self.now().as_millis()
-                    ));
+                    self.say_error(&format!("config-store({e:?})"));
                 }
             }
             Action::Erase => {
                 if let Err(e) = self.store.erase().await {
-                    let _ = self.console.send(format!(
-                        "plug {} error what=config-erase({e:?})",
-                        self.now().as_millis()
-                    ));
+                    self.say_error(&format!("config-erase({e:?})"));
                 }
             }
             Action::OtaFetch {

@@ -4,8 +4,12 @@
 //! On start it prints one line to stdout:
 //! `plug-sim ready ap=127.0.0.1:PORT control=127.0.0.1:PORT [console=/dev/pts/N]`
 //! and from then on the console (on stdout, or on the pty with `--console pty`): one
-//! `plug <uptime_ms> <event> ...` line per event (format: plug-core's `console` module).
+//! `plug <uptime_ms> <event> ...` line per event (format: plug-core's `console` module;
+//! `--variant console-format` prints its other format).
 //! See README "The simulated plug" for the control commands.
+//!
+//! Test-only switches: `--fault NAME` (a deliberate violation, plug-core's `faults`) and
+//! `--variant NAME` (a conformant choice other than the default, plug-core's `variations`).
 
 mod board;
 mod console;
@@ -21,7 +25,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
+use plug_core::faults::{Fault, Faults};
 use plug_core::identity::Identity;
+use plug_core::variations::{Variation, Variations};
 use plug_core::Timing;
 use tokio::sync::{mpsc, watch};
 
@@ -61,7 +67,8 @@ struct Args {
     /// "1": with power monitoring; "0": without.
     #[arg(long, default_value = "1", value_parser = ["0", "1"])]
     device_type: String,
-    /// Version of the factory image (an OTA-installed image reports its own).
+    /// Version of the factory image (an OTA-installed image reports its own), at most 16
+    /// bytes: "000001", or "v2.3.0" as a vendor image would carry.
     #[arg(long, default_value = "000001")]
     firmware_version: String,
     #[arg(long, default_value = "moko")]
@@ -87,6 +94,34 @@ struct Args {
     /// (repeatable; names in plug-core's `faults` module, e.g. no-cancel-on-switch).
     #[arg(long = "fault")]
     faults: Vec<String>,
+    /// A conformant choice other than the default, for proving the conformance suite on a
+    /// plug that differs legitimately (repeatable; names in plug-core's `variations`
+    /// module, e.g. slow-tick).
+    #[arg(long = "variant")]
+    variants: Vec<String>,
+}
+
+/// The faults and variations named on the command line; an unknown name is an error
+/// that lists the known ones.
+fn switches(a: &Args) -> anyhow::Result<(Faults, Variations)> {
+    let names = |all: &[&str]| all.join(", ");
+    let mut faults = Faults::NONE;
+    for name in &a.faults {
+        let f = Fault::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = plug_core::faults::ALL.iter().map(|(_, n)| *n).collect();
+            anyhow::anyhow!("--fault {name}: no such fault (known: {})", names(&known))
+        })?;
+        faults = faults.with(f);
+    }
+    let mut variations = Variations::NONE;
+    for name in &a.variants {
+        let v = Variation::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = plug_core::variations::ALL.iter().map(|(_, n)| *n).collect();
+            anyhow::anyhow!("--variant {name}: no such variation (known: {})", names(&known))
+        })?;
+        variations = variations.with(v);
+    }
+    Ok((faults, variations))
 }
 
 fn identity(a: &Args) -> anyhow::Result<Identity> {
@@ -117,8 +152,10 @@ fn main() -> anyhow::Result<()> {
 /// The power supply: runs the firmware while powered, and starts it again after a
 /// restart or a power cycle.
 async fn supervise(args: Args) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.state_dir)?;
+    // Bad flags fail before anything is bound or printed.
     let identity = identity(&args)?;
+    let (faults, variations) = switches(&args)?;
+    std::fs::create_dir_all(&args.state_dir)?;
     // Fix the AP port now so it stays the same across power cycles and mode changes.
     let ap_addr = std::net::TcpListener::bind(args.ap)?.local_addr()?;
     let world = Arc::new(Mutex::new(world::World::new(
@@ -147,14 +184,9 @@ async fn supervise(args: Args) -> anyhow::Result<()> {
             sink.line(&line);
         }
     });
-    let mut faults = plug_core::faults::Faults::NONE;
-    for name in &args.faults {
-        let f = plug_core::faults::Fault::from_name(name)
-            .ok_or_else(|| anyhow::anyhow!("--fault {name}: no such fault"))?;
-        faults = faults.with(f);
-    }
     let cfg = board::BoardConfig {
         faults,
+        variations,
         identity,
         timing: Timing::scaled(args.time_scale),
         ap_addr,

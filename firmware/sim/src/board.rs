@@ -374,7 +374,19 @@ impl Board {
         if self.ap_listener.is_some() {
             return Ok(());
         }
-        let listener = TcpListener::bind(self.cfg.ap_addr).await?;
+        // After a restart the previous run's listener (open in station mode with
+        // ap-stays-open) goes only when the runtime drops its aborted task: wait a
+        // little for the port rather than stop the firmware.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(self.cfg.ap_addr).await {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                r => break r?,
+            }
+        };
         let tx = self.tx.clone();
         let h = self.tasks.spawn(async move {
             let mut next: ConnId = 1;

@@ -297,7 +297,14 @@ fn vendor_image(version: &str) -> Vec<u8> {
 }
 
 /// Provisions, upgrades to `image`, and checks the versions before and after the restart.
-fn upgrade(args: &[&str], image: Vec<u8>, path: &str, before: &str, after: &str) {
+/// Returns the plug, running on its new image.
+fn upgrade(
+    args: &[&str],
+    image: Vec<u8>,
+    path: &str,
+    before: &str,
+    after: &str,
+) -> (tempfile::TempDir, Plug) {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = TcpListener::bind("127.0.0.1:0").expect("broker port");
     let plug = start(dir.path(), args);
@@ -316,6 +323,7 @@ fn upgrade(args: &[&str], image: Vec<u8>, path: &str, before: &str, after: &str)
     let mut s = accept_session(&broker);
     s.wait_for(b"switch_state");
     s.firmware_version(after);
+    (dir, plug)
 }
 
 #[test]
@@ -345,6 +353,18 @@ fn vendor_image_installs_and_reports_its_version() {
         "v2.3.0",
         "v2.4.0",
     );
+}
+
+#[test]
+fn ap_stays_open_across_the_restart_after_an_upgrade() {
+    let (_dir, plug) = upgrade(
+        &["--time-scale", "10", "--variant", "ap-stays-open"],
+        plugrig_image("000002"),
+        "/fw/plug-sim.bin",
+        "000001",
+        "000002",
+    );
+    assert_eq!(ap_answer(plug.ap), Some(Vec::new()));
 }
 
 #[test]

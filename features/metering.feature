@@ -3,8 +3,10 @@ Feature: Power metering against a reference meter
   A plug of device_type "1" publishes electricity_information every second: voltage in
   0.1 V, current in mA, power in W, as JSON integers (spec 3.2.6; PROTOCOL-NOTES). Each
   sample must agree with the rig's reference meter within the meter's class plus the
-  accuracy the plug claims (both from the rig file). A plug of device_type "0" never
-  publishes it.
+  accuracy the plug claims (both from the rig file). Without a reference meter wrong units
+  still show by physics: the voltage inside the rig's mains range, power no more than
+  voltage x current, and a known load's power within the claim. A plug of device_type "0"
+  never publishes it.
 
   @needs_reference_meter @needs_load_control @needs_power_monitoring @rule-electricity-accuracy @rule-electricity-format
   Scenario: Samples agree with the reference meter with the relay on
@@ -21,6 +23,12 @@ Feature: Power metering against a reference meter
     When the app switches the plug on
     Then the plug reports switch_state on
     And electricity_information agrees with the reference meter, 3 samples in a row
+
+  @rule-electricity-units @rule-electricity-format @needs_power_monitoring
+  Scenario: Samples are plausible in the protocol's units, with or without a reference meter
+    Given a provisioned plug connected to the broker
+    And the plug's relay is on
+    Then electricity_information is physically plausible in its units, 5 samples in a row
 
   @rule-electricity-cadence @rule-electricity-format @needs_power_monitoring
   Scenario: electricity_information comes every second

@@ -22,8 +22,14 @@ Feature: The plug's MQTT session honours what was provisioned
     Given a plug provisioned with a wrong broker password
     Then the broker refuses the plug, which retries no faster than once a second, 3 times
 
-  @rule-session-reconnect @rule-switch-on-connect
-  Scenario: After a broker outage the plug reconnects with back-off and republishes switch_state
+  @rule-switch-on-connect
+  Scenario: After a broker outage the plug reconnects and republishes switch_state
     Given a provisioned plug connected to the broker
     When the broker is unreachable for 3 s
-    Then the plug reconnects within 15 s and publishes switch_state again
+    Then the plug reconnects and publishes switch_state again
+
+  @profile @rule-session-reconnect
+  Scenario: After a broker outage the plug reconnects with a sane back-off
+    Given a provisioned plug connected to the broker
+    When the broker is unreachable for 3 s
+    Then the plug reconnects, retrying no faster than once a second and no slower than once a minute

@@ -58,7 +58,7 @@ Feature: Upgrades over the air and their results R1-R4
     Then the plug reports ota_result R2 within 10 s
     And the plug still runs the firmware version it reported before
 
-  @slow @rule-ota-r2 @rule-ota-keeps-old @needs_ota_image
+  @slow @profile @rule-ota-stall @rule-ota-keeps-old @needs_ota_image
   Scenario: R2: a stalled transfer
     Given the update server stalls the transfer
     When the app requests the upgrade by IP address
@@ -77,7 +77,7 @@ Feature: Upgrades over the air and their results R1-R4
     Then the plug reports ota_result R4 within 10 s
     And the plug still runs the firmware version it reported before
 
-  @rule-ota-r4 @rule-ota-keeps-old
+  @profile @rule-ota-r4-realm @rule-ota-keeps-old
   Scenario Outline: R4: a type-0 realm that is not an IP address (<realm>)
     When the app requests an upgrade of type 0 from the realm "<realm>"
     Then the plug reports ota_result R4 within 5 s

@@ -27,4 +27,4 @@ Feature: Provisioning over the plug's AP socket
     Then the reply has code 0 and header 4003
     And the plug connects to the broker within 10 s
     And the plug subscribes to the five app topics
-    And the plug publishes switch_state off on connection
+    And the plug publishes switch_state on connection

@@ -120,9 +120,25 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
       | -1    |
 
   @profile @rule-ap-code-order
-  Scenario: Codes are checked in order: a wrong type before a wrong length
-    When the app sends the broker configuration with port set to "x"
-    Then the reply has code 2 and header 4002
+  Scenario Outline: Codes are checked in order 5, 2, 1, 6: two faults in one 4002 (<case>)
+    When the app sends the broker configuration <faults>
+    Then the reply has code <code> and header 4002
+
+    Examples:
+      | case                      | faults                                                                         | code |
+      | missing before wrong type | without host and with port set to "x"                                          | 5    |
+      | wrong type before length  | with port set to "x" and host set to "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh" | 2    |
+      | length before range       | with host set to "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh" and keepalive set to 59 | 1    |
+
+  @profile @rule-ap-code-order
+  Scenario Outline: Codes 6 and 1 come before the order error 3 (<field> = <value>, no 4002 before)
+    When the app sends the network configuration with <field> set to <value>
+    Then the reply has code <code> and header 4003
+
+    Examples:
+      | field         | value | code |
+      | wifi_security | 5     | 6    |
+      | wifi_ssid     | ""    | 1    |
 
   @rule-ap-client-id @rule-session-connect
   Scenario: The optional clientId is what the plug connects with
@@ -158,4 +174,4 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
   Scenario: Idle and half-open clients do not wedge the AP socket
     When 3 clients connect to the AP socket and send nothing
     And a client sends half a request and goes quiet
-    Then the plug still answers 4001 on a new connection
+    Then the plug answers 4001 on a new connection within 60 s

@@ -56,7 +56,7 @@ impl Tap {
                     s.refuse_until.is_some_and(|t| Instant::now() < t)
                 };
                 if refusing {
-                    tl.push(Event::Note("tap refused a connection (broker outage)".into()));
+                    tl.push(Event::TapRefused);
                     drop(plug);
                     continue;
                 }

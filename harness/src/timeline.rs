@@ -24,6 +24,9 @@ pub enum Event {
     TapConnection {
         open: bool,
     },
+    /// The tap refused a connection from the plug (a broker outage it plays): still one of
+    /// the plug's connection attempts.
+    TapRefused,
     ApSent(String),
     ApReceived(String),
     ApClosed,
@@ -66,6 +69,7 @@ impl fmt::Display for Entry {
                 "{t:9.3}s tap connection {}",
                 if *open { "opened" } else { "closed" }
             ),
+            Event::TapRefused => write!(f, "{t:9.3}s tap refused a connection (broker outage)"),
             Event::ApSent(s) => write!(f, "{t:9.3}s ap<- {s}"),
             Event::ApReceived(s) => write!(f, "{t:9.3}s ap-> {s}"),
             Event::ApClosed => write!(f, "{t:9.3}s ap connection closed by the plug"),

@@ -158,6 +158,8 @@ pub struct PlugWorld {
     pub countdown_mark: usize,
     /// The firmware version the plug reported before an upgrade was requested.
     pub version_before: Option<String>,
+    /// The load a load driver set in this scenario, watts.
+    pub known_load: Option<f64>,
 }
 
 impl fmt::Debug for PlugWorld {
@@ -303,6 +305,7 @@ impl PlugWorld {
             command_mark: 0,
             countdown_mark: 0,
             version_before: None,
+            known_load: None,
         })
     }
 

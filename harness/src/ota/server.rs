@@ -63,14 +63,14 @@ impl UpdateServer {
         format!("{name}/")
     }
 
-    /// The request lines received for catalogue `name`.
+    /// The request lines received that name catalogue `name` anywhere in their path.
     pub fn requests(&self, name: &str) -> Vec<String> {
-        let prefix = format!("/{name}/");
+        let needle = format!("/{name}/");
         self.log
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|l| l.contains(&prefix))
+            .filter(|l| l.contains(&needle))
             .cloned()
             .collect()
     }
@@ -93,12 +93,12 @@ impl UpdateServer {
             .unwrap_or_else(|p| p.into_inner())
             .push(line.clone());
         let path = line.split_whitespace().nth(1).unwrap_or("/");
+        // Exactly "/{catalogue}{image}": a doubled or missing slash names no catalogue.
         let name = path
-            .trim_start_matches('/')
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+            .strip_prefix('/')
+            .and_then(|p| p.split_once('/'))
+            .map(|(n, _)| n.to_string())
+            .unwrap_or_default();
         let mode = self
             .modes
             .lock()

@@ -42,6 +42,24 @@ impl Identity {
     }
 }
 
+/// Whether two spellings name the same MAC: the same twelve hex digits, whatever the case
+/// and separators (`11:22:33:aa:bb:cc`, `112233AABBCC`, `11-22-33-AA-BB-CC`).
+pub fn same_mac(a: &str, b: &str) -> bool {
+    let digits = |s: &str| -> Option<String> {
+        let d: String = s
+            .chars()
+            .filter(|c| !matches!(c, ':' | '-' | '.'))
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        (d.len() == 12 && d.chars().all(|c| c.is_ascii_hexdigit())).then_some(d)
+    };
+    match (digits(a), digits(b)) {
+        (Some(x), Some(y)) => x == y,
+        // Not MACs: the plug's own identifiers, compared as given.
+        _ => a == b,
+    }
+}
+
 /// Topics the plug publishes (spec 3.2).
 pub const DEVICE_FIELDS: [&str; 6] = [
     "switch_state",
@@ -60,6 +78,17 @@ pub const APP_FIELDS: [&str; 5] = [
     "upgrade",
     "read_firmware_infor",
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_mac_in_any_spelling_is_the_same_mac() {
+        assert!(super::same_mac("11:22:33:aa:bb:cc", "112233AABBCC"));
+        assert!(super::same_mac("11-22-33-AA-BB-CC", "11:22:33:aa:bb:cc"));
+        assert!(!super::same_mac("11:22:33:aa:bb:cd", "112233AABBCC"));
+        assert!(!super::same_mac("plug-7", "112233AABBCC"));
+    }
+}
 
 pub fn qos_number(q: QoS) -> u8 {
     match q {

@@ -54,6 +54,10 @@ pub struct ExternalDut {
     /// The accuracy the plug claims for its metering, percent of reading.
     #[serde(default = "claimed_accuracy")]
     pub claimed_accuracy_percent: f64,
+    /// A fixed load on the plug's socket, its true power in watts (measured once): without
+    /// a reference meter, readings are checked against it.
+    #[serde(default)]
+    pub load_watts: Option<f64>,
     /// For plugs built here: an application image the plug accepts over the air (the body
     /// of this project's OTA image format) and the target it is built for. plugrig wraps it
     /// in the format's header with a newer version, and can make a corrupt copy and one for

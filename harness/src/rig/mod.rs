@@ -78,6 +78,14 @@ pub struct RigSection {
     /// (a simulator); every expected period is divided by it.
     #[serde(default = "one")]
     pub time_scale: u32,
+    /// The mains voltage the bench supplies may lie in this range, volts: a plug's voltage
+    /// readings outside it are in the wrong unit (checked without a reference meter).
+    #[serde(default = "mains_range")]
+    pub mains_range_v: [f64; 2],
+}
+
+fn mains_range() -> [f64; 2] {
+    [90.0, 264.0]
 }
 
 fn one() -> u32 {
@@ -182,6 +190,10 @@ fn error_line(text: &str, at: usize, msg: &str) -> usize {
 fn validate(r: &RigFile) -> anyhow::Result<()> {
     if r.rig.time_scale == 0 {
         anyhow::bail!("rig.time_scale must be at least 1");
+    }
+    let [lo, hi] = r.rig.mains_range_v;
+    if !(lo > 0.0 && lo < hi) {
+        anyhow::bail!("rig.mains_range_v must be [low, high] volts with 0 < low < high, got [{lo}, {hi}]");
     }
     if r.run.concurrency == 0 {
         anyhow::bail!("run.concurrency must be at least 1");

@@ -20,7 +20,7 @@ async fn published(w: &mut PlugWorld) -> anyhow::Result<()> {
     let f = payloads::firmware_infor(&payload)?;
     let mac = &w.identity()?.mac;
     ensure!(
-        f.device_mac == *mac,
+        crate::protocol::same_mac(&f.device_mac, mac),
         "firmware_infor.device_mac {:?}, the 4001 reply said {mac:?}",
         f.device_mac
     );

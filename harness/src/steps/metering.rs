@@ -45,7 +45,75 @@ fn claimed_accuracy(w: &PlugWorld) -> f64 {
 
 #[given(expr = "a load of {int} W on the plug")]
 async fn load(w: &mut PlugWorld, watts: u32) -> anyhow::Result<()> {
-    w.plug.sim()?.control(&format!("load {watts}")).await.map(drop)
+    w.plug.sim()?.control(&format!("load {watts}")).await?;
+    w.known_load = Some(f64::from(watts));
+    Ok(())
+}
+
+/// The load's true power when the rig knows it: set by a load driver in this scenario, the
+/// simulated socket's load, or a bench's declared fixed load (`dut.load_watts`).
+fn known_load(w: &PlugWorld) -> Option<f64> {
+    w.known_load.or(match &w.ctx.rig.file.dut {
+        rig::Dut::Sim(s) => Some(s.load_watts),
+        rig::Dut::External(e) => e.load_watts,
+    })
+}
+
+/// Catches wrong units without a reference meter, by physics: the voltage (0.1 V) inside
+/// the rig's mains range, real power no more than apparent power (V x I) within the claimed
+/// accuracy, current with power, and the power of a known load within the claim. Power in
+/// 0.1 W breaks P <= V x I tenfold; voltage in volts falls far below any mains.
+fn plausible(e: &Electricity, mains: (f64, f64), claim: f64, load: Option<f64>) -> Result<(), String> {
+    let volts = e.voltage as f64 / 10.0;
+    let amps = e.current as f64 / 1000.0;
+    let watts = e.power as f64;
+    if !(mains.0..=mains.1).contains(&volts) {
+        return Err(format!(
+            "voltage {} (0.1 V) is {volts:.1} V, outside the rig's mains range {:.0}-{:.0} V: is it in 0.1 V?",
+            e.voltage, mains.0, mains.1
+        ));
+    }
+    let apparent = volts * amps;
+    // One unit of each field's resolution on top of the claim.
+    let bound = apparent * (1.0 + claim / 100.0) + (mains.1 * 0.001) + 1.0;
+    if watts > bound {
+        return Err(format!(
+            "power {watts} W exceeds voltage x current = {apparent:.1} VA (bound {bound:.1} W with the claimed {claim} %): is power in W and current in mA?"
+        ));
+    }
+    if let Some(load) = load {
+        let tol = load * claim / 100.0 + 1.0;
+        if (watts - load).abs() > tol {
+            return Err(format!(
+                "power {watts} W, the rig's load is {load} W (tolerance {tol:.1} W from the claimed {claim} %)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[then(expr = "electricity_information is physically plausible in its units, {int} samples in a row")]
+async fn plausible_units(w: &mut PlugWorld, samples: usize) -> anyhow::Result<()> {
+    let claim = claimed_accuracy(w);
+    let mains = w.ctx.rig.file.rig.mains_range_v;
+    let load = known_load(w);
+    let (period, tol) = w.periods().cadence();
+    crate::bench::protocol_wait(period * (samples as u32 + 1));
+    // Let the relay change settle: skip the sample in flight.
+    let (_, mut from, _) = w
+        .wait_device(w.mark, "electricity_information", period * 3 + tol)
+        .await?;
+    from += 1;
+    for _ in 0..samples {
+        let (p, i, _) = w
+            .wait_device(from, "electricity_information", period * 3 + tol)
+            .await?;
+        let e = payloads::electricity(&p)?;
+        plausible(&e, (mains[0], mains[1]), claim, load)
+            .map_err(|why| anyhow::anyhow!("{why} (sample {p})"))?;
+        from = i + 1;
+    }
+    Ok(())
 }
 
 /// Does the plug's sample agree with the reference within `percent` of reading plus one
@@ -110,14 +178,10 @@ async fn cadence(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
         .map(|(t, _)| t)
         .take(times + 1)
         .collect();
-    for pair in at.windows(2) {
-        let gap = pair[1].saturating_sub(pair[0]);
-        ensure!(
-            gap.abs_diff(period) <= tol,
-            "electricity_information interval {gap:?}, expected {period:?} +- {tol:?}"
-        );
-    }
-    Ok(())
+    let gaps: Vec<Duration> = at.windows(2).map(|p| p[1].saturating_sub(p[0])).collect();
+    w.periods()
+        .judge_intervals(&gaps, (period, tol))
+        .map_err(|e| anyhow::anyhow!("electricity_information cadence: {e}"))
 }
 
 #[then("the plug reports zero current and power within 2 s")]
@@ -185,6 +249,28 @@ mod tests {
             power: 100,
         };
         assert_eq!(agrees(&e, &REF, 3.0), Ok(()));
+    }
+
+    #[test]
+    fn wrong_units_are_implausible_without_a_reference() {
+        let mains = (90.0, 264.0);
+        let good = Electricity {
+            voltage: 2300,
+            current: 261,
+            power: 60,
+        };
+        assert_eq!(plausible(&good, mains, 2.0, Some(60.0)), Ok(()));
+        assert_eq!(plausible(&good, mains, 2.0, None), Ok(()));
+        let deciwatts = Electricity { power: 600, ..good };
+        assert!(plausible(&deciwatts, mains, 2.0, None)
+            .unwrap_err()
+            .starts_with("power"));
+        let volts = Electricity { voltage: 230, ..good };
+        assert!(plausible(&volts, mains, 2.0, None)
+            .unwrap_err()
+            .starts_with("voltage"));
+        let wrong_load = Electricity { power: 50, ..good };
+        assert!(plausible(&wrong_load, mains, 2.0, Some(60.0)).is_err());
     }
 
     #[test]

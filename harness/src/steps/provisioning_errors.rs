@@ -46,7 +46,7 @@ fn good_4002(w: &PlugWorld) -> Value {
     ap::mqtt_server(&mqtt_server(w, 1, 60, 1))
 }
 
-#[when(regex = r"^the app sends the broker configuration with (\w+) set to (.+)$")]
+#[when(regex = r"^the app sends the broker configuration with (\w+) set to (\S+)$")]
 async fn mqtt_with(w: &mut PlugWorld, field: String, raw: String) -> anyhow::Result<()> {
     let v = with_field(good_4002(w), &field, Some(&raw))?;
     // A provisioned clientId is what the CONNECT must then carry.
@@ -55,6 +55,32 @@ async fn mqtt_with(w: &mut PlugWorld, field: String, raw: String) -> anyhow::Res
         m.client_id = v.get("clientId").and_then(Value::as_str).map(str::to_string);
         w.provisioned = Some(m);
     }
+    send(w, v).await
+}
+
+#[when(regex = r"^the app sends the broker configuration with (\w+) set to (\S+) and (\w+) set to (\S+)$")]
+async fn mqtt_with_two(
+    w: &mut PlugWorld,
+    f1: String,
+    v1: String,
+    f2: String,
+    v2: String,
+) -> anyhow::Result<()> {
+    // Two faults in one request: which code comes back shows the order they are checked in.
+    let v = with_field(good_4002(w), &f1, Some(&v1))?;
+    let v = with_field(v, &f2, Some(&v2))?;
+    send(w, v).await
+}
+
+#[when(regex = r"^the app sends the broker configuration without (\w+) and with (\w+) set to (\S+)$")]
+async fn mqtt_without_and_with(
+    w: &mut PlugWorld,
+    gone: String,
+    field: String,
+    raw: String,
+) -> anyhow::Result<()> {
+    let v = with_field(good_4002(w), &gone, None)?;
+    let v = with_field(v, &field, Some(&raw))?;
     send(w, v).await
 }
 
@@ -159,6 +185,29 @@ async fn reply_code_only(w: &mut PlugWorld, code: i64) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[then(expr = "the plug answers 4001 on a new connection within {int} s")]
+async fn serves_within(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
+    // Idle clients must not wedge the plug [profile], but it may serve one connection at a
+    // time and drop an idle one only after its own timeout: try again until `secs`.
+    let addr = w.ap_addr().await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let tried = ApLink::request_fresh(addr, &ap::device_info(), w.timeline.clone(), left).await;
+        match tried {
+            Ok((link, r)) if r.code == 0 && r.header == Some(ap::DEVICE_INFO) => {
+                w.ap = Some(link);
+                return Ok(());
+            }
+            Ok((_, r)) => bail!("4001 with idle clients open: {}", r.raw),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                bail!("no 4001 answer within {secs} s while idle clients hold connections: {e:#}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
 }
 
 #[then("the plug still answers 4001 on a new connection")]

@@ -164,6 +164,20 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
     When the app sends the device information request with a trailing newline
     Then the reply has code 0 and header 4001
 
+  @profile @rule-ap-framing
+  Scenario: A trailing NUL is tolerated
+    When the app sends the device information request with a trailing NUL
+    Then the reply has code 0 and header 4001
+
+  @profile @rule-ap-4001-any-time
+  Scenario: 4001 is answered at any time, and leaves an accepted 4002 standing
+    When the app requests the device information
+    And the app sends the broker configuration with qos set to 1
+    And the app requests the device information
+    Then the reply has code 0 and header 4001
+    When the app sends the network configuration
+    Then the reply has code 0 and header 4003
+
   @profile @rule-ap-robust
   Scenario: Over 1024 bytes without a complete object: a code-1 reply or a close, then the next client is served
     When the app sends 1100 bytes that never complete an object

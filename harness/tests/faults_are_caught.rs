@@ -44,19 +44,31 @@ const CASES: &[(&str, &str, &str)] = &[
         "delay-out-of-range",
     ),
     ("accept-wrong-target", "@rule-ota-r2 and not @slow", "ota-r2"),
+    ("ota-keeps-version", "@rule-ota-r1", "ota-r1"),
+    ("voltage-in-volts", "@rule-electricity-units", "electricity-units"),
+    // Wrong units show by physics too, without the reference meter.
+    ("power-in-deciwatts", "@rule-electricity-units", "electricity-units"),
 ];
 
-fn rig_with_fault(dir: &Path, fault: &str) -> std::path::PathBuf {
+/// Faults on a plug that makes another conformant choice, where the check must not lean on
+/// plug-sim's habits: (fault, variant, scenarios, rule).
+const ON_VARIANTS: &[(&str, &str, &str, &str)] = &[
+    // A countdown ticking every 1.03 s that never reports 0/0/0.
+    ("no-final-zero", "slow-tick", "@rule-delay-end", "delay-end"),
+];
+
+fn rig_with_fault(dir: &Path, fault: &str, variant: Option<&str>) -> std::path::PathBuf {
     let text = std::fs::read_to_string(runner::default_rig()).expect("default rig");
+    let variants = variant.map(|v| format!("\nvariants = [\"{v}\"]")).unwrap_or_default();
     let text = text.replace(
         "[dut]\nkind = \"sim\"",
-        &format!("[dut]\nkind = \"sim\"\nfaults = [\"{fault}\"]"),
+        &format!("[dut]\nkind = \"sim\"\nfaults = [\"{fault}\"]{variants}"),
     );
     assert!(
         text.contains("faults = ["),
         "the default rig's [dut] starts with kind = \"sim\""
     );
-    let path = dir.join(format!("{fault}.toml"));
+    let path = dir.join(format!("{fault}-{}.toml", variant.unwrap_or("plain")));
     std::fs::write(&path, text).expect("write rig");
     path
 }
@@ -69,19 +81,27 @@ fn every_fault_is_caught_by_a_scenario_naming_the_broken_rule() {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut missed = Vec::new();
-    for (fault, tags, rule) in CASES {
-        let rig = rig_with_fault(dir.path(), fault);
+    let cases = CASES
+        .iter()
+        .map(|(f, t, r)| (*f, None, *t, *r))
+        .chain(ON_VARIANTS.iter().map(|(f, v, t, r)| (*f, Some(*v), *t, *r)));
+    for (fault, variant, tags, rule) in cases {
+        let rig = rig_with_fault(dir.path(), fault, variant);
         let opts = RunOptions {
             rig,
-            tags: Some((*tags).into()),
+            tags: Some(tags.into()),
             report: None,
             features: Vec::new(),
             advisory_profile: false,
         };
         let s = rt.block_on(runner::run(opts)).expect("the run starts");
         let named = s.failed_rules.iter().any(|r| r == rule);
+        let fault = match variant {
+            Some(v) => format!("{fault} (variant {v})"),
+            None => fault.to_string(),
+        };
         println!(
-            "fault {fault:<30} failed {} of {} scenarios; rule {rule} named: {named}",
+            "fault {fault:<40} failed {} of {} scenarios; rule {rule} named: {named}",
             s.failed,
             s.passed + s.failed
         );

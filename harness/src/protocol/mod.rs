@@ -79,17 +79,6 @@ pub const APP_FIELDS: [&str; 5] = [
     "read_firmware_infor",
 ];
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_mac_in_any_spelling_is_the_same_mac() {
-        assert!(super::same_mac("11:22:33:aa:bb:cc", "112233AABBCC"));
-        assert!(super::same_mac("11-22-33-AA-BB-CC", "11:22:33:aa:bb:cc"));
-        assert!(!super::same_mac("11:22:33:aa:bb:cd", "112233AABBCC"));
-        assert!(!super::same_mac("plug-7", "112233AABBCC"));
-    }
-}
-
 pub fn qos_number(q: QoS) -> u8 {
     match q {
         QoS::AtMostOnce => 0,
@@ -135,5 +124,16 @@ pub fn packet_summary(p: &Packet) -> String {
         Packet::PingReq => "PINGREQ".into(),
         Packet::PingResp => "PINGRESP".into(),
         Packet::Disconnect => "DISCONNECT".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_mac_in_any_spelling_is_the_same_mac() {
+        assert!(super::same_mac("11:22:33:aa:bb:cc", "112233AABBCC"));
+        assert!(super::same_mac("11-22-33-AA-BB-CC", "11:22:33:aa:bb:cc"));
+        assert!(!super::same_mac("11:22:33:aa:bb:cd", "112233AABBCC"));
+        assert!(!super::same_mac("plug-7", "112233AABBCC"));
     }
 }

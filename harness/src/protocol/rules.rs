@@ -46,6 +46,7 @@ pub const RULES: &[Rule] = &[
     r("ap-code-6", Spec, "a number out of range gets code 6"),
     r("ap-code-order", Profile, "codes are checked in the order 4, 5, 2, 1, 6, 3"),
     r("ap-client-id", App, "the optional clientId of 4002 is the client id the plug connects with"),
+    r("ap-4001-any-time", Profile, "4001 is answered at any time, and does not undo an accepted 4002"),
     r("ap-extra-fields", Profile, "unknown extra fields in a known command are ignored"),
     r("ap-framing", Profile, "the end of a request is found by parsing: split writes and a trailing newline are fine"),
     r("ap-robust", Profile, "garbage, oversized input and idle or half-open clients do not wedge the AP socket"),

@@ -45,6 +45,10 @@ pub struct SimDut {
     /// testing the suite itself. Never set in a rig that judges firmware.
     #[serde(default)]
     pub faults: Vec<String>,
+    /// Conformant choices other than plug-sim's own (`plug-sim --variant`): for testing
+    /// the suite on a plug that differs from the reference. Test-only, like `faults`.
+    #[serde(default)]
+    pub variants: Vec<String>,
     /// "pty": the console on a pseudo-terminal, read with the serial console driver (as a
     /// bench reads a device's USB-serial port); "stdout": from the process's stdout.
     #[serde(default = "console")]
@@ -157,6 +161,9 @@ impl SimPlug {
         cmd.args(["--console", &s.cfg.console]);
         for f in &s.cfg.faults {
             cmd.args(["--fault", f]);
+        }
+        for v in &s.cfg.variants {
+            cmd.args(["--variant", v]);
         }
         if let Some(r) = s.resolver {
             cmd.args(["--resolver", &r.to_string()]);

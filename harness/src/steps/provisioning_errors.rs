@@ -120,6 +120,13 @@ async fn split(w: &mut PlugWorld) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[when("the app sends the device information request with a trailing NUL")]
+async fn nul(w: &mut PlugWorld) -> anyhow::Result<()> {
+    // [profile] a robust reader tolerates a trailing newline or NUL.
+    let text = format!("{}\0", ap::device_info());
+    send_text(w, &text).await
+}
+
 #[when("the app sends the device information request with a trailing newline")]
 async fn newline(w: &mut PlugWorld) -> anyhow::Result<()> {
     let text = format!("{}\n", ap::device_info());

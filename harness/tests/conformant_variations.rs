@@ -69,7 +69,10 @@ fn run_variation(
 
 /// This plug's own upgrade image: plugrig's format around plug-sim's binary.
 fn plugrig_image(_: &std::path::Path) -> String {
-    format!("ota_body = \"{}\"\nota_target = \"sim\"\n", plug_sim_binary().display())
+    format!(
+        "ota_body = \"{}\"\nota_target = \"sim\"\n",
+        plug_sim_binary().display()
+    )
 }
 
 #[test]

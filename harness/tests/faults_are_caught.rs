@@ -47,7 +47,11 @@ const CASES: &[(&str, &str, &str)] = &[
     ("ota-keeps-version", "@rule-ota-r1", "ota-r1"),
     ("voltage-in-volts", "@rule-electricity-units", "electricity-units"),
     // Wrong units show by physics too, without the reference meter.
-    ("power-in-deciwatts", "@rule-electricity-units", "electricity-units"),
+    (
+        "power-in-deciwatts",
+        "@rule-electricity-units",
+        "electricity-units",
+    ),
 ];
 
 /// Faults on a plug that makes another conformant choice, where the check must not lean on
@@ -59,7 +63,9 @@ const ON_VARIANTS: &[(&str, &str, &str, &str)] = &[
 
 fn rig_with_fault(dir: &Path, fault: &str, variant: Option<&str>) -> std::path::PathBuf {
     let text = std::fs::read_to_string(runner::default_rig()).expect("default rig");
-    let variants = variant.map(|v| format!("\nvariants = [\"{v}\"]")).unwrap_or_default();
+    let variants = variant
+        .map(|v| format!("\nvariants = [\"{v}\"]"))
+        .unwrap_or_default();
     let text = text.replace(
         "[dut]\nkind = \"sim\"",
         &format!("[dut]\nkind = \"sim\"\nfaults = [\"{fault}\"]{variants}"),

@@ -46,9 +46,17 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
       | port          | "1883" |
       | password      | 1234   |
       | qos           | true   |
-      | keepalive     | 60.5   |
-      | host          | null   |
       | clean_session | [1]    |
+
+  @profile @rule-ap-type-edges
+  Scenario Outline: A number with a fraction and null are wrong types (<field> = <value>)
+    When the app sends the broker configuration with <field> set to <value>
+    Then the reply has code 2 and header 4002
+
+    Examples:
+      | field     | value |
+      | keepalive | 60.5  |
+      | host      | null  |
 
   @rule-ap-code-3
   Scenario: The network before the broker gets code 3
@@ -152,6 +160,11 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
   @profile @rule-ap-extra-fields
   Scenario: Unknown extra fields are ignored
     When the app sends the broker configuration with colour set to "blue"
+    Then the reply has code 0 and header 4002
+
+  @profile @rule-ap-extra-fields
+  Scenario: Many unknown fields before the known ones are ignored
+    When the app sends the broker configuration after 20 unknown fields
     Then the reply has code 0 and header 4002
 
   @profile @rule-ap-framing

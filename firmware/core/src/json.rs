@@ -81,7 +81,14 @@ pub enum Top {
 /// literals when complete; a number only once a byte follows that cannot continue it,
 /// since the stream has no delimiter and `12` may be the start of `123`.
 pub fn parse_top(input: &[u8]) -> Result<(Top, usize), JsonError> {
-    let mut p = Parser { s: input, i: 0 };
+    parse_top_keeping(input, |_| true)
+}
+
+/// As [`parse_top`], keeping only the top-level members whose key `keep` accepts: the
+/// others are checked and dropped. A reader that knows its fields keeps them however many
+/// unknown members come first ([`MEMBER_CAP`] bounds only what is kept).
+pub fn parse_top_keeping(input: &[u8], keep: fn(&str) -> bool) -> Result<(Top, usize), JsonError> {
+    let mut p = Parser { s: input, i: 0, keep };
     p.ws();
     let top = if p.peek()? == b'{' {
         Top::Object(p.object_top()?)
@@ -95,7 +102,11 @@ pub fn parse_top(input: &[u8]) -> Result<(Top, usize), JsonError> {
 /// Parses one object at the start of `input` (after optional whitespace).
 /// Returns the object and how many bytes it used.
 pub fn parse_object(input: &[u8]) -> Result<(Object, usize), JsonError> {
-    let mut p = Parser { s: input, i: 0 };
+    let mut p = Parser {
+        s: input,
+        i: 0,
+        keep: |_| true,
+    };
     p.ws();
     if p.peek()? != b'{' {
         return Err(JsonError::Invalid);
@@ -107,6 +118,8 @@ pub fn parse_object(input: &[u8]) -> Result<(Object, usize), JsonError> {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
+    /// Which top-level members to keep.
+    keep: fn(&str) -> bool,
 }
 
 impl Parser<'_> {
@@ -155,7 +168,7 @@ impl Parser<'_> {
             self.ws();
             let value = self.value(1)?;
             // Duplicate keys: the first one wins, as most readers do.
-            if obj.get(&key).is_none() {
+            if (self.keep)(&key) && obj.get(&key).is_none() {
                 let _ = obj.members.push(Member {
                     key,
                     key_truncated: key_len > KEY_CAP,

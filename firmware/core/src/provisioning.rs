@@ -10,7 +10,7 @@ use heapless::{String, Vec};
 
 use crate::config::{MqttConfig, WifiConfig};
 use crate::identity::Identity;
-use crate::json::{self, parse_top, JsonError, Object, Top, Value};
+use crate::json::{self, parse_top_keeping, JsonError, Object, Top, Value};
 
 /// A reply is one write of at most this many bytes.
 pub const REPLY_MAX: usize = 1024;
@@ -101,7 +101,7 @@ impl Stream {
         if self.buf.is_empty() {
             return Framed::NeedMore;
         }
-        match parse_top(&self.buf) {
+        match parse_top_keeping(&self.buf, is_command_key) {
             Ok((Top::Object(obj), used)) => {
                 self.consume(used);
                 match parse_command(&obj) {
@@ -193,6 +193,12 @@ const WIFI_FIELDS: &[Field] = &[
     req("wifi_pwd", Kind::Str(0, 64)),
     req("wifi_security", Kind::Int(0, 4)),
 ];
+
+/// A key some command reads. Unknown extra fields are ignored [profile]: not kept at all,
+/// so however many come before them, the known fields are still read.
+fn is_command_key(key: &str) -> bool {
+    key == "header" || MQTT_FIELDS.iter().chain(WIFI_FIELDS).any(|f| f.name == key)
+}
 
 /// Validates one object in the pinned order: 5 (header, missing field), 2 (type),
 /// 1 (length), 6 (range). Order (3) is the caller's.

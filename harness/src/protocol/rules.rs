@@ -44,6 +44,7 @@ pub const RULES: &[Rule] = &[
     r("ap-code-4", Spec, "input that is not JSON gets code 4"),
     r("ap-code-5", Spec, "JSON without a known numeric header, or missing a required field, gets code 5"),
     r("ap-code-6", Spec, "a number out of range gets code 6"),
+    r("ap-type-edges", Profile, "a number with a fraction where an integer is due, and null, are wrong types (code 2): JSON has one number type and the notes pin neither"),
     r("ap-code-order", Profile, "codes are checked in the order 4, 5, 2, 1, 6, 3"),
     r("ap-client-id", App, "the optional clientId of 4002 is the client id the plug connects with"),
     r("ap-4001-any-time", Profile, "4001 is answered at any time, and does not undo an accepted 4002"),

@@ -84,6 +84,16 @@ async fn mqtt_without_and_with(
     send(w, v).await
 }
 
+#[when(expr = "the app sends the broker configuration after {int} unknown fields")]
+async fn many_unknown_fields(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
+    // serde_json keeps keys sorted: write the object by hand so the unknown ones come
+    // first, where a reader that keeps only so many members would lose the known ones.
+    let known = good_4002(w).to_string();
+    let extra: String = (0..n).map(|i| format!("\"x_vendor_{i}\":{i},")).collect();
+    let text = known.replacen('{', &format!("{{{extra}"), 1);
+    send_text(w, &text).await
+}
+
 #[when(regex = r"^the app sends the broker configuration without (\w+)$")]
 async fn mqtt_without(w: &mut PlugWorld, field: String) -> anyhow::Result<()> {
     let v = with_field(good_4002(w), &field, None)?;

@@ -232,6 +232,20 @@ fn client_id_and_unknown_fields() {
 }
 
 #[test]
+fn many_unknown_fields_before_the_known_ones_are_ignored() {
+    // More unknown members than the reader keeps, all before the required fields: the
+    // known ones are still read (unknown extra fields are ignored [profile]).
+    let extra: std::string::String = (0..20).map(|i| format!("\"x{i}\":{i},")).collect();
+    let text = GOOD_4002.replacen('{', &format!("{{{extra}"), 1);
+    let mut s = Stream::default();
+    assert!(s.push(text.as_bytes()));
+    assert!(
+        matches!(s.next_frame(), Framed::Command(Command::Mqtt(_))),
+        "{text}"
+    );
+}
+
+#[test]
 fn stream_handles_split_objects_newlines_and_nul() {
     let mut s = Stream::default();
     let (a, b) = GOOD_4003.split_at(20);

@@ -198,9 +198,7 @@ impl PlugWorld {
         if !matches!(self.plug, DutHandle::External(_)) {
             return;
         }
-        let left_broker = match (self.identity.clone(), self.connected_now()) {
-            (_, false) => true,
-            (None, true) => false,
+        let reset_confirmed = match (self.identity.clone(), self.connected_now()) {
             (Some(id), true) => {
                 let from = self.timeline.len();
                 self.app.publish(&id.app_topic("reset"), "").await.is_ok()
@@ -215,8 +213,9 @@ impl PlugWorld {
                         .await
                         .is_ok()
             }
+            _ => false,
         };
-        let left = LeftBehind::read(scenario, &self.timeline, left_broker);
+        let left = LeftBehind::read(scenario, &self.timeline, reset_confirmed);
         *self.ctx.left_behind.lock().unwrap_or_else(|p| p.into_inner()) = left;
     }
 

@@ -109,3 +109,62 @@ fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
     });
     assert_eq!((s.passed, s.failed, s.skipped), (2, 0, 0), "{s:?}");
 }
+
+#[test]
+fn a_plug_that_cannot_be_brought_to_ap_mode_stops_the_run_with_one_message() {
+    // Nothing listens at the AP address; power and button "work" (commands that succeed)
+    // but bring nothing back. The run must stop once, saying so, not fail every scenario.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let ap = dead.local_addr().expect("addr");
+    drop(dead);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rig = dir.path().join("dead.toml");
+    std::fs::write(
+        &rig,
+        format!(
+            r#"[rig]
+name = "dead"
+time_scale = 10
+
+[dut]
+kind = "external"
+ap = "{ap}"
+broker_host = "127.0.0.1"
+power_on = ["true"]
+power_off = ["true"]
+button_press = ["true"]
+
+[broker]
+kind = "embedded"
+username = "u"
+password = "p"
+"#
+        ),
+    )
+    .expect("write rig");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let started = std::time::Instant::now();
+    let opts = RunOptions {
+        tags: Some("@provisioning".into()),
+        ..RunOptions::new(rig)
+    };
+    let err = rt.block_on(runner::run(opts)).expect_err("the run must stop");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("the DUT could not be returned to a factory state before the first scenario"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("after a 10 s button hold"),
+        "the strategy tried everything: {msg}"
+    );
+    // Three probes of at most 10-15 s each, not one per scenario.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -14,7 +14,7 @@ use crate::ap_link::ApLink;
 use crate::protocol::ap;
 use crate::protocol::timing::Periods;
 use crate::rig::external::ExternalPlug;
-use crate::timeline::{Dir, Event, Timeline};
+use crate::timeline::{Event, Timeline};
 
 /// How long a plug may take to answer 4001 after power-on or a reset (network time).
 const AP_UP_WITHIN: Duration = Duration::from_secs(10);
@@ -30,32 +30,36 @@ pub struct LeftBehind {
     /// only a power cycle or a reset clears it.
     pub pending_config: bool,
     /// The plug was provisioned and did not leave the broker on `app/reset` (it may not
-    /// even have been connected to receive it): it still holds a configuration.
+    /// even have been connected to receive it, as with refused credentials): it still
+    /// holds a configuration.
     pub still_provisioned: bool,
 }
 
 impl LeftBehind {
-    /// Reads the AP replies of a scenario's timeline; `left_broker` says whether the plug
-    /// left the broker after the closing `app/reset` (or never reached it).
-    pub fn read(scenario: &str, timeline: &Timeline, left_broker: bool) -> LeftBehind {
+    /// Reads the AP replies of a scenario's timeline. `reset_confirmed`: the closing
+    /// `app/reset` reached the plug on the broker and it left.
+    pub fn read(scenario: &str, timeline: &Timeline, reset_confirmed: bool) -> LeftBehind {
+        let mut last_4001 = None;
         let mut last_4002 = None;
         let mut last_4003 = None;
-        let mut reached_broker = false;
         for (i, e) in timeline.snapshot().iter().enumerate() {
-            match &e.event {
-                Event::ApReceived(raw) => match ap::Reply::parse(raw) {
-                    Ok(r) if r.code == 0 && r.header == Some(ap::MQTT_SERVER) => last_4002 = Some(i),
-                    Ok(r) if r.code == 0 && r.header == Some(ap::WIFI) => last_4003 = Some(i),
-                    _ => {}
-                },
-                Event::TapConnection { open: true } | Event::Mqtt(Dir::Up, _) => reached_broker = true,
+            let Event::ApReceived(raw) = &e.event else {
+                continue;
+            };
+            match ap::Reply::parse(raw) {
+                Ok(r) if r.code == 0 && r.header == Some(ap::DEVICE_INFO) => last_4001 = Some(i),
+                Ok(r) if r.code == 0 && r.header == Some(ap::MQTT_SERVER) => last_4002 = Some(i),
+                Ok(r) if r.code == 0 && r.header == Some(ap::WIFI) => last_4003 = Some(i),
                 _ => {}
             }
         }
+        // Provisioned by an accepted 4003, unless the plug answered 4001 in AP mode after it
+        // (a reset scenario) or the closing app/reset took it off the broker.
+        let provisioned = last_4003.is_some_and(|w| last_4001.is_none_or(|a| a < w));
         LeftBehind {
             scenario: scenario.to_string(),
             pending_config: last_4002.is_some_and(|p| last_4003.is_none_or(|w| w < p)),
-            still_provisioned: (last_4003.is_some() || reached_broker) && !left_broker,
+            still_provisioned: provisioned && !reset_confirmed,
         }
     }
 }
@@ -148,5 +152,40 @@ impl Strategy<'_> {
             self.plug.ap,
             tried.join("; ")
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(header: i64) -> Event {
+        Event::ApReceived(format!(
+            r#"{{"code":0,"message":"success","result":{{"header":{header}}}}}"#
+        ))
+    }
+
+    fn read(events: &[Event], reset_confirmed: bool) -> LeftBehind {
+        let t = Timeline::default();
+        for e in events {
+            t.push(e.clone());
+        }
+        LeftBehind::read("s", &t, reset_confirmed)
+    }
+
+    #[test]
+    fn what_a_scenario_leaves_is_read_from_its_replies() {
+        let provisioned = [reply(4001), reply(4002), reply(4003)];
+        let left = read(&provisioned, false);
+        assert!(left.still_provisioned && !left.pending_config);
+        assert!(!read(&provisioned, true).still_provisioned, "app/reset took");
+        // Back in AP mode after a reset within the scenario.
+        let reset = [reply(4001), reply(4002), reply(4003), reply(4001)];
+        assert!(!read(&reset, false).still_provisioned);
+        // An accepted 4002 without its 4003 stays in the plug's RAM.
+        let pending = [reply(4001), reply(4002)];
+        let left = read(&pending, false);
+        assert!(left.pending_config && !left.still_provisioned);
+        assert!(!read(&[reply(4001)], false).pending_config);
     }
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod bench;
 pub mod broker;
 pub mod capabilities;
+pub mod capture;
 pub mod coverage;
 pub mod esp;
 pub mod instruments;

@@ -15,6 +15,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle};
 
+use crate::capture::{Capture, Tracked};
 use crate::timeline::{Dir, Event, Timeline};
 
 const MAX_PACKET: usize = 256 * 1024;
@@ -30,6 +31,7 @@ pub struct Tap {
     task: JoinHandle<()>,
     state: Arc<Mutex<State>>,
     timeline: Arc<Timeline>,
+    capture: Arc<Capture>,
 }
 
 impl Drop for Tap {
@@ -49,6 +51,8 @@ impl Tap {
         let addr = l.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let (st, tl) = (state.clone(), timeline.clone());
+        let capture = Arc::new(Capture::new());
+        let cap = capture.clone();
         let task = tokio::spawn(async move {
             while let Ok((plug, _)) = l.accept().await {
                 let refusing = {
@@ -61,6 +65,7 @@ impl Tap {
                     continue;
                 }
                 let tl = tl.clone();
+                let cap = cap.clone();
                 let h = tokio::spawn(async move {
                     let Ok(broker) = TcpStream::connect(upstream).await else {
                         tl.push(Event::Note(format!(
@@ -72,12 +77,15 @@ impl Tap {
                     let _ = plug.set_nodelay(true);
                     let _ = broker.set_nodelay(true);
                     tl.push(Event::TapConnection { open: true });
+                    // Closes in the capture when dropped, also when a cut aborts this task.
+                    let conn = cap.track();
                     let (pr, pw) = plug.into_split();
                     let (br, bw) = broker.into_split();
                     tokio::join!(
-                        pump(pr, bw, Dir::Up, tl.clone()),
-                        pump(br, pw, Dir::Down, tl.clone())
+                        pump(pr, bw, Dir::Up, tl.clone(), &conn),
+                        pump(br, pw, Dir::Down, tl.clone(), &conn)
                     );
+                    drop(conn);
                     tl.push(Event::TapConnection { open: false });
                 });
                 let mut s = st.lock().unwrap_or_else(|p| p.into_inner());
@@ -90,7 +98,13 @@ impl Tap {
             task,
             state,
             timeline,
+            capture,
         })
+    }
+
+    /// The synthetic packet capture of every connection through this tap (see `capture`).
+    pub fn capture(&self) -> &Arc<Capture> {
+        &self.capture
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -138,7 +152,7 @@ fn quick_ack(s: &OwnedReadHalf) {
 }
 
 /// Copies one direction, decoding as it goes; either side closing closes the other.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: Dir, tl: Arc<Timeline>) {
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: Dir, tl: Arc<Timeline>, cap: &Tracked) {
     let mut buf = BytesMut::with_capacity(4096);
     let mut chunk = vec![0u8; 8192];
     loop {
@@ -151,6 +165,7 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: Dir, tl: Arc
         if to.write_all(&chunk[..n]).await.is_err() {
             break;
         }
+        cap.data(dir, &chunk[..n]);
         buf.extend_from_slice(&chunk[..n]);
         loop {
             match Packet::read(&mut buf, MAX_PACKET) {

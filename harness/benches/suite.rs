@@ -37,18 +37,30 @@ async fn broker_round_trips(n: usize) -> anyhow::Result<Vec<Duration>> {
     Ok(out)
 }
 
+/// Bytes of every file under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let rig = runner::default_rig();
     let concurrency = plugrig::rig::load(&rig)?.file.run.concurrency;
 
     take_protocol_wait();
+    let reports = tempfile::tempdir()?;
     let s = rt.block_on(runner::run(RunOptions {
-        rig: rig.clone(),
-        tags: None,
-        report: None,
-        features: Vec::new(),
-        advisory_profile: false,
+        report: Some(reports.path().to_path_buf()),
+        ..RunOptions::new(rig.clone())
     }))?;
     let waits = take_protocol_wait();
     anyhow::ensure!(s.ok(), "the suite did not pass: {}", s.line());
@@ -89,6 +101,13 @@ fn main() -> anyhow::Result<()> {
     println!(
         "  wall / (waits / concurrency)      {:>9.2}",
         s.wall.as_secs_f64() / (waits.as_secs_f64() / concurrency as f64).max(1e-9)
+    );
+    let report_bytes = dir_size(reports.path());
+    println!(
+        "  writing the reports (--report)    {:>9.2} s = {:.1} % of the wall time, {:.2} MB",
+        s.report_time.as_secs_f64(),
+        100.0 * s.report_time.as_secs_f64() / s.wall.as_secs_f64().max(1e-9),
+        report_bytes as f64 / 1e6
     );
     println!("switch round trip, app -> plug -> app ({} commands)", plug.len());
     println!("  p50 {:>8.2} ms   p99 {:>8.2} ms", ms(p50), ms(p99));

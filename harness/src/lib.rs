@@ -13,6 +13,7 @@ pub mod capture;
 pub mod coverage;
 pub mod esp;
 pub mod instruments;
+pub mod measure;
 pub mod ota;
 pub mod protocol;
 pub mod report;

@@ -18,6 +18,7 @@ use cucumber::{World as _, WriterExt as _};
 use crate::capabilities::{self, Capability};
 use crate::ota::dns::DnsServer;
 use crate::ota::server::UpdateServer;
+use crate::report::record::{self, Outcome, Recorder, RunRecord, ScenarioRecord};
 use crate::report::{Failure, ScenarioCounter};
 
 use crate::rig;
@@ -49,7 +50,7 @@ impl RunOptions {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
@@ -63,6 +64,25 @@ pub struct Summary {
     pub failures: Vec<Failure>,
     /// Of `failed`, those checking only [profile] rules, when they are advisory.
     pub advisory_failed: usize,
+    /// Every scenario, run or skipped, with what it recorded.
+    pub records: Vec<ScenarioRecord>,
+    /// Time spent writing the reports (`--report`), included in `wall`.
+    pub report_time: Duration,
+}
+
+impl std::fmt::Debug for Summary {
+    // The records (timelines) are for the reports; a failed assertion shows the counts.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Summary")
+            .field("passed", &self.passed)
+            .field("failed", &self.failed)
+            .field("skipped", &self.skipped)
+            .field("parsing_errors", &self.parsing_errors)
+            .field("hook_errors", &self.hook_errors)
+            .field("advisory_failed", &self.advisory_failed)
+            .field("failures", &self.failures)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Summary {
@@ -183,7 +203,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
     if advisory_profile {
         println!("plugrig: [profile] rules are advisory: their failures are reported, not counted");
     }
-    let services = start_services(&rig.file).await?;
+    let mut services = start_services(&rig.file).await?;
+    services.report_dir = opts.report.clone();
     let ctx = RunContext::new(rig, broker, services);
 
     let features = if opts.features.is_empty() {
@@ -201,6 +222,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         failed_rules: Vec::new(),
         failures: Vec::new(),
         advisory_failed: 0,
+        records: Vec::new(),
+        report_time: Duration::ZERO,
     };
     for input in &features {
         let one = run_one(
@@ -209,6 +232,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
             opts.report.as_deref(),
             concurrency,
             caps.clone(),
+            ctx.recorder.clone(),
         );
         let s = tokio::select! {
             s = CONTEXT.scope(ctx.clone(), one) => s?,
@@ -221,19 +245,39 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         summary.hook_errors += s.hook_errors;
         summary.failed_rules.extend(s.failed_rules);
         summary.failures.extend(s.failures);
+        summary.records.extend(s.records);
+        summary.report_time += s.report_time;
     }
     if advisory_profile {
         summary.advisory_failed = summary.failures.iter().filter(|f| f.profile_only()).count();
     }
-    summary.wall = started.elapsed();
     let failures = summary.failure_report(advisory_profile);
     print!("{failures}");
+    let writing = Instant::now();
     if let Some(dir) = &opts.report {
         let text = format!("{}\n{failures}", summary.line());
         std::fs::write(dir.join("verdict.txt"), text)
             .with_context(|| format!("writing {}", dir.join("verdict.txt").display()))?;
+        let record = RunRecord {
+            rig_name: ctx.rig.file.rig.name.clone(),
+            rig_path: ctx.rig.path.clone(),
+            time_scale: ctx.rig.file.rig.time_scale,
+            advisory_profile,
+            dut: ctx.recorder.identity(),
+            scenarios: std::mem::take(&mut summary.records),
+            wall: started.elapsed(),
+        };
+        write_html(&record, dir)?;
+        summary.records = record.scenarios;
     }
+    summary.report_time += writing.elapsed();
+    summary.wall = started.elapsed();
     Ok(summary)
+}
+
+/// The HTML report, `DIR/index.html`.
+fn write_html(record: &RunRecord, dir: &Path) -> anyhow::Result<()> {
+    crate::report::html::write(record, &dir.join("index.html"))
 }
 
 /// The update server and the DNS server, on the address the plug reaches this host at:
@@ -255,6 +299,7 @@ async fn start_services(rig: &rig::RigFile) -> anyhow::Result<Services> {
         update,
         dns: dns.addr,
         rig_host,
+        report_dir: None,
     })
 }
 
@@ -264,10 +309,12 @@ async fn run_one(
     report: Option<&Path>,
     concurrency: usize,
     caps: Vec<Capability>,
+    recorder: Arc<Recorder>,
 ) -> anyhow::Result<Summary> {
     // Scenarios the rig cannot run are not run: they are listed and counted as skipped.
     let unmet: Arc<Mutex<Vec<String>>> = Arc::default();
     let unmet_w = unmet.clone();
+    let recorder_w = recorder.clone();
     let select = move |f: &cucumber::gherkin::Feature,
                        r: Option<&cucumber::gherkin::Rule>,
                        s: &cucumber::gherkin::Scenario| {
@@ -290,22 +337,38 @@ async fn run_one(
         };
         let mut u = unmet_w.lock().unwrap_or_else(|p| p.into_inner());
         u.push(format!("{}: {} ({why})", f.name, s.name));
+        recorder_w.scenario(ScenarioRecord {
+            key: record::key(f, s),
+            feature_name: f.name.clone(),
+            name: s.name.clone(),
+            tags: s.tags.clone(),
+            outcome: Outcome::Skipped,
+            steps: Vec::new(),
+            duration: Duration::ZERO,
+            world: Default::default(),
+            skip_reason: Some(why),
+        });
         false
     };
-    let counter = ScenarioCounter::default();
+    let counter = ScenarioCounter::recording(recorder.clone());
     let counts = counter.counts.clone();
     let failures = counter.failures.clone();
     let counter = counter.discard_stats_writes().discard_arbitrary_writes();
-    let cucumber =
-        PlugWorld::cucumber()
-            .max_concurrent_scenarios(concurrency)
-            .after(|_, _, scenario, _, world| {
-                Box::pin(async move {
-                    if let Some(w) = world {
-                        w.reset_external(&scenario.name).await;
-                    }
-                })
-            });
+    let cucumber = PlugWorld::cucumber().max_concurrent_scenarios(concurrency).after(
+        |feature, _, scenario, finished, world| {
+            Box::pin(async move {
+                if let Some(w) = world {
+                    let failed = matches!(
+                        finished,
+                        cucumber::event::ScenarioFinished::StepFailed(..)
+                            | cucumber::event::ScenarioFinished::BeforeHookFailed(_)
+                    );
+                    w.finish(record::key(feature, scenario), &scenario.name, failed)
+                        .await;
+                }
+            })
+        },
+    );
     let stats = match report {
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -314,15 +377,15 @@ async fn run_one(
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "features".into());
+            // JUnit is written from the run's record afterwards (with properties and
+            // timelines); cucumber's JSON gets the measurements added afterwards.
             let json = std::fs::File::create(dir.join(format!("{stem}.cucumber.json")))?;
-            let junit = std::fs::File::create(dir.join(format!("{stem}.junit.xml")))?;
             let w = cucumber
                 .with_writer(
                     writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
                         .summarized()
                         .tee::<PlugWorld, _>(counter)
                         .tee::<PlugWorld, _>(writer::Json::for_tee(json))
-                        .tee::<PlugWorld, _>(writer::JUnit::for_tee(junit, 0))
                         .normalized(),
                 )
                 .with_default_cli()
@@ -351,6 +414,22 @@ async fn run_one(
         println!("SKIPPED {u}");
     }
     let failures = std::mem::take(&mut *failures.lock().unwrap_or_else(|p| p.into_inner()));
+    let records = recorder.take();
+    let writing = Instant::now();
+    if let Some(dir) = report {
+        let stem = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "features".into());
+        let ctx = CONTEXT.with(Arc::clone);
+        crate::report::junit::write(
+            &records,
+            &ctx.rig,
+            &recorder.identity(),
+            &dir.join(format!("{stem}.junit.xml")),
+        )?;
+        crate::report::cucumber_json::add_measurements(&records, &dir.join(format!("{stem}.cucumber.json")))?;
+    }
     Ok(Summary {
         passed: sc.passed,
         failed: sc.failed,
@@ -361,5 +440,7 @@ async fn run_one(
         failed_rules: failures.iter().flat_map(|f| f.rules.clone()).collect(),
         failures,
         advisory_failed: 0,
+        records,
+        report_time: writing.elapsed(),
     })
 }

@@ -13,12 +13,14 @@ use rumqttc::Packet;
 use crate::ap_link::ApLink;
 use crate::app::App;
 use crate::broker::BrokerInfo;
+use crate::measure::{Limits, Measurements};
 use crate::ota::images::Images;
 use crate::ota::server::UpdateServer;
 use crate::protocol::ap::{MqttServer, Reply};
 use crate::protocol::subscriptions::Subscriptions;
 use crate::protocol::timing::Periods;
 use crate::protocol::{Identity, APP_FIELDS};
+use crate::report::record::{Recorder, ScenarioKey, WorldRecord};
 use crate::rig::console::ConsolePatterns;
 use crate::rig::external::ExternalPlug;
 use crate::rig::handle::DutHandle;
@@ -49,6 +51,10 @@ pub struct RunContext {
     left_behind: Mutex<LeftBehind>,
     /// Set when the run cannot go on (the DUT cannot be brought to a known state).
     stop: tokio::sync::watch::Sender<Option<String>>,
+    /// Every scenario's record, for the reports.
+    pub recorder: Arc<Recorder>,
+    /// `--report DIR`: where each scenario's capture goes (`DIR/captures/`).
+    pub report_dir: Option<std::path::PathBuf>,
     next_plug: AtomicU32,
 }
 
@@ -69,11 +75,13 @@ tokio::task_local! {
     pub static CONTEXT: Arc<RunContext>;
 }
 
-/// The rig's network services, started by the runner before the first scenario.
+/// The rig's network services, started by the runner before the first scenario, and where
+/// the run's reports go.
 pub struct Services {
     pub update: UpdateServer,
     pub dns: SocketAddr,
     pub rig_host: IpAddr,
+    pub report_dir: Option<std::path::PathBuf>,
 }
 
 impl RunContext {
@@ -95,6 +103,8 @@ impl RunContext {
             console,
             left_behind: Mutex::default(),
             stop: tokio::sync::watch::channel(None).0,
+            recorder: Arc::default(),
+            report_dir: services.report_dir,
             next_plug: AtomicU32::new(1),
         })
     }
@@ -158,8 +168,12 @@ pub struct PlugWorld {
     pub countdown_mark: usize,
     /// The firmware version the plug reported before an upgrade was requested.
     pub version_before: Option<String>,
+    /// The version of the newer image this scenario offers.
+    pub ota_new_version: Option<String>,
     /// The load a load driver set in this scenario, watts.
     pub known_load: Option<f64>,
+    /// Every quantity the steps judged, with its limits and verdict.
+    pub measurements: Measurements,
 }
 
 impl fmt::Debug for PlugWorld {
@@ -194,7 +208,7 @@ impl PlugWorld {
     /// After a scenario on an external plug: send it back to AP mode with `app/reset` if it
     /// is on the broker, and note what it may still hold for the next scenario's strategy
     /// (a simulated plug is simply discarded).
-    pub async fn reset_external(&mut self, scenario: &str) {
+    async fn reset_external(&mut self, scenario: &str) {
         if !matches!(self.plug, DutHandle::External(_)) {
             return;
         }
@@ -217,6 +231,74 @@ impl PlugWorld {
         };
         let left = LeftBehind::read(scenario, &self.timeline, reset_confirmed);
         *self.ctx.left_behind.lock().unwrap_or_else(|p| p.into_inner()) = left;
+    }
+
+    /// At the end of a scenario: an external plug sent back to AP mode, and what the
+    /// scenario saw (timeline, measurements) handed to the run's record.
+    pub async fn finish(&mut self, key: ScenarioKey, scenario: &str, failed: bool) {
+        self.reset_external(scenario).await;
+        let timeline = self.timeline.snapshot();
+        self.ctx.recorder.dut(|d| {
+            if let Some(id) = &self.identity {
+                d.prefix.get_or_insert_with(|| id.prefix());
+                d.device_type.get_or_insert_with(|| id.device_type.clone());
+            }
+            let infor = timeline.iter().find_map(|e| match &e.event {
+                Event::AppReceived { topic, payload } if topic.ends_with("/device/firmware_infor") => {
+                    crate::protocol::payloads::firmware_infor(payload).ok()
+                }
+                _ => None,
+            });
+            if let Some(f) = infor {
+                d.firmware_version.get_or_insert(f.firmware_version);
+                d.product_model.get_or_insert(f.product_model);
+            }
+        });
+        let failed_at = failed.then(|| self.timeline.now());
+        let capture = self.write_capture(&key);
+        let record = WorldRecord {
+            failed_at,
+            timeline,
+            measurements: self.measurements.all().to_vec(),
+            capture,
+            elapsed: self.timeline.now(),
+        };
+        self.ctx.recorder.world(key, record);
+    }
+
+    /// The tap's capture of this scenario as `captures/<feature>-<line>.pcapng` under the
+    /// report directory; returns its path relative to that directory. A capture that
+    /// cannot be written is noted, not fatal: the verdict does not depend on it.
+    fn write_capture(&self, key: &ScenarioKey) -> Option<std::path::PathBuf> {
+        let dir = self.ctx.report_dir.as_ref()?;
+        let stem = std::path::Path::new(&key.feature)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into());
+        let rel = std::path::PathBuf::from("captures").join(format!("{stem}-{}.pcapng", key.line));
+        match self.tap.capture().write_pcapng(&dir.join(&rel)) {
+            Ok(()) => Some(rel),
+            Err(e) => {
+                eprintln!("plugrig: capture {} not written: {e:#}", rel.display());
+                None
+            }
+        }
+    }
+
+    /// Records a judged quantity (see [`crate::measure`]) at the timeline's present moment
+    /// unless `at` says when it happened; fails the step when it is outside its limits.
+    pub fn measure(
+        &mut self,
+        name: &str,
+        unit: &'static str,
+        limits: Limits,
+        value: f64,
+        at: Option<Duration>,
+    ) -> anyhow::Result<()> {
+        let at = at.unwrap_or_else(|| self.timeline.now());
+        self.measurements
+            .check(name, unit, limits, value, at)
+            .map_err(|e| anyhow::anyhow!(e))
     }
 
     /// Whether the plug's last connection through the tap is still open.
@@ -304,7 +386,9 @@ impl PlugWorld {
             command_mark: 0,
             countdown_mark: 0,
             version_before: None,
+            ota_new_version: None,
             known_load: None,
+            measurements: Measurements::default(),
         })
     }
 

@@ -60,10 +60,12 @@ fn answer(m: &[u8], id: u16) -> Option<Ipv4Addr> {
 
 /// Resolves `name` to an IPv4 address through `resolver`; None when it does not resolve.
 pub async fn resolve_a(resolver: SocketAddr, name: &str) -> Option<Ipv4Addr> {
+    // The unspecified address: the kernel picks the source of the route to the resolver
+    // (loopback on the simulated rig, the home network on a bench).
     let bind: SocketAddr = if resolver.is_ipv4() {
-        ([127, 0, 0, 1], 0).into()
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
-        (std::net::Ipv6Addr::LOCALHOST, 0).into()
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
     let sock = UdpSocket::bind(bind).await.ok()?;
     let id = (std::process::id() as u16) ^ 0x5a5a;

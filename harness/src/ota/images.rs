@@ -15,6 +15,8 @@ use crate::rig::{self, RigFile};
 
 /// The version plugrig writes into images of this project's format.
 pub const NEW_VERSION: &str = "000002";
+/// The version offered to a plug that already runs NEW_VERSION (one plug, a whole run).
+pub const NEXT_VERSION: &str = "000003";
 
 #[derive(Debug)]
 enum Source {
@@ -26,6 +28,8 @@ enum Source {
         image: PathBuf,
         version: String,
         broken: Option<PathBuf>,
+        /// The rig's second image and its version (`ota_next_image`).
+        next: Option<(PathBuf, String)>,
     },
     /// The rig names no image.
     None,
@@ -35,7 +39,7 @@ enum Source {
 pub struct Images {
     source: Source,
     body: OnceCell<Arc<Vec<u8>>>,
-    /// Built images by target: each CRCs the whole body, so once per run.
+    /// Built images by target and version: each CRCs the whole body, so once per run.
     built: Mutex<HashMap<String, Arc<Vec<u8>>>>,
 }
 
@@ -51,6 +55,7 @@ impl Images {
                     image: image.clone(),
                     version: version.clone(),
                     broken: e.ota_broken_image.clone(),
+                    next: e.ota_next_image.clone().zip(e.ota_next_version.clone()),
                 },
                 (_, _, Some(body), Some(target)) => Source::Built {
                     body: Some(body.clone()),
@@ -66,19 +71,33 @@ impl Images {
         }
     }
 
-    /// The version `firmware_infor` must show once the good image is installed.
-    pub fn new_version(&self) -> anyhow::Result<&str> {
+    /// A newer image the plug must install (R1) when it runs `running`, and the version
+    /// `firmware_infor` must show once it is installed. One plug may serve the whole run (a
+    /// bench): once it runs the image's version, the next one is offered.
+    pub async fn good_for(&self, rig: &RigFile, running: &str) -> anyhow::Result<(Arc<Vec<u8>>, String)> {
         match &self.source {
-            Source::Built { .. } => Ok(NEW_VERSION),
-            Source::Verbatim { version, .. } => Ok(version),
+            Source::Built { target, .. } => {
+                let version = if running == NEW_VERSION {
+                    NEXT_VERSION
+                } else {
+                    NEW_VERSION
+                };
+                Ok((self.built(rig, target, version).await?, version.to_string()))
+            }
+            Source::Verbatim {
+                version,
+                next: Some((next, next_version)),
+                ..
+            } if running == version.as_str() => Ok((read(next).await?, next_version.clone())),
+            Source::Verbatim { image, version, .. } => Ok((read(image).await?, version.clone())),
             Source::None => anyhow::bail!("the rig names no upgrade image (dut.ota_image or dut.ota_body)"),
         }
     }
 
-    /// A newer image the plug must install (R1).
+    /// A well-formed image in the plug's format (to be truncated or stalled: R2).
     pub async fn good(&self, rig: &RigFile) -> anyhow::Result<Arc<Vec<u8>>> {
         match &self.source {
-            Source::Built { target, .. } => self.built(rig, target).await,
+            Source::Built { target, .. } => self.built(rig, target, NEW_VERSION).await,
             Source::Verbatim { image, .. } => read(image).await,
             Source::None => anyhow::bail!("the rig names no upgrade image (dut.ota_image or dut.ota_body)"),
         }
@@ -108,24 +127,25 @@ impl Images {
         match &self.source {
             Source::Built { target, .. } => {
                 let other = if target == "esp32c3" { "sim" } else { "esp32c3" };
-                self.built(rig, other).await
+                self.built(rig, other, NEW_VERSION).await
             }
             _ => anyhow::bail!("images in the plug's own format name no target"),
         }
     }
 
-    async fn built(&self, rig: &RigFile, target: &str) -> anyhow::Result<Arc<Vec<u8>>> {
-        let cached = self.lock().get(target).cloned();
+    async fn built(&self, rig: &RigFile, target: &str, version: &str) -> anyhow::Result<Arc<Vec<u8>>> {
+        let key = format!("{target} {version}");
+        let cached = self.lock().get(&key).cloned();
         if let Some(img) = cached {
             return Ok(img);
         }
         let body = self.body(rig).await?;
         let img = Arc::new(super::image::build(&super::image::ImageSpec {
             target,
-            version: NEW_VERSION,
+            version,
             body: &body,
         }));
-        self.lock().insert(target.to_string(), img.clone());
+        self.lock().insert(key, img.clone());
         Ok(img)
     }
 

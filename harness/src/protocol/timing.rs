@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::measure::{Limits, Measurements};
+
 /// How much the rig's own timestamps may be off for one message: a loaded two-core host
 /// delays a wake-up or a socket read by tens of milliseconds (seen: 25 ms). Not scaled: it
 /// is the host's, not the plug's.
@@ -46,30 +48,39 @@ impl Periods {
         self.s(10.0)
     }
 
-    /// Judges a series of intervals of a periodic message against `(period, tol)`. The rig
+    /// Judges a series of intervals of a periodic message against `(period, tol)`,
+    /// recording each as the measurement `name` and their mean as `{name}_mean`. The rig
     /// measures with the host's scheduling and network jitter, which the plug is not to be
     /// blamed for: each interval may be off by the tolerance plus [`MEASUREMENT_JITTER`],
     /// and their mean, where jitter averages out, by the tolerance alone. A plug whose
     /// period is wrong fails the mean; a single late message on a loaded host does not fail
-    /// the plug.
+    /// the plug. `gaps` are (end of the interval on the timeline, length).
     pub fn judge_intervals(
         &self,
-        gaps: &[Duration],
+        name: &str,
+        gaps: &[(Duration, Duration)],
         (period, tol): (Duration, Duration),
+        m: &mut Measurements,
     ) -> Result<(), String> {
-        for (i, gap) in gaps.iter().enumerate() {
-            if gap.abs_diff(period) > tol + MEASUREMENT_JITTER {
-                return Err(format!(
+        let one = Limits::within(period.as_secs_f64(), (tol + MEASUREMENT_JITTER).as_secs_f64());
+        let mut first_bad = None;
+        for (i, (at, gap)) in gaps.iter().enumerate() {
+            if !m.record(name, "s", one, gap.as_secs_f64(), *at) && first_bad.is_none() {
+                first_bad = Some(format!(
                     "interval {} is {gap:?}, expected {period:?} +- {tol:?} (+ {MEASUREMENT_JITTER:?} for the rig's own timing)",
                     i + 1
                 ));
             }
         }
-        if gaps.is_empty() {
-            return Ok(());
+        if let Some(bad) = first_bad {
+            return Err(bad);
         }
-        let mean = gaps.iter().sum::<Duration>() / gaps.len() as u32;
-        if mean.abs_diff(period) > tol {
+        let Some((last, _)) = gaps.last() else {
+            return Ok(());
+        };
+        let mean = gaps.iter().map(|(_, g)| *g).sum::<Duration>() / gaps.len() as u32;
+        let limits = Limits::within(period.as_secs_f64(), tol.as_secs_f64());
+        if !m.record(&format!("{name}_mean"), "s", limits, mean.as_secs_f64(), *last) {
             return Err(format!(
                 "the mean of {} intervals is {mean:?}, expected {period:?} +- {tol:?}",
                 gaps.len()
@@ -88,24 +99,30 @@ impl Periods {
 mod tests {
     use super::*;
 
-    fn ms(v: &[u64]) -> Vec<Duration> {
-        v.iter().map(|&m| Duration::from_millis(m)).collect()
+    fn ms(v: &[u64]) -> Vec<(Duration, Duration)> {
+        v.iter()
+            .map(|&m| (Duration::ZERO, Duration::from_millis(m)))
+            .collect()
     }
 
     #[test]
     fn one_late_message_is_the_host_a_slow_period_is_the_plug() {
         let p = Periods::new(10.0);
         let cadence = p.cadence();
+        let judge = |gaps: &[u64]| p.judge_intervals("i", &ms(gaps), cadence, &mut Measurements::default());
         // One wake-up 25 ms late, the next one early again: jitter, not the plug.
-        assert_eq!(p.judge_intervals(&ms(&[100, 125, 76, 100, 101]), cadence), Ok(()));
+        assert_eq!(judge(&[100, 125, 76, 100, 101]), Ok(()));
         // A tick 3 % slow is inside the tolerance.
-        assert_eq!(p.judge_intervals(&ms(&[103; 20]), cadence), Ok(()));
+        assert_eq!(judge(&[103; 20]), Ok(()));
         // Every tick 25 % slow: the mean shows it, whatever the jitter allowance.
-        assert!(p
-            .judge_intervals(&ms(&[125; 10]), cadence)
-            .unwrap_err()
-            .contains("mean"));
+        assert!(judge(&[125; 10]).unwrap_err().contains("mean"));
         // One interval far off is not jitter.
-        assert!(p.judge_intervals(&ms(&[100, 180, 100]), cadence).is_err());
+        assert!(judge(&[100, 180, 100]).is_err());
+        // Each interval and the mean are recorded, pass or fail.
+        let mut m = Measurements::default();
+        let _ = p.judge_intervals("i", &ms(&[100, 180]), cadence, &mut m);
+        assert_eq!(m.all().len(), 2, "the second interval failed: no mean");
+        let _ = p.judge_intervals("j", &ms(&[100, 101]), cadence, &mut m);
+        assert_eq!(m.all().iter().filter(|x| x.name.starts_with('j')).count(), 3);
     }
 }

@@ -77,6 +77,13 @@ pub struct ExternalDut {
     /// R2 case; without it, and without ota_body, that scenario is skipped).
     #[serde(default)]
     pub ota_broken_image: Option<std::path::PathBuf>,
+    /// Optionally, a second image in the plug's format and the version it carries: one plug
+    /// serves the whole run and each R1 scenario must change its version, so a scenario
+    /// whose plug already runs ota_version is offered this one.
+    #[serde(default)]
+    pub ota_next_image: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub ota_next_version: Option<String>,
     /// The plug resolves names through plugrig's DNS (the bench's DHCP points it there).
     #[serde(default)]
     pub uses_rig_dns: bool,
@@ -171,6 +178,17 @@ impl ExternalDut {
         }
         if self.ota_image.is_some() && (self.ota_body.is_some() || self.ota_target.is_some()) {
             bail!("dut.ota_image replaces dut.ota_body/ota_target: give one or the other");
+        }
+        if self.ota_next_image.is_some() != self.ota_next_version.is_some() {
+            bail!("dut.ota_next_image and dut.ota_next_version go together");
+        }
+        if self.ota_next_image.is_some() && self.ota_image.is_none() {
+            bail!("dut.ota_next_image is a second image after dut.ota_image: give that too");
+        }
+        if self.ota_next_version.is_some() && self.ota_next_version == self.ota_version {
+            bail!(
+                "dut.ota_next_version must differ from dut.ota_version: an upgrade must change the version"
+            );
         }
         if self.ota_body.is_some() != self.ota_target.is_some() {
             bail!("dut.ota_body and dut.ota_target go together");

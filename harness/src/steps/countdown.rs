@@ -9,6 +9,7 @@ use cucumber::{then, when};
 use super::params::OnOff;
 use rumqttc::Packet;
 
+use crate::measure::{Limits, Measurements};
 use crate::protocol::payloads::{self, DelayTime};
 use crate::timeline::{Dir, Event};
 use crate::world::PlugWorld;
@@ -80,19 +81,34 @@ fn judge_countdown(
     total: i64,
     start: Duration,
     periods: crate::protocol::timing::Periods,
+    m: &mut Measurements,
 ) -> anyhow::Result<()> {
     let (period, tol) = periods.cadence();
     // In the plug's own seconds: the true remaining time at `t`.
     let true_left = |t: Duration| total as f64 - t.saturating_sub(start).as_secs_f64() * periods.scale;
     let slack = 1.0 + tol.as_secs_f64() * periods.scale;
+    let mut bad = None;
     for (t, d) in msgs {
         let err = d.total_seconds() as f64 - true_left(*t);
+        if !m.record(
+            "delay_time_remaining_error",
+            "s",
+            Limits::within(0.0, slack),
+            err,
+            *t,
+        ) && bad.is_none()
+        {
+            bad = Some((*t, *d));
+        }
+    }
+    if let Some((t, d)) = bad {
+        let err = d.total_seconds() as f64 - true_left(t);
         ensure!(
             err.abs() <= slack,
             "delay_time reads {} s left at {:.3} s into the countdown, when {:.2} s are left (allowed: {slack:.1} s either way)",
             d.total_seconds(),
             t.saturating_sub(start).as_secs_f64() * periods.scale,
-            true_left(*t).max(0.0)
+            true_left(t).max(0.0)
         );
     }
     for pair in msgs.windows(2) {
@@ -106,9 +122,12 @@ fn judge_countdown(
             "the target changed during the countdown"
         );
     }
-    let gaps: Vec<Duration> = msgs.windows(2).map(|p| p[1].0.saturating_sub(p[0].0)).collect();
+    let gaps: Vec<(Duration, Duration)> = msgs
+        .windows(2)
+        .map(|p| (p[1].0, p[1].0.saturating_sub(p[0].0)))
+        .collect();
     periods
-        .judge_intervals(&gaps, (period, tol))
+        .judge_intervals("delay_time_interval", &gaps, (period, tol), m)
         .map_err(|e| anyhow::anyhow!("delay_time cadence: {e}"))
 }
 
@@ -145,7 +164,8 @@ async fn counts_down(w: &mut PlugWorld) -> anyhow::Result<()> {
     let all = run_to_zero(w).await?;
     let total = all.first().map(|(_, d)| d.total_seconds()).unwrap_or(0);
     let start = countdown_start(w)?;
-    judge_countdown(&all, total, start, w.periods())
+    let periods = w.periods();
+    judge_countdown(&all, total, start, periods, &mut w.measurements)
 }
 
 #[then("delay_time reports every whole second from the start down to 0 h 0 min 0 s")]
@@ -302,7 +322,8 @@ async fn unchanged(w: &mut PlugWorld) -> anyhow::Result<()> {
     }
     let all = delays(w, w.countdown_mark)?;
     let start = countdown_start(w)?;
-    judge_countdown(&all, total, start, w.periods())?;
+    let periods = w.periods();
+    judge_countdown(&all, total, start, periods, &mut w.measurements)?;
     ensure!(
         all.iter().all(|(_, d)| d.target_on == target),
         "the countdown's target changed after the ignored command"

@@ -16,7 +16,20 @@ async fn request(w: &mut PlugWorld, payload: String) -> anyhow::Result<()> {
 #[then("the plug publishes firmware_infor with its MAC")]
 async fn published(w: &mut PlugWorld) -> anyhow::Result<()> {
     let within = w.periods().firmware_infor_within();
-    let (payload, i, _) = w.wait_device(w.mark, "firmware_infor", within).await?;
+    let (payload, i, at) = w.wait_device(w.mark, "firmware_infor", within).await?;
+    let asked = w
+        .timeline
+        .snapshot()
+        .get(w.mark)
+        .map(|e| e.at)
+        .unwrap_or_default();
+    w.measure(
+        "firmware_infor_latency",
+        "s",
+        crate::measure::Limits::at_most(within.as_secs_f64()),
+        at.saturating_sub(asked).as_secs_f64(),
+        Some(at),
+    )?;
     let f = payloads::firmware_infor(&payload)?;
     let mac = &w.identity()?.mac;
     ensure!(

@@ -9,6 +9,7 @@ use cucumber::{given, then};
 
 use crate::instruments::Measurement;
 use crate::instruments::MeterDriver;
+use crate::measure::{Limits, Measurements};
 use crate::protocol::payloads::{self, Electricity};
 use crate::rig;
 use crate::world::PlugWorld;
@@ -117,22 +118,37 @@ async fn plausible_units(w: &mut PlugWorld, samples: usize) -> anyhow::Result<()
 }
 
 /// Does the plug's sample agree with the reference within `percent` of reading plus one
-/// unit of the protocol's resolution?
-fn agrees(e: &Electricity, m: &Measurement, percent: f64) -> Result<(), String> {
+/// unit of the protocol's resolution? Each field is recorded as `metering_<field>`: the
+/// plug's reading against limits around the reference's.
+fn agrees(
+    e: &Electricity,
+    m: &Measurement,
+    percent: f64,
+    rec: &mut Measurements,
+    at: Duration,
+) -> Result<(), String> {
     let checks = [
         ("voltage", e.voltage as f64 / 10.0, m.volts, 0.1, "V"),
         ("current", e.current as f64 / 1000.0, m.amps, 0.001, "A"),
         ("power", e.power as f64, m.watts, 1.0, "W"),
     ];
+    let mut bad = None;
     for (name, plug, reference, resolution, unit) in checks {
         let tol = reference.abs() * percent / 100.0 + resolution;
-        if (plug - reference).abs() > tol {
-            return Err(format!(
+        let pass = rec.record(
+            &format!("metering_{name}"),
+            unit,
+            Limits::within(reference, tol),
+            plug,
+            at,
+        );
+        if !pass && bad.is_none() {
+            bad = Some(format!(
                 "{name}: plug {plug:.3} {unit}, reference {reference:.3} {unit}, tolerance {tol:.3} {unit}"
             ));
         }
     }
-    Ok(())
+    bad.map_or(Ok(()), Err)
 }
 
 #[then(expr = "electricity_information agrees with the reference meter, {int} samples in a row")]
@@ -154,7 +170,9 @@ async fn agrees_with_reference(w: &mut PlugWorld, samples: usize) -> anyhow::Res
         let e = payloads::electricity(&p)?;
         let (m, _) = meter(w).await?;
         let r = m.measure().await?;
-        agrees(&e, &r, tolerance).map_err(|why| anyhow::anyhow!("{why} (sample {p})"))?;
+        let at = w.timeline.now();
+        agrees(&e, &r, tolerance, &mut w.measurements, at)
+            .map_err(|why| anyhow::anyhow!("{why} (sample {p})"))?;
         from = i + 1;
     }
     Ok(())
@@ -178,9 +196,10 @@ async fn cadence(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
         .map(|(t, _)| t)
         .take(times + 1)
         .collect();
-    let gaps: Vec<Duration> = at.windows(2).map(|p| p[1].saturating_sub(p[0])).collect();
-    w.periods()
-        .judge_intervals(&gaps, (period, tol))
+    let gaps: Vec<(Duration, Duration)> = at.windows(2).map(|p| (p[1], p[1].saturating_sub(p[0]))).collect();
+    let periods = w.periods();
+    periods
+        .judge_intervals("electricity_interval", &gaps, (period, tol), &mut w.measurements)
         .map_err(|e| anyhow::anyhow!("electricity_information cadence: {e}"))
 }
 
@@ -248,7 +267,10 @@ mod tests {
             current: 436,
             power: 100,
         };
-        assert_eq!(agrees(&e, &REF, 3.0), Ok(()));
+        assert_eq!(
+            agrees(&e, &REF, 3.0, &mut Measurements::default(), Duration::ZERO),
+            Ok(())
+        );
     }
 
     #[test]
@@ -281,13 +303,22 @@ mod tests {
             current: 435,
             power: 1000,
         };
-        assert!(agrees(&e, &REF, 3.0).unwrap_err().starts_with("power"));
+        let mut rec = Measurements::default();
+        assert!(agrees(&e, &REF, 3.0, &mut rec, Duration::ZERO)
+            .unwrap_err()
+            .starts_with("power"));
+        assert_eq!(rec.all().len(), 3, "every field recorded");
+        assert!(!rec.all()[2].pass);
         // Voltage in V instead of 0.1 V.
         let e = Electricity {
             voltage: 230,
             current: 435,
             power: 100,
         };
-        assert!(agrees(&e, &REF, 3.0).unwrap_err().starts_with("voltage"));
+        assert!(
+            agrees(&e, &REF, 3.0, &mut Measurements::default(), Duration::ZERO)
+                .unwrap_err()
+                .starts_with("voltage")
+        );
     }
 }

@@ -21,7 +21,10 @@ fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
 
 #[given("the update server offers a newer firmware image")]
 async fn newer(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let img = w.ctx.images.good(&w.ctx.rig.file).await?;
+    // One plug may serve the whole run (a bench): an image of a version it does not run.
+    let running = firmware_version(w).await?;
+    let (img, version) = w.ctx.images.good_for(&w.ctx.rig.file, &running).await?;
+    w.ota_new_version = Some(version);
     offer(w, "good", Mode::Serve(img));
     Ok(())
 }
@@ -137,14 +140,14 @@ async fn firmware_version(w: &mut PlugWorld) -> anyhow::Result<String> {
 
 #[then("the plug restarts and firmware_infor shows the new image's version")]
 async fn restarted(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let version = w.ctx.images.new_version()?.to_string();
+    let version = w.ota_new_version.clone().context("no newer image was offered")?;
     let before = w
         .version_before
         .clone()
         .context("no version was read before the upgrade")?;
     ensure!(
         before != version,
-        "the plug already runs version {before:?}, the version of the rig's upgrade image: give an image with another version (dut.ota_version)"
+        "the plug already runs version {before:?}, the version of the rig's upgrade image: give an image with another version (dut.ota_version), or a second one (dut.ota_next_image, dut.ota_next_version)"
     );
     // The restart: a new session after the upgrade request. R1 may come before the
     // restart or on the new session: the protocol does not say which.

@@ -6,6 +6,7 @@ use anyhow::{bail, ensure, Context};
 use cucumber::{given, then, when};
 use rumqttc::Packet;
 
+use crate::measure::Limits;
 use crate::protocol::subscriptions::Subscriptions;
 use crate::protocol::{qos_number, APP_FIELDS};
 use crate::timeline::{Dir, Event};
@@ -214,12 +215,16 @@ fn connection_attempts(w: &PlugWorld, from: usize) -> Vec<Duration> {
 const RETRY_MIN: Duration = Duration::from_millis(900);
 const RETRY_MAX: Duration = Duration::from_secs(61);
 
-fn judge_attempts(w: &PlugWorld, from: usize) -> anyhow::Result<()> {
+fn judge_attempts(w: &mut PlugWorld, from: usize) -> anyhow::Result<()> {
     let attempts = connection_attempts(w, from);
+    let limits = Limits::range(RETRY_MIN.as_secs_f64(), RETRY_MAX.as_secs_f64());
     for pair in attempts.windows(2) {
         let gap = pair[1].saturating_sub(pair[0]);
+        let pass = w
+            .measurements
+            .record("reconnect_attempt_gap", "s", limits, gap.as_secs_f64(), pair[1]);
         ensure!(
-            (RETRY_MIN..=RETRY_MAX).contains(&gap),
+            pass,
             "connection attempts {gap:?} apart: the plug must retry no faster than once a second and no slower than once a minute\n{}",
             w.timeline.tail()
         );
@@ -306,9 +311,15 @@ async fn keepalive(w: &mut PlugWorld) -> anyhow::Result<()> {
         .max()
         .unwrap_or_default()
         .max(silent);
-    ensure!(
-        worst <= keepalive,
-        "the plug was silent for {worst:?}, longer than its keepalive {keepalive:?}"
-    );
+    w.measure(
+        "keepalive_silence",
+        "s",
+        Limits::at_most(keepalive.as_secs_f64()),
+        worst.as_secs_f64(),
+        None,
+    )
+    .map_err(|_| {
+        anyhow::anyhow!("the plug was silent for {worst:?}, longer than its keepalive {keepalive:?}")
+    })?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use cucumber::{given, then, when};
 use super::params::OnOff;
 use rumqttc::Packet;
 
+use crate::measure::Limits;
 use crate::protocol::payloads;
 use crate::timeline::{Dir, Event};
 use crate::world::PlugWorld;
@@ -60,7 +61,21 @@ async fn reports(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
         )
         .await;
     match waited {
-        Ok((_, i)) => w.mark = i + 1,
+        Ok((_, i)) => {
+            let sent = w.timeline.snapshot().get(w.command_mark).map(|e| e.at);
+            let echoed = w.timeline.snapshot().get(i).map(|e| e.at);
+            if let (Some(s), Some(e)) = (sent, echoed) {
+                let latency = e.saturating_sub(s).as_secs_f64();
+                w.measure(
+                    "switch_echo_latency",
+                    "s",
+                    Limits::at_most(ECHO_WITHIN.as_secs_f64()),
+                    latency,
+                    Some(e),
+                )?;
+            }
+            w.mark = i + 1
+        }
         // switch_state is owed on a change [spec]: a command to the state the plug already
         // reported changes nothing, and a plug may stay silent.
         Err(e) if last_reported(w, w.mark)? != Some(want) => return Err(e),
@@ -145,9 +160,13 @@ async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
         tap.len(),
         at.len()
     );
-    let gaps: Vec<Duration> = tap.windows(2).map(|p| p[1].saturating_sub(p[0])).collect();
-    w.periods()
-        .judge_intervals(&gaps, (period, tol))
+    let gaps: Vec<(Duration, Duration)> = tap
+        .windows(2)
+        .map(|p| (p[1], p[1].saturating_sub(p[0])))
+        .collect();
+    let periods = w.periods();
+    periods
+        .judge_intervals("heartbeat_interval", &gaps, (period, tol), &mut w.measurements)
         .map_err(|e| anyhow::anyhow!("switch_state heartbeat: {e}\n{}", w.timeline.tail()))
 }
 
@@ -199,6 +218,13 @@ async fn round_trips(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
             })
             .await?;
         crate::bench::round_trip(sent.elapsed());
+        w.measure(
+            "switch_round_trip",
+            "s",
+            Limits::at_most(ECHO_WITHIN.as_secs_f64()),
+            sent.elapsed().as_secs_f64(),
+            None,
+        )?;
         let tap: Vec<(Duration, bool)> = w
             .timeline
             .snapshot()

@@ -1,0 +1,55 @@
+//! Measurements in cucumber's JSON report: each scenario's measurements, as JSON, embedded
+//! in its last step (`embeddings`, the format's place for attachments), so tools that read
+//! Cucumber JSON can trend them.
+
+use std::path::Path;
+
+use anyhow::Context;
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::record::ScenarioRecord;
+
+/// Adds the measurements of `scenarios` to the Cucumber JSON file at `path`, matching each
+/// element by its feature file and line.
+pub fn add_measurements(scenarios: &[ScenarioRecord], path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut doc: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let Some(features) = doc.as_array_mut() else {
+        return Ok(());
+    };
+    for f in features {
+        let uri = f["uri"].as_str().unwrap_or_default().to_string();
+        let Some(elements) = f["elements"].as_array_mut() else {
+            continue;
+        };
+        // A Background is an element of its own with its scenario's line: skip it.
+        for e in elements.iter_mut().filter(|e| e["type"] == "scenario") {
+            let line = e["line"].as_u64().unwrap_or_default() as usize;
+            let Some(s) = scenarios
+                .iter()
+                .find(|s| s.key.line == line && !uri.is_empty() && s.key.feature.ends_with(&uri))
+            else {
+                continue;
+            };
+            if s.world.measurements.is_empty() {
+                continue;
+            }
+            let data = serde_json::to_vec(&s.world.measurements)?;
+            let embedding = json!({
+                "name": "measurements",
+                "mime_type": "application/json",
+                "data": base64::engine::general_purpose::STANDARD.encode(data),
+            });
+            if let Some(last) = e["steps"].as_array_mut().and_then(|st| st.last_mut()) {
+                match last["embeddings"].as_array_mut() {
+                    Some(list) => list.push(embedding),
+                    None => last["embeddings"] = json!([embedding]),
+                }
+            }
+        }
+    }
+    std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
+        .with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,149 @@
+//! JUnit XML from the run's record, in the form CI servers show inline (GitLab, Jenkins): a
+//! testsuite per feature, a testcase per scenario with properties (the rig, the firmware
+//! version, the rules it checks, every measurement with its limits and verdict), the
+//! failing step's error, the reason of a skip, and for a failed scenario its timeline in
+//! `<system-out>`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::record::{DutIdentity, Outcome, ScenarioRecord};
+use crate::rig::Rig;
+
+/// XML text and attribute escaping; control characters a plug may send are dropped (XML
+/// 1.0 cannot carry them).
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' | '\t' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn property(out: &mut String, name: &str, value: &str) {
+    let _ = writeln!(
+        out,
+        r#"        <property name="{}" value="{}"/>"#,
+        esc(name),
+        esc(value)
+    );
+}
+
+fn testcase(out: &mut String, s: &ScenarioRecord, rig: &Rig, dut: &DutIdentity) {
+    let _ = writeln!(
+        out,
+        r#"    <testcase name="{}" classname="{}" file="{}" line="{}" time="{:.3}">"#,
+        esc(&s.name),
+        esc(&s.feature_name),
+        esc(&s.key.feature),
+        s.key.line,
+        s.duration.as_secs_f64()
+    );
+    out.push_str("      <properties>\n");
+    property(out, "rig", &rig.file.rig.name);
+    if let Some(v) = &dut.firmware_version {
+        property(out, "firmware_version", v);
+    }
+    let rules: Vec<&str> = s.rules().collect();
+    property(out, "rules", &rules.join(" "));
+    let mut seen = std::collections::HashMap::<&str, usize>::new();
+    for m in &s.world.measurements {
+        let n = seen.entry(m.name.as_str()).or_default();
+        *n += 1;
+        property(
+            out,
+            &format!("measurement.{}[{n}]", m.name),
+            &format!(
+                "{:.6} {} limits {} {}",
+                m.value,
+                m.unit,
+                m.limits,
+                if m.pass { "pass" } else { "FAIL" }
+            ),
+        );
+    }
+    out.push_str("      </properties>\n");
+    match s.outcome {
+        Outcome::Passed => {}
+        Outcome::Skipped => {
+            let why = s
+                .skip_reason
+                .clone()
+                .or_else(|| s.steps.iter().find_map(|st| st.error.clone()))
+                .unwrap_or_default();
+            let _ = writeln!(out, r#"      <skipped message="{}"/>"#, esc(&why));
+        }
+        Outcome::Failed => {
+            let failed = s.steps.iter().find(|st| st.outcome == Outcome::Failed);
+            let (step, error) = failed
+                .map(|st| (st.text.as_str(), st.error.clone().unwrap_or_default()))
+                .unwrap_or(("", String::new()));
+            let first_line = error.lines().next().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                r#"      <failure message="{}" type="step">{}
+{}</failure>"#,
+                esc(first_line),
+                esc(step),
+                esc(&error)
+            );
+            out.push_str("      <system-out>");
+            for e in &s.world.timeline {
+                out.push_str(&esc(&e.to_string()));
+                out.push('\n');
+            }
+            out.push_str("</system-out>\n");
+        }
+    }
+    out.push_str("    </testcase>\n");
+}
+
+/// The JUnit document for `scenarios`.
+pub fn render(scenarios: &[ScenarioRecord], rig: &Rig, dut: &DutIdentity) -> String {
+    let count = |list: &[&ScenarioRecord], o: Outcome| list.iter().filter(|s| s.outcome == o).count();
+    let mut features: Vec<&str> = scenarios.iter().map(|s| s.key.feature.as_str()).collect();
+    features.dedup();
+    let all: Vec<&ScenarioRecord> = scenarios.iter().collect();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        r#"<testsuites name="plugrig" tests="{}" failures="{}" skipped="{}">"#,
+        all.len(),
+        count(&all, Outcome::Failed),
+        count(&all, Outcome::Skipped)
+    );
+    for f in features {
+        let list: Vec<&ScenarioRecord> = scenarios.iter().filter(|s| s.key.feature == f).collect();
+        let name = list.first().map(|s| s.feature_name.as_str()).unwrap_or(f);
+        let time: f64 = list.iter().map(|s| s.duration.as_secs_f64()).sum();
+        let _ = writeln!(
+            out,
+            r#"  <testsuite name="{}" tests="{}" failures="{}" skipped="{}" time="{time:.3}">"#,
+            esc(name),
+            list.len(),
+            count(&list, Outcome::Failed),
+            count(&list, Outcome::Skipped)
+        );
+        for s in list {
+            testcase(&mut out, s, rig, dut);
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+pub fn write(scenarios: &[ScenarioRecord], rig: &Rig, dut: &DutIdentity, path: &Path) -> anyhow::Result<()> {
+    std::fs::write(path, render(scenarios, rig, dut)).with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,164 @@
+//! The run's record: what every report is written from. Each scenario's steps and outcome
+//! come from cucumber's events; its timeline, measurements and capture from its World, taken
+//! when the scenario ends. Both are keyed by where the scenario stands in its feature file.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::measure::Measurement;
+use crate::timeline::Entry;
+
+/// A scenario's place: its feature file and line (an outline's example row has its own).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScenarioKey {
+    pub feature: String,
+    pub line: usize,
+}
+
+/// The key of a scenario of a feature, as both cucumber's events and its hooks see them.
+pub fn key(feature: &cucumber::gherkin::Feature, sc: &cucumber::gherkin::Scenario) -> ScenarioKey {
+    ScenarioKey {
+        feature: feature
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| feature.name.clone()),
+        line: sc.position.line,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed,
+    /// A step was skipped (undefined), or the rig lacks what the scenario needs.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    /// `Given a provisioned plug connected to the broker`.
+    pub text: String,
+    pub outcome: Outcome,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// From a Background.
+    pub background: bool,
+}
+
+/// What the World leaves when its scenario ends.
+#[derive(Debug, Clone, Default)]
+pub struct WorldRecord {
+    pub timeline: Vec<Entry>,
+    pub measurements: Vec<Measurement>,
+    /// When a step failed, on the timeline (the end of the failing step).
+    pub failed_at: Option<Duration>,
+    /// The scenario's packet capture (pcapng), if one was written.
+    pub capture: Option<PathBuf>,
+    /// From the World's start (the scenario's start) to its end.
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioRecord {
+    pub key: ScenarioKey,
+    /// The feature's name (its `Feature:` line).
+    pub feature_name: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub outcome: Outcome,
+    pub steps: Vec<StepRecord>,
+    /// Wall time from start to finish.
+    pub duration: Duration,
+    pub world: WorldRecord,
+    /// For a scenario not run: why.
+    pub skip_reason: Option<String>,
+}
+
+impl ScenarioRecord {
+    /// The `@rule-<id>` tags.
+    pub fn rules(&self) -> impl Iterator<Item = &str> {
+        self.tags.iter().filter_map(|t| t.strip_prefix("rule-"))
+    }
+}
+
+/// Who was judged: from the 4001 reply and firmware_infor, as the first scenario to see
+/// them recorded it.
+#[derive(Debug, Clone, Default)]
+pub struct DutIdentity {
+    /// `{function}/{name}/{specifications}/{mac}`.
+    pub prefix: Option<String>,
+    pub device_type: Option<String>,
+    pub firmware_version: Option<String>,
+    pub product_model: Option<String>,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Default)]
+pub struct RunRecord {
+    pub rig_name: String,
+    pub rig_path: PathBuf,
+    pub time_scale: u32,
+    pub advisory_profile: bool,
+    pub dut: DutIdentity,
+    pub scenarios: Vec<ScenarioRecord>,
+    pub wall: Duration,
+}
+
+/// Shared by the run's writer (steps, outcomes) and its Worlds (timelines, measurements).
+#[derive(Debug, Default)]
+pub struct Recorder {
+    worlds: Mutex<Vec<(ScenarioKey, WorldRecord)>>,
+    scenarios: Mutex<Vec<ScenarioRecord>>,
+    dut: Mutex<DutIdentity>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Recorder {
+    pub fn world(&self, key: ScenarioKey, w: WorldRecord) {
+        lock(&self.worlds).push((key, w));
+    }
+
+    pub fn scenario(&self, s: ScenarioRecord) {
+        lock(&self.scenarios).push(s);
+    }
+
+    /// Notes who the DUT is; the first values seen stay.
+    pub fn dut(&self, f: impl FnOnce(&mut DutIdentity)) {
+        f(&mut lock(&self.dut));
+    }
+
+    /// The scenarios recorded since the last call, each with its World's record, in file
+    /// order.
+    pub fn take(&self) -> Vec<ScenarioRecord> {
+        let mut worlds = std::mem::take(&mut *lock(&self.worlds));
+        let mut scenarios = std::mem::take(&mut *lock(&self.scenarios));
+        for s in &mut scenarios {
+            if let Some(i) = worlds.iter().position(|(k, _)| *k == s.key) {
+                s.world = worlds.swap_remove(i).1;
+                // The writer sees events reordered per scenario; the World's clock is true.
+                s.duration = s.world.elapsed;
+            }
+        }
+        scenarios.sort_by(|a, b| a.key.cmp(&b.key));
+        scenarios
+    }
+
+    pub fn identity(&self) -> DutIdentity {
+        lock(&self.dut).clone()
+    }
+}

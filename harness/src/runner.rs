@@ -270,7 +270,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         write_html(&record, dir)?;
         summary.records = record.scenarios;
     }
-    summary.report_time += writing.elapsed();
+    summary.report_time += writing.elapsed()
+        + Duration::from_micros(ctx.capture_writing_us.load(std::sync::atomic::Ordering::Relaxed));
     summary.wall = started.elapsed();
     Ok(summary)
 }

@@ -55,6 +55,8 @@ pub struct RunContext {
     pub recorder: Arc<Recorder>,
     /// `--report DIR`: where each scenario's capture goes (`DIR/captures/`).
     pub report_dir: Option<std::path::PathBuf>,
+    /// Time spent writing captures, microseconds: part of the reports' cost.
+    pub capture_writing_us: std::sync::atomic::AtomicU64,
     next_plug: AtomicU32,
 }
 
@@ -105,6 +107,7 @@ impl RunContext {
             stop: tokio::sync::watch::channel(None).0,
             recorder: Arc::default(),
             report_dir: services.report_dir,
+            capture_writing_us: Default::default(),
             next_plug: AtomicU32::new(1),
         })
     }
@@ -276,7 +279,12 @@ impl PlugWorld {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into());
         let rel = std::path::PathBuf::from("captures").join(format!("{stem}-{}.pcapng", key.line));
-        match self.tap.capture().write_pcapng(&dir.join(&rel)) {
+        let started = std::time::Instant::now();
+        let written = self.tap.capture().write_pcapng(&dir.join(&rel));
+        self.ctx
+            .capture_writing_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match written {
             Ok(()) => Some(rel),
             Err(e) => {
                 eprintln!("plugrig: capture {} not written: {e:#}", rel.display());

@@ -2,8 +2,11 @@
 //! violation at a time (`plug-sim --fault`) fails a scenario that names the broken rule.
 //! The fault-free plug passing everything is the conformance test itself.
 
-use std::path::Path;
 
+#[path = "support/faulty_rig.rs"]
+mod faulty_rig;
+
+use faulty_rig::rig_with_fault;
 use plugrig::runner::{self, RunOptions};
 
 /// (fault, scenarios to run, the rule a failing scenario must name)
@@ -60,24 +63,6 @@ const ON_VARIANTS: &[(&str, &str, &str, &str)] = &[
     // A countdown ticking every 1.03 s that never reports 0/0/0.
     ("no-final-zero", "slow-tick", "@rule-delay-end", "delay-end"),
 ];
-
-fn rig_with_fault(dir: &Path, fault: &str, variant: Option<&str>) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(runner::default_rig()).expect("default rig");
-    let variants = variant
-        .map(|v| format!("\nvariants = [\"{v}\"]"))
-        .unwrap_or_default();
-    let text = text.replace(
-        "[dut]\nkind = \"sim\"",
-        &format!("[dut]\nkind = \"sim\"\nfaults = [\"{fault}\"]{variants}"),
-    );
-    assert!(
-        text.contains("faults = ["),
-        "the default rig's [dut] starts with kind = \"sim\""
-    );
-    let path = dir.join(format!("{fault}-{}.toml", variant.unwrap_or("plain")));
-    std::fs::write(&path, text).expect("write rig");
-    path
-}
 
 #[test]
 fn every_fault_is_caught_by_a_scenario_naming_the_broken_rule() {

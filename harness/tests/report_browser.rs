@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/faulty_rig.rs"]
+mod faulty_rig;
+
+use faulty_rig::rig_with_fault;
 use plugrig::runner::{self, RunOptions};
 
 const INSTALL: &str = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium";
@@ -83,21 +87,6 @@ fn headless(page: &Path, profile: &Path, args: &[String], timeout: Duration) -> 
     stdout
 }
 
-fn rig_with_fault(dir: &Path, fault: &str) -> PathBuf {
-    let text = std::fs::read_to_string(runner::default_rig()).expect("default rig");
-    let text = text.replace(
-        "[dut]\nkind = \"sim\"",
-        &format!("[dut]\nkind = \"sim\"\nfaults = [\"{fault}\"]"),
-    );
-    assert!(
-        text.contains("faults = ["),
-        "the default rig's [dut] starts with kind = \"sim\""
-    );
-    let path = dir.join(format!("{fault}.toml"));
-    std::fs::write(&path, text).expect("write rig");
-    path
-}
-
 /// From the opening tag of the element with `class="scenario failed"` that holds `name` to
 /// the next scenario (or the end of the scenarios).
 fn failed_scenario<'a>(dom: &'a str, name: &str) -> Option<&'a str> {
@@ -132,7 +121,7 @@ fn the_report_of_a_failed_run_renders_in_a_browser() {
     let browser = chromium();
     let dir = tempfile::tempdir().expect("tempdir");
     let report = dir.path().join("report");
-    let mut opts = RunOptions::new(rig_with_fault(dir.path(), "late-heartbeat"));
+    let mut opts = RunOptions::new(rig_with_fault(dir.path(), "late-heartbeat", None));
     opts.tags = Some("@rule-switch-heartbeat or @rule-switch-on-change".into());
     opts.report = Some(report.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()

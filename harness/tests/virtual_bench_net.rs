@@ -4,6 +4,10 @@
 
 #[path = "support/netns.rs"]
 mod netns;
+#[path = "support/standin.rs"]
+mod standin;
+
+use standin::plug_sim_binary;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -18,16 +22,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn plug_sim_binary() -> std::path::PathBuf {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let sim: plugrig::rig::sim::SimDut = toml::from_str("").expect("defaults");
-    rt.block_on(plugrig::rig::sim::binary(&sim))
-        .expect("plug-sim builds")
 }
 
 #[test]

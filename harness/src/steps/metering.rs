@@ -93,23 +93,36 @@ fn plausible(e: &Electricity, mains: (f64, f64), claim: f64, load: Option<f64>) 
     Ok(())
 }
 
+/// Where the samples to judge start: after the one in flight when the step began, so a
+/// relay change has settled. `samples` is how many will be judged (for the benchmark's
+/// count of protocol waits).
+async fn first_settled(w: &PlugWorld, samples: usize) -> anyhow::Result<usize> {
+    let (period, tol) = w.periods().cadence();
+    crate::bench::protocol_wait(period * (samples as u32 + 1));
+    let (_, i, _) = w
+        .wait_device(w.mark, "electricity_information", period * 3 + tol)
+        .await?;
+    Ok(i + 1)
+}
+
+/// The next electricity_information at or after timeline index `from`: parsed, as sent,
+/// and its index.
+async fn next_sample(w: &PlugWorld, from: usize) -> anyhow::Result<(Electricity, String, usize)> {
+    let (period, tol) = w.periods().cadence();
+    let (p, i, _) = w
+        .wait_device(from, "electricity_information", period * 3 + tol)
+        .await?;
+    Ok((payloads::electricity(&p)?, p, i))
+}
+
 #[then(expr = "electricity_information is physically plausible in its units, {int} samples in a row")]
 async fn plausible_units(w: &mut PlugWorld, samples: usize) -> anyhow::Result<()> {
     let claim = claimed_accuracy(w);
     let mains = w.ctx.rig.file.rig.mains_range_v;
     let load = known_load(w);
-    let (period, tol) = w.periods().cadence();
-    crate::bench::protocol_wait(period * (samples as u32 + 1));
-    // Let the relay change settle: skip the sample in flight.
-    let (_, mut from, _) = w
-        .wait_device(w.mark, "electricity_information", period * 3 + tol)
-        .await?;
-    from += 1;
+    let mut from = first_settled(w, samples).await?;
     for _ in 0..samples {
-        let (p, i, _) = w
-            .wait_device(from, "electricity_information", period * 3 + tol)
-            .await?;
-        let e = payloads::electricity(&p)?;
+        let (e, p, i) = next_sample(w, from).await?;
         plausible(&e, (mains[0], mains[1]), claim, load)
             .map_err(|why| anyhow::anyhow!("{why} (sample {p})"))?;
         from = i + 1;
@@ -156,18 +169,9 @@ async fn agrees_with_reference(w: &mut PlugWorld, samples: usize) -> anyhow::Res
     let percent = claimed_accuracy(w);
     let (_, class) = meter(w).await?;
     let tolerance = percent + class;
-    let (period, tol) = w.periods().cadence();
-    crate::bench::protocol_wait(period * (samples as u32 + 1));
-    // Let a relay change settle: skip the sample in flight.
-    let (_, mut from, _) = w
-        .wait_device(w.mark, "electricity_information", period * 3 + tol)
-        .await?;
-    from += 1;
+    let mut from = first_settled(w, samples).await?;
     for _ in 0..samples {
-        let (p, i, _) = w
-            .wait_device(from, "electricity_information", period * 3 + tol)
-            .await?;
-        let e = payloads::electricity(&p)?;
+        let (e, p, i) = next_sample(w, from).await?;
         let (m, _) = meter(w).await?;
         let r = m.measure().await?;
         let at = w.timeline.now();

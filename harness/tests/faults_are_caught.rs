@@ -2,7 +2,6 @@
 //! violation at a time (`plug-sim --fault`) fails a scenario that names the broken rule.
 //! The fault-free plug passing everything is the conformance test itself.
 
-
 #[path = "support/faulty_rig.rs"]
 mod faulty_rig;
 

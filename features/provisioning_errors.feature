@@ -1,8 +1,9 @@
 @provisioning @errors
 Feature: Bad provisioning input gets the documented code, and the plug keeps serving
   Error codes 1-6 of spec section 1, checked in the pinned order 4, 5, 2, 1, 6, 3
-  (PROTOCOL-NOTES "AP socket"). A reply's result.header echoes the request's header when
-  one was parsed; without one a reply may omit result. JSON that is not an object (an
+  (PROTOCOL-NOTES "AP socket"). That an error reply's result.header echoes the request's
+  header is this project's profile, checked by its own scenario; without a parsed header a
+  reply may omit result. JSON that is not an object (an
   array, a string) is JSON: code 5, not 4.
 
   Background:
@@ -57,6 +58,12 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
       | field     | value |
       | keepalive | 60.5  |
       | host      | null  |
+
+  @profile @rule-ap-error-echo
+  Scenario: An error reply echoes the request's header
+    When the app sends the broker configuration with host set to ""
+    Then the reply has code 1 and header 4002
+    And the error reply echoes header 4002
 
   @rule-ap-code-3
   Scenario: The network before the broker gets code 3

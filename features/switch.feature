@@ -27,7 +27,7 @@ Feature: Switching the relay and the switch_state heartbeat
     And no other publish changed the relay meanwhile
     And the plug sent a control packet at least once per keepalive
 
-  @needs_console
+  @needs_console @profile @rule-console-relay
   Scenario: Every relay change reported over MQTT also appears on the serial console
     Given the plug's relay is off
     When the app switches the plug on

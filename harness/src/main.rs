@@ -28,7 +28,8 @@ enum Command {
         /// Tag expression selecting scenarios, e.g. "@provisioning and not @slow".
         #[arg(long)]
         tags: Option<String>,
-        /// Directory for reports: <feature>.junit.xml and <feature>.cucumber.json.
+        /// Directory for reports: index.html, <feature>.junit.xml, <feature>.cucumber.json,
+        /// verdict.txt and captures/*.pcapng.
         #[arg(long)]
         report: Option<PathBuf>,
         /// Report failures of scenarios that check only [profile] rules (this project's

@@ -236,7 +236,24 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         );
         let s = tokio::select! {
             s = CONTEXT.scope(ctx.clone(), one) => s?,
-            why = ctx.stopped() => anyhow::bail!("the run stopped: {why}"),
+            why = ctx.stopped() => {
+                // What ran before the stop is still reported.
+                summary.records.extend(ctx.recorder.take());
+                if let Some(dir) = &opts.report {
+                    let record = RunRecord {
+                        rig_name: ctx.rig.file.rig.name.clone(),
+                        rig_path: ctx.rig.path.clone(),
+                        time_scale: ctx.rig.file.rig.time_scale,
+                        advisory_profile,
+                        dut: ctx.recorder.identity(),
+                        scenarios: std::mem::take(&mut summary.records),
+                        wall: started.elapsed(),
+                    };
+                    std::fs::write(dir.join("verdict.txt"), format!("the run stopped: {why}\n"))?;
+                    write_html(&record, dir)?;
+                }
+                anyhow::bail!("the run stopped: {why}");
+            }
         };
         summary.passed += s.passed;
         summary.failed += s.failed;

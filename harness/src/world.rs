@@ -177,6 +177,8 @@ pub struct PlugWorld {
     pub known_load: Option<f64>,
     /// Every quantity the steps judged, with its limits and verdict.
     pub measurements: Measurements,
+    /// Where on the timeline the relay's state became known, and that state.
+    pub relay_known: Option<(usize, bool)>,
 }
 
 impl fmt::Debug for PlugWorld {
@@ -215,6 +217,14 @@ impl PlugWorld {
         if !matches!(self.plug, DutHandle::External(_)) {
             return;
         }
+        // A plug provisioned at the scenario's very end may still be joining: let it reach
+        // the broker so that the reset can reach it.
+        if self.identity.is_some() && !self.connected_now() && self.joining() {
+            let from = self.timeline.len().saturating_sub(1);
+            let _ = self
+                .wait_connected(self.last_4003().unwrap_or(from), Duration::from_secs(10))
+                .await;
+        }
         let reset_confirmed = match (self.identity.clone(), self.connected_now()) {
             (Some(id), true) => {
                 let from = self.timeline.len();
@@ -239,8 +249,11 @@ impl PlugWorld {
     /// At the end of a scenario: an external plug sent back to AP mode, and what the
     /// scenario saw (timeline, measurements) handed to the run's record.
     pub async fn finish(&mut self, key: ScenarioKey, scenario: &str, failed: bool) {
-        self.reset_external(scenario).await;
+        // The scenario's own record ends here: the reset that follows is the rig's.
+        let failed_at = failed.then(|| self.timeline.now());
+        let elapsed = self.timeline.now();
         let timeline = self.timeline.snapshot();
+        self.reset_external(scenario).await;
         self.ctx.recorder.dut(|d| {
             if let Some(id) = &self.identity {
                 d.prefix.get_or_insert_with(|| id.prefix());
@@ -257,14 +270,13 @@ impl PlugWorld {
                 d.product_model.get_or_insert(f.product_model);
             }
         });
-        let failed_at = failed.then(|| self.timeline.now());
         let capture = self.write_capture(&key);
         let record = WorldRecord {
             failed_at,
             timeline,
             measurements: self.measurements.all().to_vec(),
             capture,
-            elapsed: self.timeline.now(),
+            elapsed,
         };
         self.ctx.recorder.world(key, record);
     }
@@ -307,6 +319,35 @@ impl PlugWorld {
         self.measurements
             .check(name, unit, limits, value, at)
             .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// The timeline index of the last 4003 answered code 0.
+    fn last_4003(&self) -> Option<usize> {
+        self.timeline
+            .snapshot()
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(i, e)| match &e.event {
+                Event::ApReceived(raw) => Reply::parse(raw)
+                    .ok()
+                    .filter(|r| r.code == 0 && r.header == Some(crate::protocol::ap::WIFI))
+                    .map(|_| i),
+                _ => None,
+            })
+    }
+
+    /// An accepted 4003 with no connection to the tap after it: the plug is joining.
+    fn joining(&self) -> bool {
+        let Some(at) = self.last_4003() else {
+            return false;
+        };
+        !self
+            .timeline
+            .snapshot()
+            .iter()
+            .skip(at)
+            .any(|e| matches!(e.event, Event::TapConnection { .. } | Event::TapRefused))
     }
 
     /// Whether the plug's last connection through the tap is still open.
@@ -397,6 +438,7 @@ impl PlugWorld {
             ota_new_version: None,
             known_load: None,
             measurements: Measurements::default(),
+            relay_known: None,
         })
     }
 
@@ -461,6 +503,7 @@ impl PlugWorld {
         if let DutHandle::External(e) = &self.plug {
             e.leave_ap().await?;
         }
+        let deadline = tokio::time::Instant::now() + within;
         let what = "an accepted CONNACK to the plug on the tap";
         let (_, i) = self
             .timeline
@@ -473,8 +516,22 @@ impl PlugWorld {
                 _ => None,
             })
             .await?;
-        self.wait_subscribed(i, within).await?;
+        // MQTT 3.1.1 lets a client subscribe before its CONNACK: count from the CONNECT.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.wait_subscribed(self.session_start(i), left).await?;
         Ok(i)
+    }
+
+    /// The plug's last CONNECT at or before timeline index `i`: where the session that `i`
+    /// belongs to starts (its SUBSCRIBEs and first publishes may precede the CONNACK).
+    pub fn session_start(&self, i: usize) -> usize {
+        let snap = self.timeline.snapshot();
+        snap.iter()
+            .enumerate()
+            .take(i + 1)
+            .rev()
+            .find_map(|(j, e)| matches!(e.event, Event::Mqtt(Dir::Up, Packet::Connect(_))).then_some(j))
+            .unwrap_or(i)
     }
 
     /// Waits until the SUBSCRIBEs since `from` (a session's CONNACK) are acknowledged for

@@ -63,6 +63,12 @@ impl ApNetwork {
         *self.joined.lock().unwrap_or_else(|p| p.into_inner()) = v;
     }
 
+    /// Forgets having joined: after the plug's power cycle or reset its access point is
+    /// new, and the next `join` must associate again.
+    pub fn forget(&self) {
+        self.set_joined(false);
+    }
+
     /// Joins the plug's network, unless already joined.
     pub async fn join(&self) -> anyhow::Result<()> {
         if self.joined() {

@@ -1,7 +1,7 @@
 //! The update server: HTTP/1.0 on the rig's address (loopback on the simulated rig, the
 //! bench host's address on the plug's network on a bench), one behaviour per catalogue. The catalogue
-//! (`/{mode}/`) picks what the plug gets, whatever file name it asks for; every request is
-//! noted on the timeline of the scenario that owns the mode's images.
+//! (`/{mode}/`) picks what the plug gets, whatever file name it asks for; every request
+//! line is logged for the steps to check (`requests`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

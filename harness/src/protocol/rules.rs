@@ -37,7 +37,8 @@ use Source::{App, Profile, Spec};
 pub const RULES: &[Rule] = &[
     // AP socket
     r("ap-identity", Spec, "4001 answers the five identity fields as strings, device_type \"0\" or \"1\""),
-    r("ap-envelope", Spec, "replies are {code, message, result{header}}; errors echo the request's header"),
+    r("ap-envelope", Spec, "replies are {code, message, result{header}}: a success carries its header"),
+    r("ap-error-echo", Profile, "an error reply's result.header echoes the request's header when one was parsed"),
     r("ap-code-1", Spec, "a string of the wrong length gets code 1 (host 1-64, username/password 1-32, ssid 1-32, pwd 0-64, clientId 0-32)"),
     r("ap-code-2", Spec, "a field of the wrong JSON type gets code 2"),
     r("ap-code-3", Spec, "4003 before an accepted 4002 gets code 3"),
@@ -84,6 +85,7 @@ pub const RULES: &[Rule] = &[
     r("reset-button", Spec, "a 10 s button hold publishes delete_device, forgets the configuration, returns to AP mode"),
     r("reset-app", Profile, "app/reset resets without delete_device"),
     r("button-short-press", Profile, "a short button press toggles the relay"),
+    r("console-relay", Profile, "the serial console reports each relay change, in the order MQTT does (read with the rig's patterns)"),
     r("electricity-format", Spec, "electricity_information carries integer voltage (0.1 V), current (mA), power (W)"),
     r("electricity-units", Spec, "electricity_information is plausible in 0.1 V, mA and W: voltage in the mains range, power no more than V x I, a known load within the claim"),
     r("electricity-cadence", Profile, "electricity_information comes every 1 s +- 0.2 s"),

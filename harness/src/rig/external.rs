@@ -1,8 +1,9 @@
 //! A black-box DUT: any plug that claims the protocol, reached at its AP address, with
-//! actuators that are commands (as labgrid's ExternalPowerDriver). One physical plug cannot
-//! be fresh per scenario: before each scenario it must answer on its AP socket (the rig
-//! resets it with the button driver if it does not), and after each scenario plugrig sends
-//! it `app/reset`.
+//! actuators that are commands or relay channels (as labgrid's ExternalPowerDriver), and
+//! everything the protocol leaves to the plug given as its own parameters (console
+//! patterns, upgrade images and versions, the bench's address). One physical plug cannot be
+//! fresh per scenario: `strategy.rs` brings it to AP mode before each one, and after each
+//! scenario plugrig sends it `app/reset`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -288,6 +289,9 @@ impl ExternalPlug {
     }
 
     pub async fn set_power(&self, on: bool) -> anyhow::Result<()> {
+        if let Some(n) = &self.ap_network {
+            n.forget();
+        }
         if let Some(r) = &self.power_relay {
             return r.set(on).await;
         }
@@ -303,6 +307,9 @@ impl ExternalPlug {
     }
 
     pub async fn press(&self, hold: Duration) -> anyhow::Result<()> {
+        if let Some(n) = &self.ap_network {
+            n.forget();
+        }
         if let Some(r) = &self.button_relay {
             return r.press(hold).await;
         }

@@ -120,6 +120,17 @@ impl Strategy<'_> {
         let needs_reset = left.still_provisioned || (left.pending_config && !has_power);
         if needs_reset && has_button {
             self.button_reset().await.map_err(Unreachable)?;
+        } else if needs_reset {
+            // The plug would answer 4001 and still hold what the last scenario gave it.
+            return Err(Unreachable(format!(
+                "after scenario {:?} the plug still holds {}, and the rig has no button (or power switch) to reset it",
+                left.scenario,
+                if left.still_provisioned {
+                    "a broker and network configuration"
+                } else {
+                    "an accepted 4002 in its memory"
+                }
+            )));
         }
         let first_wait = if needs_reset {
             AP_AFTER_RESET_WITHIN

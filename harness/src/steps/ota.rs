@@ -24,6 +24,10 @@ async fn newer(w: &mut PlugWorld) -> anyhow::Result<()> {
     // One plug may serve the whole run (a bench): an image of a version it does not run.
     let running = firmware_version(w).await?;
     let (img, version) = w.ctx.images.good_for(&w.ctx.rig.file, &running).await?;
+    ensure!(
+        version != running,
+        "the plug already runs version {running:?}, the version of the rig's upgrade image: give an image with another version (dut.ota_version), or a second one (dut.ota_next_image, dut.ota_next_version)"
+    );
     w.ota_new_version = Some(version);
     offer(w, "good", Mode::Serve(img));
     Ok(())

@@ -152,8 +152,12 @@ async fn oversized(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
     w.last_reply = None;
     w.ap_closed = false;
     let link = w.ap().await?;
-    link.send_raw(text.as_bytes()).await?;
-    match link.read_reply(Duration::from_secs(5)).await {
+    let sent = link.send_raw(text.as_bytes()).await;
+    let replied = match sent {
+        Ok(()) => link.read_reply(Duration::from_secs(5)).await,
+        Err(e) => Err(e),
+    };
+    match replied {
         Ok(r) => w.last_reply = Some(r),
         Err(e) if e.is::<ConnectionLost>() => {
             w.ap = None;

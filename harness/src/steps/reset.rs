@@ -62,8 +62,15 @@ async fn no_delete_device(w: &mut PlugWorld) -> anyhow::Result<()> {
 
 #[then("the plug answers on its AP socket again and has forgotten its configuration")]
 async fn back_in_ap(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let mut link = ApLink::connect(w.ap_addr().await?, w.timeline.clone()).await?;
-    let r = link.request(&ap::device_info()).await?;
+    // The access point may still be coming up after the reset: retry what it resets.
+    let addr = w.ap_addr().await?;
+    let (mut link, r) = ApLink::request_fresh(
+        addr,
+        &ap::device_info(),
+        w.timeline.clone(),
+        Duration::from_secs(15),
+    )
+    .await?;
     ensure!(r.code == 0, "4001 after the reset: {}", r.raw);
     // Forgotten: a 4003 now lacks its 4002 and gets the order error.
     let r = link.request(&ap::wifi("plugrig-net", "plugrig-pass", 3)).await?;

@@ -181,7 +181,8 @@ async fn qos_flow(w: &mut PlugWorld, qos: u8) -> anyhow::Result<()> {
                     .await?;
             }
         }
-        _ => ensure!(pid == 0, "a QoS 0 PUBLISH carries no packet id"),
+        // QoS 0 has no flow to complete; its publishes' QoS is the step before.
+        _ => {}
     }
     Ok(())
 }

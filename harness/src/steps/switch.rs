@@ -62,8 +62,14 @@ async fn reports(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
         .await;
     match waited {
         Ok((_, i)) => {
-            let sent = w.timeline.snapshot().get(w.command_mark).map(|e| e.at);
-            let echoed = w.timeline.snapshot().get(i).map(|e| e.at);
+            // From the command's delivery to the plug (none for a button press) to the echo.
+            let cmd = w.identity()?.app_topic("switch_state");
+            let snap = w.timeline.snapshot();
+            let sent = snap.iter().skip(w.command_mark).find_map(|e| match &e.event {
+                Event::Mqtt(Dir::Down, Packet::Publish(p)) if p.topic == cmd => Some(e.at),
+                _ => None,
+            });
+            let echoed = snap.get(i).map(|e| e.at);
             if let (Some(s), Some(e)) = (sent, echoed) {
                 let latency = e.saturating_sub(s).as_secs_f64();
                 w.measure(
@@ -98,11 +104,14 @@ async fn relay_is(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     // A known relay state for what follows; the protocol leaves the state at power-up to
     // the plug. The on-connection publish says where it is.
     w.wait_device(w.mark, "switch_state", ECHO_WITHIN).await?;
-    if last_reported(w, w.timeline.len())? == Some(s.is_on()) {
-        return Ok(());
+    if last_reported(w, w.timeline.len())? != Some(s.is_on()) {
+        switch(w, s).await?;
+        reports(w, s).await?;
+        // Let the console's line of this change arrive before the mark.
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    switch(w, s).await?;
-    reports(w, s).await
+    w.relay_known = Some((w.timeline.len(), s.is_on()));
+    Ok(())
 }
 
 #[then(expr = "the console shows the relay {onoff}")]
@@ -136,7 +145,8 @@ async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     // The publish on connection does not start the series: a plug may time its heartbeat
     // from boot, from the session, or from its last publish. The gaps between heartbeats
     // are what the rule fixes.
-    let (_, first, _) = w.wait_device(w.mark, "switch_state", ECHO_WITHIN).await?;
+    let session = w.session_start(w.mark);
+    let (_, first, _) = w.wait_device(session, "switch_state", ECHO_WITHIN).await?;
     let mut from = first + 1;
     for _ in 0..=times {
         let (_, i, t) = w
@@ -146,9 +156,9 @@ async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
         from = i + 1;
     }
     // Measured on the tap, where the plug's packets arrive without the broker's delay.
-    // The tap saw the on-connection publish first.
+    // The tap saw the on-connection publish first (it may precede the CONNACK).
     let tap: Vec<Duration> = w
-        .tap_publishes(w.mark, "switch_state")?
+        .tap_publishes(session, "switch_state")?
         .into_iter()
         .skip(1)
         .map(|(t, _)| t)
@@ -250,23 +260,29 @@ async fn console_matches_mqtt(w: &mut PlugWorld) -> anyhow::Result<()> {
     // Give the last console line time to arrive over the serial port.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let state = w.identity()?.device_topic("switch_state");
-    let mut mqtt: Vec<bool> = Vec::new();
-    let mut console: Vec<bool> = Vec::new();
-    for e in w.timeline.snapshot() {
+    // From the moment the relay's state was made known (`Given the plug's relay is ...`):
+    // the state at power-up is the plug's own, and its console need not print it.
+    let (from, known) = w
+        .relay_known
+        .context("no known relay state to compare from: the scenario must set one first")?;
+    let (mut mqtt, mut console): (Vec<bool>, Vec<bool>) = (Vec::new(), Vec::new());
+    // Only changes: heartbeats and echoes repeat the state, a console may print it again.
+    let push = |list: &mut Vec<bool>, on: bool| {
+        if list.last().copied().unwrap_or(known) != on {
+            list.push(on);
+        }
+    };
+    for e in w.timeline.snapshot().iter().skip(from) {
         match &e.event {
             Event::Mqtt(Dir::Up, Packet::Publish(p)) if p.topic == state => {
-                let on = payloads::switch_state(&String::from_utf8_lossy(&p.payload))?;
-                // Only changes: heartbeats and echoes repeat the state.
-                if mqtt.last().copied().unwrap_or(false) != on {
-                    mqtt.push(on);
-                }
+                push(
+                    &mut mqtt,
+                    payloads::switch_state(&String::from_utf8_lossy(&p.payload))?,
+                );
             }
-            // Only changes here too: a plug may print the state again (at boot, on an echo).
             Event::Console(l) => {
                 if let Some(on) = w.ctx.console.relay(l) {
-                    if console.last().copied().unwrap_or(false) != on {
-                        console.push(on);
-                    }
+                    push(&mut console, on);
                 }
             }
             _ => {}

@@ -175,6 +175,29 @@ fn dropping_the_bench_deletes_its_namespaces() {
         .arg("60")
         .spawn()
         .expect("sleep in the plug namespace");
+    // `ip netns exec` enters the namespace after the spawn returns: drop the bench only
+    // once the sleeper is inside (a process not yet inside is not the bench's to kill).
+    let pid = sleeper.id().to_string();
+    let inside = || {
+        std::process::Command::new("ip")
+            .args(["netns", "pids", &names[0]])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == pid)
+            })
+            .unwrap_or(false)
+    };
+    let waiting = std::time::Instant::now();
+    while !inside() {
+        assert!(
+            waiting.elapsed() < std::time::Duration::from_secs(10),
+            "sleep (pid {pid}) never entered {}",
+            names[0]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     drop(bench);
     assert!(names.iter().all(|n| !listed(n)), "{names:?} after drop");
     let status = sleeper.wait().expect("wait for sleep");

@@ -240,15 +240,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
                 // What ran before the stop is still reported.
                 summary.records.extend(ctx.recorder.take());
                 if let Some(dir) = &opts.report {
-                    let record = RunRecord {
-                        rig_name: ctx.rig.file.rig.name.clone(),
-                        rig_path: ctx.rig.path.clone(),
-                        time_scale: ctx.rig.file.rig.time_scale,
-                        advisory_profile,
-                        dut: ctx.recorder.identity(),
-                        scenarios: std::mem::take(&mut summary.records),
-                        wall: started.elapsed(),
-                    };
+                    let record = run_record(&ctx, advisory_profile, std::mem::take(&mut summary.records), started);
                     std::fs::write(dir.join("verdict.txt"), format!("the run stopped: {why}\n"))?;
                     write_html(&record, dir)?;
                 }
@@ -275,15 +267,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         let text = format!("{}\n{failures}", summary.line());
         std::fs::write(dir.join("verdict.txt"), text)
             .with_context(|| format!("writing {}", dir.join("verdict.txt").display()))?;
-        let record = RunRecord {
-            rig_name: ctx.rig.file.rig.name.clone(),
-            rig_path: ctx.rig.path.clone(),
-            time_scale: ctx.rig.file.rig.time_scale,
+        let record = run_record(
+            &ctx,
             advisory_profile,
-            dut: ctx.recorder.identity(),
-            scenarios: std::mem::take(&mut summary.records),
-            wall: started.elapsed(),
-        };
+            std::mem::take(&mut summary.records),
+            started,
+        );
         write_html(&record, dir)?;
         summary.records = record.scenarios;
     }
@@ -291,6 +280,24 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         + Duration::from_micros(ctx.capture_writing_us.load(std::sync::atomic::Ordering::Relaxed));
     summary.wall = started.elapsed();
     Ok(summary)
+}
+
+/// What the reports are written from: the rig, the DUT's identity, `scenarios`.
+fn run_record(
+    ctx: &RunContext,
+    advisory_profile: bool,
+    scenarios: Vec<ScenarioRecord>,
+    started: Instant,
+) -> RunRecord {
+    RunRecord {
+        rig_name: ctx.rig.file.rig.name.clone(),
+        rig_path: ctx.rig.path.clone(),
+        time_scale: ctx.rig.file.rig.time_scale,
+        advisory_profile,
+        dut: ctx.recorder.identity(),
+        scenarios,
+        wall: started.elapsed(),
+    }
 }
 
 /// The HTML report, `DIR/index.html`.

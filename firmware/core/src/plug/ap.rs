@@ -1,20 +1,46 @@
 //! AP mode: the provisioning socket's connections and the 4002-before-4003 rule.
-//! Outside AP mode a connection is closed at once, unanswered (a board may keep its
-//! listener open: the `ap-stays-open` variation).
+//!
+//! Read first: PROTOCOL-NOTES, "AP socket". Owns the connections (their streams and idle
+//! deadlines) and the pending 4002; what a frame asks of the plug comes back as a
+//! [`Step`], which the plug turns into actions. Refuses: anything outside AP mode (there
+//! the plug closes a connection at once, unanswered; a board may keep its listener open:
+//! the `ap-stays-open` variation).
 
+use core::time::Duration;
 use heapless::Vec;
 
-use super::{Action, ConnId, Mode, Plug};
+use super::ConnId;
 use crate::config::{Config, MqttConfig};
-use crate::console::Event as Console;
-use crate::faults::Fault;
-use crate::provisioning::{self, Code, Command, Framed, Rejection, Stream};
+use crate::faults::{Fault, Faults};
+use crate::identity::Identity;
+use crate::provisioning::{self, Code, Command, Framed, Rejection, Reply, Stream};
 use crate::time::Instant;
-use crate::variations::Variation;
+use crate::variations::{Variation, Variations};
 
 /// Connections served at once. A further one evicts the least recently active, so
 /// clients that connect and never send cannot lock the next one out.
 const CONNS_MAX: usize = 2;
+
+/// What the AP's answers depend on besides the connection.
+pub(super) struct Env<'a> {
+    pub id: &'a Identity,
+    pub faults: Faults,
+    pub variations: Variations,
+    /// An idle connection is dropped after this.
+    pub idle: Duration,
+}
+
+/// What one frame (or an overflow) asks of the plug.
+// One step at a time, so the larger variant costs nothing extra.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(super) enum Step {
+    Reply(Reply),
+    /// The connection is gone: send the reply, if any, then close it.
+    Close(Option<Reply>),
+    /// A whole configuration: send the reply, store it and leave AP mode.
+    Provisioned(Reply, Config),
+}
 
 #[derive(Debug, Default)]
 pub(super) struct Ap {
@@ -47,145 +73,100 @@ impl Ap {
         self.conns.retain(|c| now < c.idle_deadline);
         gone
     }
-}
 
-impl Plug {
-    pub(super) fn ap_accepted(&mut self, now: Instant, id: ConnId) {
-        let deadline = now + self.timing.ap_idle;
-        let Mode::Ap(ap) = &mut self.mode else {
-            self.emit(Action::ApClose(id));
-            return;
-        };
+    /// A new connection. Returns the one evicted to make room, which the board must close.
+    pub(super) fn accepted(&mut self, now: Instant, id: ConnId, idle: Duration) -> Option<ConnId> {
         let mut evicted = None;
-        if ap.conns.is_full() {
-            let oldest = ap.conns.iter().enumerate().min_by_key(|(_, c)| c.idle_deadline);
+        if self.conns.is_full() {
+            let oldest = self.conns.iter().enumerate().min_by_key(|(_, c)| c.idle_deadline);
             if let Some((i, _)) = oldest {
-                evicted = Some(ap.conns.swap_remove(i).id);
+                evicted = Some(self.conns.swap_remove(i).id);
             }
         }
         let conn = Conn {
             id,
             stream: Stream::default(),
-            idle_deadline: deadline,
+            idle_deadline: now + idle,
         };
         // Cannot fail: a place was made above.
-        let _ = ap.conns.push(conn);
-        if let Some(gone) = evicted {
-            self.emit(Action::ApClose(gone));
-        }
+        let _ = self.conns.push(conn);
+        evicted
     }
 
-    pub(super) fn ap_closed(&mut self, id: ConnId) {
-        if let Mode::Ap(ap) = &mut self.mode {
-            ap.conns.retain(|c| c.id != id);
-        }
+    pub(super) fn closed(&mut self, id: ConnId) {
+        self.conns.retain(|c| c.id != id);
     }
 
-    pub(super) fn ap_data(&mut self, now: Instant, id: ConnId, data: &[u8]) {
-        let deadline = now + self.timing.ap_idle;
-        let Mode::Ap(ap) = &mut self.mode else {
-            return;
-        };
-        let Some(conn) = ap.conns.iter_mut().find(|c| c.id == id) else {
-            return;
-        };
-        conn.idle_deadline = deadline;
-        if !conn.stream.push(data) {
-            self.fatal(id, Stream::overflow_rejection());
-            return;
+    /// Bytes on a connection. Returns a step only when they overflow its buffer; the
+    /// frames they complete come from [`Ap::next`].
+    pub(super) fn data(&mut self, now: Instant, id: ConnId, data: &[u8], env: &Env) -> Option<Step> {
+        let conn = self.conns.iter_mut().find(|c| c.id == id)?;
+        conn.idle_deadline = now + env.idle;
+        if conn.stream.push(data) {
+            return None;
         }
-        loop {
-            let Mode::Ap(ap) = &mut self.mode else {
-                return;
-            };
-            let Some(conn) = ap.conns.iter_mut().find(|c| c.id == id) else {
-                return;
-            };
-            match conn.stream.next_frame() {
-                Framed::NeedMore => return,
-                Framed::Rejected(r) => self.reply(id, r.code, r.header),
-                Framed::Fatal(r) => {
-                    self.fatal(id, r);
-                    return;
-                }
-                Framed::Command(cmd) => {
-                    if self.command(id, cmd) {
-                        return;
-                    }
-                }
-            }
+        Some(self.fatal(id, Stream::overflow_rejection(), env))
+    }
+
+    /// The next complete frame on a connection, answered.
+    pub(super) fn next(&mut self, id: ConnId, env: &Env) -> Option<Step> {
+        let conn = self.conns.iter_mut().find(|c| c.id == id)?;
+        match conn.stream.next_frame() {
+            Framed::NeedMore => None,
+            Framed::Rejected(r) => Some(Step::Reply(reply(env, r.code, r.header))),
+            Framed::Fatal(r) => Some(self.fatal(id, r, env)),
+            Framed::Command(cmd) => Some(self.command(cmd, env)),
         }
     }
 
     /// Answers what it can, then drops the connection. Oversized input (code 1) may go
     /// unanswered (PROTOCOL-NOTES: "a code-1 reply, or none"): the `oversize-close` choice.
-    fn fatal(&mut self, id: ConnId, r: Rejection) {
-        let silent = r.code == Code::Length && self.variations.has(Variation::OversizeClose);
-        if !silent {
-            self.reply(id, r.code, r.header);
-        }
-        self.drop_conn(id);
+    fn fatal(&mut self, id: ConnId, r: Rejection, env: &Env) -> Step {
+        self.closed(id);
+        let silent = r.code == Code::Length && env.variations.has(Variation::OversizeClose);
+        Step::Close((!silent).then(|| reply(env, r.code, r.header)))
     }
 
-    fn drop_conn(&mut self, id: ConnId) {
-        self.ap_closed(id);
-        self.emit(Action::ApClose(id));
-    }
-
-    fn reply(&mut self, id: ConnId, code: Code, header: Option<i64>) {
-        let code = if code == Code::Length && self.faults.has(Fault::LengthAsRangeCode) {
-            Code::Range
-        } else {
-            code
-        };
-        let identity = (code == Code::Ok && header == Some(provisioning::DEVICE_INFO)).then_some(&self.id);
-        // Without a parsed header, `result` may be left out (PROTOCOL-NOTES, reply envelope).
-        let bare = header.is_none() && code != Code::Ok && self.variations.has(Variation::BareErrorReply);
-        let r = if bare {
-            provisioning::bare_reply(code)
-        } else {
-            provisioning::reply(code, header, identity)
-        };
-        self.emit(Action::ApSend(id, r));
-    }
-
-    /// Handles one valid command. Returns true when the plug left AP mode.
-    fn command(&mut self, id: ConnId, cmd: Command) -> bool {
-        let Mode::Ap(ap) = &mut self.mode else {
-            return true;
-        };
+    fn command(&mut self, cmd: Command, env: &Env) -> Step {
         match cmd {
-            Command::DeviceInfo => {
-                self.reply(id, Code::Ok, Some(provisioning::DEVICE_INFO));
-                false
-            }
-            Command::Mqtt(m) if m.tls && !self.id.tls => {
-                self.reply(id, Code::Range, Some(provisioning::MQTT_SERVER));
-                false
+            Command::DeviceInfo => Step::Reply(reply(env, Code::Ok, Some(provisioning::DEVICE_INFO))),
+            Command::Mqtt(m) if m.tls && !env.id.tls => {
+                Step::Reply(reply(env, Code::Range, Some(provisioning::MQTT_SERVER)))
             }
             Command::Mqtt(m) => {
-                ap.pending_mqtt = Some(m);
-                self.reply(id, Code::Ok, Some(provisioning::MQTT_SERVER));
-                false
+                self.pending_mqtt = Some(m);
+                Step::Reply(reply(env, Code::Ok, Some(provisioning::MQTT_SERVER)))
             }
-            Command::Wifi(wifi) => {
-                let Some(mqtt) = ap.pending_mqtt.clone() else {
-                    let order = if self.faults.has(Fault::WrongOrderCode) {
+            Command::Wifi(wifi) => match self.pending_mqtt.clone() {
+                Some(mqtt) => Step::Provisioned(
+                    reply(env, Code::Ok, Some(provisioning::WIFI)),
+                    Config { mqtt, wifi },
+                ),
+                None => {
+                    let order = if env.faults.has(Fault::WrongOrderCode) {
                         Code::Undefined
                     } else {
                         Code::Order
                     };
-                    self.reply(id, order, Some(provisioning::WIFI));
-                    return false;
-                };
-                let cfg = Config { mqtt, wifi };
-                self.emit(Action::Store(cfg.clone()));
-                self.console(Console::ConfigSaved);
-                self.reply(id, Code::Ok, Some(provisioning::WIFI));
-                self.emit(Action::ApStopListening);
-                self.enter_station(cfg);
-                true
-            }
+                    Step::Reply(reply(env, order, Some(provisioning::WIFI)))
+                }
+            },
         }
+    }
+}
+
+fn reply(env: &Env, code: Code, header: Option<i64>) -> Reply {
+    let code = if code == Code::Length && env.faults.has(Fault::LengthAsRangeCode) {
+        Code::Range
+    } else {
+        code
+    };
+    let identity = (code == Code::Ok && header == Some(provisioning::DEVICE_INFO)).then_some(env.id);
+    // Without a parsed header, `result` may be left out (PROTOCOL-NOTES, reply envelope).
+    let bare = header.is_none() && code != Code::Ok && env.variations.has(Variation::BareErrorReply);
+    if bare {
+        provisioning::bare_reply(code)
+    } else {
+        provisioning::reply(code, header, identity)
     }
 }

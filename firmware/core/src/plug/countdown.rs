@@ -1,5 +1,9 @@
-//! The countdown (spec 3.2.3 and 3.3.2): start, tick every cadence, switch at zero, and the
-//! cancellation paths. A power cycle cancels by construction: the countdown lives in RAM.
+//! The countdown (spec 3.2.3 and 3.3.2): its schedule and what each tick says.
+//!
+//! Read first: spec 3.3.2 (`delay_time`). Owns the remaining time and the tick schedule;
+//! [`Countdown::tick`] says what a tick means and the plug publishes and switches.
+//! Refuses: persistence (a power cycle cancels by construction: the countdown lives in
+//! RAM) and the cancellation paths, which are the plug's (a switch, a reset, a new one).
 //!
 //! The `slow-tick` variation ticks every 1.03 cadences instead of 1 (inside the
 //! 1 s +- 0.2 s tolerance) and reports the true remaining time rounded up, so a value
@@ -9,11 +13,7 @@ use core::fmt::Write;
 use core::time::Duration;
 use heapless::String;
 
-use super::Plug;
-use crate::console::{Cause, Event as Console};
-use crate::faults::Fault;
 use crate::time::Instant;
-use crate::variations::Variation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Countdown {
@@ -27,92 +27,92 @@ pub struct Countdown {
     pub next_tick: Instant,
 }
 
-impl Plug {
-    /// An accepted `app/delay_time`: 0/0 cancels, anything else replaces what runs.
-    pub(super) fn start_countdown(&mut self, now: Instant, hours: u32, minutes: u32) {
-        self.cancel_countdown("replaced");
-        let secs = hours * 3600 + minutes * 60;
-        if secs == 0 {
-            return;
+/// How a countdown measures time.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pace {
+    /// The tick period of the default build.
+    pub cadence: Duration,
+    /// One second of application time (the unfaulted cadence), which `slow-tick`
+    /// measures the remaining time in.
+    pub second: Duration,
+    pub slow_tick: bool,
+}
+
+impl Pace {
+    fn period(&self) -> Duration {
+        if self.slow_tick {
+            self.cadence * 103 / 100
+        } else {
+            self.cadence
         }
-        let c = Countdown {
+    }
+}
+
+/// What a call to [`Countdown::tick`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tick {
+    NotYet,
+    /// A tick with time left: publish it.
+    Counting,
+    /// The last tick: publish the zero and switch the relay to `target_on`.
+    Done,
+}
+
+impl Countdown {
+    /// A countdown of `secs` from `now`, switching the relay away from `relay_on`; None
+    /// for zero seconds (0/0 cancels without starting).
+    pub(super) fn start(now: Instant, secs: u32, relay_on: bool, pace: Pace) -> Option<Countdown> {
+        (secs > 0).then(|| Countdown {
             remaining: secs,
             total: secs,
             started: now,
-            target_on: !self.relay,
-            next_tick: now + self.tick_period(),
-        };
-        self.countdown = Some(c);
-        self.console(Console::CountdownStart {
-            secs,
-            target_on: c.target_on,
-        });
-        self.publish_delay_time(now, &c);
+            target_on: !relay_on,
+            next_tick: now + pace.period(),
+        })
     }
 
-    pub(super) fn cancel_countdown(&mut self, cause: &'static str) {
-        if self.countdown.take().is_some() {
-            self.console(Console::CountdownCancel { cause });
+    pub(super) fn tick(&mut self, now: Instant, pace: Pace) -> Tick {
+        if now < self.next_tick {
+            return Tick::NotYet;
         }
-    }
-
-    pub(super) fn countdown_timeout(&mut self, now: Instant) {
-        let Some(mut c) = self.countdown else {
-            return;
-        };
-        if now < c.next_tick {
-            return;
-        }
-        let period = self.tick_period();
-        c.remaining = if self.variations.has(Variation::SlowTick) {
-            self.seconds_left(now, &c)
+        let period = pace.period();
+        self.remaining = if pace.slow_tick {
+            self.seconds_left(now, pace.second)
         } else {
-            c.remaining.saturating_sub(1)
+            self.remaining.saturating_sub(1)
         };
-        c.next_tick = c.next_tick + period;
+        self.next_tick = self.next_tick + period;
         // After a long stall the schedule restarts from now rather than bursting.
-        if c.next_tick <= now {
-            c.next_tick = now + period;
+        if self.next_tick <= now {
+            self.next_tick = now + period;
         }
-        if !(c.remaining == 0 && self.faults.has(Fault::NoFinalZero)) {
-            self.publish_delay_time(now, &c);
-        }
-        if c.remaining == 0 {
-            self.countdown = None;
-            self.console(Console::CountdownDone);
-            self.set_relay(now, c.target_on, Cause::Countdown);
+        if self.remaining == 0 {
+            Tick::Done
         } else {
-            self.countdown = Some(c);
-        }
-    }
-
-    fn tick_period(&self) -> Duration {
-        if self.variations.has(Variation::SlowTick) {
-            self.timing.cadence * 103 / 100
-        } else {
-            self.timing.cadence
+            Tick::Counting
         }
     }
 
     /// The true remaining time at `now`, in application seconds rounded up: 0 once the
     /// whole time has passed.
-    fn seconds_left(&self, now: Instant, c: &Countdown) -> u32 {
-        let second = self.app_second.as_micros().max(1);
-        let total = u128::from(c.total) * second;
-        let left = total.saturating_sub(now.since(c.started).as_micros());
+    fn seconds_left(&self, now: Instant, second: Duration) -> u32 {
+        let second = second.as_micros().max(1);
+        let total = u128::from(self.total) * second;
+        let left = total.saturating_sub(now.since(self.started).as_micros());
         u32::try_from(left.div_ceil(second)).unwrap_or(u32::MAX)
     }
 
-    fn publish_delay_time(&mut self, now: Instant, c: &Countdown) {
+    /// The `delay_time` payload for the remaining time.
+    pub(super) fn payload(&self) -> String<128> {
         let mut s: String<128> = String::new();
         let _ = write!(
             s,
             "{{\"delay_hour\":{},\"delay_minute\":{},\"delay_second\":{},\"switch_state\":\"{}\"}}",
-            c.remaining / 3600,
-            c.remaining / 60 % 60,
-            c.remaining % 60,
-            if c.target_on { "on" } else { "off" }
+            self.remaining / 3600,
+            self.remaining / 60 % 60,
+            self.remaining % 60,
+            if self.target_on { "on" } else { "off" }
         );
-        self.publish(now, "delay_time", s.as_bytes());
+        s
     }
 }

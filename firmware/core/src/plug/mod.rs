@@ -1,157 +1,43 @@
 //! The plug application: everything the firmware does, as one sans-IO state machine.
 //!
-//! Read first: PROTOCOL-NOTES, all of it. Four families of methods, as in quinn-proto:
-//! getters, [`Plug::handle`] / [`Plug::handle_timeout`] (input, time passed in),
-//! [`Plug::poll_action`] (what the board must do, in order) and [`Plug::poll_timeout`]
-//! (when to call back). The board applies actions in the order given: a reply queued before
-//! `ApStopListening` must be written before the listener and its connections close.
+//! Read first: PROTOCOL-NOTES, all of it; then `contract` (what a board and the plug say to
+//! each other). Four families of methods, as in quinn-proto: getters, [`Plug::handle`] /
+//! [`Plug::handle_timeout`] (input, time passed in), [`Plug::poll_action`] (what the board
+//! must do, in order) and [`Plug::poll_timeout`] (when to call back). The board applies
+//! actions in the order given: a reply queued before `ApStopListening` must be written
+//! before the listener and its connections close.
 //!
-//! Submodules: `ap` (provisioning socket), `topics` (the app's MQTT commands),
-//! `countdown`, `ota`.
+//! This file owns the plug's state and turns what its parts return into actions. The
+//! parts: `station` (session up/down, publishing), `exit` (factory reset, restart), and
+//! three owners of their own logic that return outcomes: `ap::Ap` (provisioning socket),
+//! `countdown::Countdown` and `ota::Job`. `topics` is the app's MQTT commands.
+//! Refuses: I/O, clocks and the heap.
 
 mod ap;
+mod contract;
 mod countdown;
+mod exit;
 mod ota;
+mod station;
 mod topics;
 
 use core::time::Duration;
-use heapless::{Deque, String, Vec};
+use heapless::Deque;
 
 use crate::bl0942::{FrameReader, Reading};
-use crate::config::{Config, MqttConfig, WifiConfig};
+use crate::config::Config;
 use crate::console::{Cause, Event as Console};
 use crate::faults::{Fault, Faults};
 use crate::identity::Identity;
-use crate::mqtt::{self, NetTiming, Session, SessionConfig};
-use crate::provisioning::Reply;
+use crate::mqtt::NetTiming;
 use crate::time::Instant;
 use crate::variations::{Variation, Variations};
 
+pub use contract::{Action, ConnId, Input, OtaInput, Timing};
 pub use countdown::Countdown;
-pub use ota::OtaInput;
 
-/// A connection on the AP socket, numbered by the board.
-pub type ConnId = u32;
-
-/// Application timers. The simulator divides them by its time scale; network timeouts
-/// ([`NetTiming`], `ap_idle`, `ota_*`) stay real.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
-    /// `switch_state` period (spec 3.2.1: 30 s).
-    pub heartbeat: Duration,
-    /// `delay_time` and `electricity_information` period, and the meter poll (1 s).
-    pub cadence: Duration,
-    /// Button hold for a factory reset (spec 3.2.5: 10 s).
-    pub hold: Duration,
-    /// A release before this is a short press that toggles the relay (2 s).
-    pub short_press: Duration,
-    /// Idle AP connection dropped after this (real time).
-    pub ap_idle: Duration,
-    /// An upgrade transfer with no progress for this long fails with R2 (real time).
-    pub ota_stall: Duration,
-    /// Between connection attempts to the upgrade server (real time).
-    pub ota_retry: Duration,
-    /// Connection attempts before R3.
-    pub ota_attempts: u8,
-    /// How long a reset or restart waits for in-flight publishes to be acknowledged.
-    pub drain: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            heartbeat: Duration::from_secs(30),
-            cadence: Duration::from_secs(1),
-            hold: Duration::from_secs(10),
-            short_press: Duration::from_secs(2),
-            ap_idle: Duration::from_secs(60),
-            ota_stall: Duration::from_secs(15),
-            ota_retry: Duration::from_secs(1),
-            ota_attempts: 3,
-            drain: Duration::from_secs(2),
-        }
-    }
-}
-
-impl Timing {
-    /// Application timers `scale` times faster; network timers unchanged.
-    pub fn scaled(scale: u32) -> Timing {
-        let d = Timing::default();
-        let s = scale.max(1);
-        Timing {
-            heartbeat: d.heartbeat / s,
-            cadence: d.cadence / s,
-            hold: d.hold / s,
-            short_press: d.short_press / s,
-            ..d
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input<'a> {
-    ApAccepted(ConnId),
-    ApData(ConnId, &'a [u8]),
-    ApClosed(ConnId),
-    /// The station joined the network (and got an address).
-    NetworkUp,
-    NetworkDown,
-    MqttOpened,
-    MqttData(&'a [u8]),
-    /// The broker stream closed, or could not be opened.
-    MqttClosed,
-    Button {
-        pressed: bool,
-    },
-    /// Bytes from the metering chip's UART.
-    Meter(&'a [u8]),
-    Ota(OtaInput<'a>),
-}
-
-// No heap in the core: an action carries its bytes inline. The queue's size is the cost
-// (see the RAM figures in the README), paid once.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    ApListen,
-    /// Close the listener and every AP connection (after writing what is queued).
-    ApStopListening,
-    ApSend(ConnId, Reply),
-    ApClose(ConnId),
-    JoinNetwork(WifiConfig),
-    MqttOpen {
-        host: String<64>,
-        port: u16,
-        tls: bool,
-    },
-    MqttSend(mqtt::Bytes),
-    MqttClose,
-    SetRelay(bool),
-    /// Write [`crate::bl0942::REQUEST`] to the metering chip.
-    MeterRequest,
-    Store(Config),
-    Erase,
-    /// Fetch `http://{host}:{port}{path}`; resolve `host` by DNS first when `resolve`.
-    /// The board writes each received chunk to the inactive slot before passing it in.
-    OtaFetch {
-        host: String<64>,
-        port: u16,
-        path: String<160>,
-        resolve: bool,
-    },
-    /// Drop the transfer and discard what was written.
-    OtaCancel,
-    /// The image in the inactive slot is good: boot from it next.
-    OtaActivate,
-    Restart,
-    Console(Console),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exit {
-    Reset,
-    Restart,
-}
+use exit::Exit;
+use station::Station;
 
 // The station's session holds its buffers inline (no heap); the plug is in one mode at a
 // time, so the size is paid once.
@@ -162,13 +48,21 @@ enum Mode {
     Station(Station),
 }
 
-#[derive(Debug)]
-struct Station {
-    session: Session,
-    mqtt: MqttConfig,
-    net_up: bool,
-    next_heartbeat: Option<Instant>,
-    next_electricity: Option<Instant>,
+/// The actions waiting for the board. No heap in the core: an action carries its bytes
+/// inline, and the queue's size is the cost (see the RAM figures in the README), paid once.
+struct Outbox(Deque<Action, 32>);
+
+impl Outbox {
+    fn push(&mut self, a: Action) {
+        if self.0.push_back(a).is_err() {
+            // The board drains after every call, so this only happens on a burst larger
+            // than the queue; keep the newest action and say so.
+            self.0.pop_front();
+            let _ = self.0.push_back(Action::Console(Console::Error {
+                what: "action queue overflow",
+            }));
+        }
+    }
 }
 
 pub struct Plug {
@@ -185,7 +79,7 @@ pub struct Plug {
     ota: Option<ota::Job>,
     /// A reset or restart waiting for in-flight publishes, with its deadline.
     exit: Option<(Exit, Instant)>,
-    actions: Deque<Action, 32>,
+    out: Outbox,
     faults: Faults,
     variations: Variations,
     /// One second of application time (the unfaulted cadence), which the `slow-tick`
@@ -209,7 +103,7 @@ impl Plug {
             next_meter_poll: None,
             ota: None,
             exit: None,
-            actions: Deque::new(),
+            out: Outbox(Deque::new()),
             faults: Faults::NONE,
             variations: Variations::NONE,
             app_second: timing.cadence,
@@ -286,21 +180,13 @@ impl Plug {
         match input {
             Input::ApAccepted(c) => self.ap_accepted(now, c),
             Input::ApData(c, d) => self.ap_data(now, c, d),
-            Input::ApClosed(c) => self.ap_closed(c),
-            Input::NetworkUp => {
-                if let Mode::Station(st) = &mut self.mode {
-                    st.net_up = true;
-                    st.session.start();
+            Input::ApClosed(c) => {
+                if let Mode::Ap(ap) = &mut self.mode {
+                    ap.closed(c);
                 }
-                self.drain_session(now);
             }
-            Input::NetworkDown => {
-                if let Mode::Station(st) = &mut self.mode {
-                    st.net_up = false;
-                    st.session.handle_closed(now);
-                }
-                self.drain_session(now);
-            }
+            Input::NetworkUp => self.with_session(now, |s, _| s.start()),
+            Input::NetworkDown => self.with_session(now, |s, now| s.handle_closed(now)),
             Input::MqttOpened => self.with_session(now, |s, now| s.handle_open(now)),
             Input::MqttData(d) => self.with_session(now, |s, now| s.handle_data(now, d)),
             Input::MqttClosed => self.with_session(now, |s, now| s.handle_closed(now)),
@@ -312,13 +198,6 @@ impl Plug {
             }
             Input::Ota(o) => self.ota_input(now, o),
         }
-    }
-
-    fn with_session(&mut self, now: Instant, f: impl FnOnce(&mut Session, Instant)) {
-        if let Mode::Station(st) = &mut self.mode {
-            f(&mut st.session, now);
-        }
-        self.drain_session(now);
     }
 
     fn button(&mut self, now: Instant, pressed: bool) {
@@ -353,11 +232,7 @@ impl Plug {
         consider(self.exit.map(|(_, d)| d));
         match &self.mode {
             Mode::Ap(ap) => consider(ap.next_deadline()),
-            Mode::Station(st) => {
-                consider(st.session.poll_timeout());
-                consider(st.next_heartbeat);
-                consider(st.next_electricity);
-            }
+            Mode::Station(st) => consider(st.next_deadline()),
         }
         t
     }
@@ -369,11 +244,7 @@ impl Plug {
                 self.factory_reset(now, Cause::Button);
             }
         }
-        if let Some((exit, deadline)) = self.exit {
-            if now >= deadline {
-                self.finish_exit(now, exit);
-            }
-        }
+        self.exit_timeout(now);
         if self.next_meter_poll.is_some_and(|t| now >= t) {
             self.emit(Action::MeterRequest);
             self.next_meter_poll = Some(now + self.timing.cadence);
@@ -388,44 +259,15 @@ impl Plug {
         self.station_timeout(now);
     }
 
-    fn station_timeout(&mut self, now: Instant) {
-        let Mode::Station(st) = &mut self.mode else {
-            return;
-        };
-        st.session.handle_timeout(now);
-        let heartbeat_due = st.next_heartbeat.is_some_and(|t| now >= t);
-        if heartbeat_due {
-            st.next_heartbeat = Some(now + self.timing.heartbeat);
-        }
-        let electricity_due = st.next_electricity.is_some_and(|t| now >= t);
-        if electricity_due {
-            st.next_electricity = Some(now + self.timing.cadence);
-        }
-        self.drain_session(now);
-        if heartbeat_due {
-            self.publish_switch_state(now);
-        }
-        if electricity_due {
-            self.publish_electricity(now);
-        }
-    }
-
     // ---- output ----
 
     #[must_use]
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        self.out.0.pop_front()
     }
 
     fn emit(&mut self, a: Action) {
-        if self.actions.push_back(a).is_err() {
-            // The board drains after every call, so this only happens on a burst larger
-            // than the queue; keep the newest action and say so.
-            self.actions.pop_front();
-            let _ = self.actions.push_back(Action::Console(Console::Error {
-                what: "action queue overflow",
-            }));
-        }
+        self.out.push(a);
     }
 
     fn console(&mut self, e: Console) {
@@ -438,119 +280,6 @@ impl Plug {
         self.mode = Mode::Ap(ap::Ap::default());
         self.emit(Action::ApListen);
         self.console(Console::Mode { ap: true });
-    }
-
-    fn enter_station(&mut self, cfg: Config) {
-        let m = &cfg.mqtt;
-        let client_id = if m.client_id.is_empty() || self.faults.has(Fault::IgnoreClientId) {
-            String::try_from(self.id.mac.as_str()).unwrap_or_default()
-        } else {
-            m.client_id.clone()
-        };
-        let session = Session::new(
-            SessionConfig {
-                client_id,
-                username: m.username.clone(),
-                password: m.password.clone(),
-                keepalive_s: m.keepalive,
-                clean_session: m.clean_session,
-            },
-            self.net,
-        );
-        self.mode = Mode::Station(Station {
-            session,
-            mqtt: cfg.mqtt.clone(),
-            net_up: false,
-            next_heartbeat: None,
-            next_electricity: None,
-        });
-        self.console(Console::Mode { ap: false });
-        self.emit(Action::JoinNetwork(cfg.wifi));
-    }
-
-    /// Moves the session's events into actions and reacts to session changes.
-    fn drain_session(&mut self, now: Instant) {
-        loop {
-            let Mode::Station(st) = &mut self.mode else {
-                return;
-            };
-            let Some(ev) = st.session.poll_event() else {
-                break;
-            };
-            match ev {
-                mqtt::Event::Open => {
-                    let a = Action::MqttOpen {
-                        host: st.mqtt.host.clone(),
-                        port: st.mqtt.port,
-                        tls: st.mqtt.tls,
-                    };
-                    self.emit(a);
-                }
-                mqtt::Event::Send(b) => self.emit(Action::MqttSend(b)),
-                mqtt::Event::Close => self.emit(Action::MqttClose),
-                mqtt::Event::Up { .. } => self.session_up(now),
-                mqtt::Event::Down => {
-                    st.next_heartbeat = None;
-                    st.next_electricity = None;
-                    self.console(Console::MqttDown);
-                }
-                mqtt::Event::Refused(code) => self.console(Console::MqttRefused { code }),
-                mqtt::Event::Message { topic, payload } => self.app_message(now, &topic, &payload),
-                mqtt::Event::ProtocolError(what) => self.console(Console::Error { what }),
-            }
-        }
-        self.check_exit(now);
-    }
-
-    fn session_up(&mut self, now: Instant) {
-        let topics: Vec<String<128>, 5> = topics::SUBSCRIBED
-            .iter()
-            .map(|f| self.id.topic("app", f))
-            .collect();
-        let refs: Vec<&str, 5> = topics.iter().map(|t| t.as_str()).collect();
-        let power = self.id.power_monitoring;
-        let Mode::Station(st) = &mut self.mode else {
-            return;
-        };
-        let qos = st.mqtt.qos;
-        if self.variations.has(Variation::SplitSubscribe) {
-            // One packet (and packet id) per filter; the session ignores SUBACKs either way.
-            for t in &refs {
-                st.session.subscribe(now, &[t], qos);
-            }
-        } else {
-            st.session.subscribe(now, &refs, qos);
-        }
-        st.next_heartbeat = Some(now + self.timing.heartbeat);
-        st.next_electricity = power.then(|| now + self.timing.cadence);
-        self.console(Console::MqttUp);
-        if !self.faults.has(Fault::NoSwitchStateOnConnect) {
-            self.publish_switch_state(now);
-        }
-    }
-
-    /// Publishes on `{prefix}/device/{field}` at the provisioned QoS.
-    fn publish(&mut self, now: Instant, field: &str, payload: &[u8]) {
-        let topic = self.id.topic("device", field);
-        let Mode::Station(st) = &mut self.mode else {
-            return;
-        };
-        let qos = if self.faults.has(Fault::AlwaysQos0) {
-            0
-        } else {
-            st.mqtt.qos
-        };
-        let res = st.session.publish(now, &topic, payload, qos);
-        self.drain_session(now);
-        match res {
-            Ok(()) | Err(mqtt::PublishError::NotConnected) => {}
-            Err(mqtt::PublishError::WindowFull) => self.console(Console::Error {
-                what: "publish dropped: in-flight window full",
-            }),
-            Err(mqtt::PublishError::TooLarge) => self.console(Console::Error {
-                what: "publish dropped: too large",
-            }),
-        }
     }
 
     fn set_relay(&mut self, now: Instant, on: bool, cause: Cause) {
@@ -570,60 +299,184 @@ impl Plug {
         }
     }
 
-    fn factory_reset(&mut self, now: Instant, cause: Cause) {
-        self.console(Console::Reset { cause });
-        self.cancel_countdown("reset");
-        if cause == Cause::Button && self.mqtt_up() && !self.faults.has(Fault::NoDeleteDevice) {
-            self.publish(now, "delete_device", b"{}");
-            self.begin_exit(now, Exit::Reset);
-        } else {
-            self.finish_exit(now, Exit::Reset);
-        }
-    }
+    // ---- AP mode (the logic is `ap::Ap`'s) ----
 
-    /// Waits for in-flight publishes to be acknowledged before leaving the broker.
-    fn begin_exit(&mut self, now: Instant, exit: Exit) {
-        self.exit = Some((exit, now + self.timing.drain));
-        self.check_exit(now);
-    }
-
-    fn check_exit(&mut self, now: Instant) {
-        let Some((exit, _)) = self.exit else {
+    fn ap_accepted(&mut self, now: Instant, id: ConnId) {
+        let Mode::Ap(ap) = &mut self.mode else {
+            self.emit(Action::ApClose(id));
             return;
         };
-        let drained = match &self.mode {
-            Mode::Station(st) => !st.session.is_up() || st.session.inflight_len() == 0,
-            Mode::Ap(_) => true,
-        };
-        if drained {
-            self.finish_exit(now, exit);
+        if let Some(gone) = ap.accepted(now, id, self.timing.ap_idle) {
+            self.emit(Action::ApClose(gone));
         }
     }
 
-    fn finish_exit(&mut self, _now: Instant, exit: Exit) {
-        self.exit = None;
-        if let Mode::Station(st) = &mut self.mode {
-            st.session.stop();
-        }
-        // Move the session's last packets (DISCONNECT) out before the mode changes.
-        while let Mode::Station(st) = &mut self.mode {
-            match st.session.poll_event() {
-                Some(mqtt::Event::Send(b)) => self.emit(Action::MqttSend(b)),
-                Some(mqtt::Event::Close) => self.emit(Action::MqttClose),
-                Some(_) => {}
-                None => break,
-            }
-        }
-        match exit {
-            Exit::Reset => {
-                if !self.faults.has(Fault::ResetKeepsConfig) {
-                    self.emit(Action::Erase);
+    fn ap_data(&mut self, now: Instant, id: ConnId, data: &[u8]) {
+        let env = ap::Env {
+            id: &self.id,
+            faults: self.faults,
+            variations: self.variations,
+            idle: self.timing.ap_idle,
+        };
+        let Mode::Ap(ap) = &mut self.mode else {
+            return;
+        };
+        let mut step = ap.data(now, id, data, &env);
+        let cfg = loop {
+            let Some(s) = step.take().or_else(|| ap.next(id, &env)) else {
+                return;
+            };
+            match s {
+                ap::Step::Reply(r) => self.out.push(Action::ApSend(id, r)),
+                ap::Step::Close(r) => {
+                    if let Some(r) = r {
+                        self.out.push(Action::ApSend(id, r));
+                    }
+                    self.out.push(Action::ApClose(id));
+                    return;
                 }
-                self.console(Console::ConfigErased);
-                self.enter_ap();
+                ap::Step::Provisioned(r, cfg) => {
+                    self.out.push(Action::Store(cfg.clone()));
+                    self.out.push(Action::Console(Console::ConfigSaved));
+                    self.out.push(Action::ApSend(id, r));
+                    self.out.push(Action::ApStopListening);
+                    break cfg;
+                }
             }
-            Exit::Restart => self.emit(Action::Restart),
+        };
+        self.enter_station(cfg);
+    }
+
+    // ---- countdown (the logic is `Countdown`'s) ----
+
+    fn pace(&self) -> countdown::Pace {
+        countdown::Pace {
+            cadence: self.timing.cadence,
+            second: self.app_second,
+            slow_tick: self.variations.has(Variation::SlowTick),
         }
+    }
+
+    /// An accepted `app/delay_time`: 0/0 cancels, anything else replaces what runs.
+    fn start_countdown(&mut self, now: Instant, hours: u32, minutes: u32) {
+        self.cancel_countdown("replaced");
+        let Some(c) = Countdown::start(now, hours * 3600 + minutes * 60, self.relay, self.pace()) else {
+            return;
+        };
+        self.countdown = Some(c);
+        self.console(Console::CountdownStart {
+            secs: c.total,
+            target_on: c.target_on,
+        });
+        self.publish(now, "delay_time", c.payload().as_bytes());
+    }
+
+    fn cancel_countdown(&mut self, cause: &'static str) {
+        if self.countdown.take().is_some() {
+            self.console(Console::CountdownCancel { cause });
+        }
+    }
+
+    fn countdown_timeout(&mut self, now: Instant) {
+        let pace = self.pace();
+        let Some(c) = &mut self.countdown else {
+            return;
+        };
+        let tick = c.tick(now, pace);
+        let c = *c;
+        let last = match tick {
+            countdown::Tick::NotYet => return,
+            countdown::Tick::Counting => false,
+            countdown::Tick::Done => true,
+        };
+        if !(last && self.faults.has(Fault::NoFinalZero)) {
+            self.publish(now, "delay_time", c.payload().as_bytes());
+        }
+        if last {
+            self.countdown = None;
+            self.console(Console::CountdownDone);
+            self.set_relay(now, c.target_on, Cause::Countdown);
+        }
+    }
+
+    // ---- upgrade (the logic is `ota::Job`'s) ----
+
+    fn ota_policy(&self) -> ota::Policy {
+        ota::Policy {
+            stall: self.timing.ota_stall,
+            retry: self.timing.ota_retry,
+            attempts: self.timing.ota_attempts,
+            r3_for_http_error: self.faults.has(Fault::OtaR3ForHttpError),
+        }
+    }
+
+    fn start_ota(&mut self, now: Instant, req: ota::Request) {
+        if self.ota.is_some() {
+            self.console(Console::Error {
+                what: "upgrade already running",
+            });
+            return;
+        }
+        let vendor = self.variations.has(Variation::VendorImage);
+        let image = if vendor {
+            crate::vendor_image::FILE_NAME
+        } else {
+            self.id.ota_image.as_str()
+        };
+        // An empty target accepts any image: only the fault switch asks for that.
+        let target = if self.faults.has(Fault::AcceptWrongTarget) {
+            ""
+        } else {
+            self.id.ota_target.as_str()
+        };
+        match ota::Job::start(now, req, image, vendor, target, self.timing.ota_stall) {
+            Ok((job, fetch)) => {
+                self.ota = Some(job);
+                self.emit(fetch);
+            }
+            Err(detail) => self.ota_result(now, "R4", detail),
+        }
+    }
+
+    fn ota_input(&mut self, now: Instant, input: OtaInput<'_>) {
+        let policy = self.ota_policy();
+        if let Some(job) = &mut self.ota {
+            let o = job.handle(now, input, policy);
+            self.ota_outcome(now, o);
+        }
+    }
+
+    fn ota_timeout(&mut self, now: Instant) {
+        let policy = self.ota_policy();
+        if let Some(job) = &mut self.ota {
+            let o = job.timeout(now, policy);
+            self.ota_outcome(now, o);
+        }
+    }
+
+    fn ota_outcome(&mut self, now: Instant, o: ota::Outcome) {
+        match o {
+            ota::Outcome::Pending => {}
+            ota::Outcome::Fetch(a) => self.emit(a),
+            ota::Outcome::Failed(result, detail) => {
+                self.ota = None;
+                self.emit(Action::OtaCancel);
+                self.ota_result(now, result, detail);
+            }
+            ota::Outcome::Installed => {
+                self.ota = None;
+                self.emit(Action::OtaActivate);
+                self.ota_result(now, "R1", "installed");
+                self.begin_exit(now, Exit::Restart);
+            }
+        }
+    }
+
+    fn ota_result(&mut self, now: Instant, result: &'static str, detail: &'static str) {
+        self.console(Console::Ota { result, detail });
+        let mut s: heapless::String<32> = heapless::String::new();
+        let _ = core::fmt::Write::write_fmt(&mut s, format_args!("{{\"ota_result\":\"{result}\"}}"));
+        self.publish(now, "ota_upgrade_state", s.as_bytes());
     }
 }
 

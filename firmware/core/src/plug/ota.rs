@@ -1,5 +1,11 @@
 //! Upgrades (spec 3.2.4 and 3.3.4): fetch, verify as it streams, report R1-R4.
 //!
+//! Read first: spec 3.3.4 (`ota_upgrade_state`). Owns one upgrade job: its attempts, its
+//! stall and retry timers and the image check; each input or timeout comes back as an
+//! [`Outcome`] the plug acts on (fetch again, cancel and report, or activate and restart).
+//! Refuses: the slot (the board writes each chunk before passing it in) and the trial of
+//! the new image after the restart (`trial`).
+//!
 //! R1: the image arrived whole, verified, and was activated; the plug restarts on it.
 //! R2: the server was reached but the upgrade failed (HTTP status, stall, truncated,
 //!     corrupt, or an image for another target).
@@ -10,30 +16,46 @@
 //! format (`vendor_image`) under its own file name.
 
 use core::fmt::Write;
+use core::time::Duration;
 use heapless::String;
 
-use super::{Action, Exit, Plug};
-use crate::console::Event as Console;
-use crate::faults::Fault;
+use super::{Action, OtaInput};
 use crate::ota_image::{ImageError, Verifier};
 use crate::time::Instant;
-use crate::variations::Variation;
 use crate::vendor_image;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OtaInput<'a> {
-    /// DNS gave no address for the host.
-    ResolveFailed,
-    /// The TCP connection to the server failed (refused, unreachable, timed out).
-    ConnectFailed,
-    /// The HTTP status line arrived.
-    Status(u16),
-    /// The next bytes of the body (already written to the inactive slot by the board).
-    Data(&'a [u8]),
-    /// The server closed the body normally.
-    End,
-    /// The connection broke during the transfer.
-    Broken,
+/// What an upgrade asks for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Request<'a> {
+    /// Type 1: `realm` is a host name to resolve; type 0: an IPv4 address.
+    pub by_name: bool,
+    pub realm: &'a str,
+    pub port: u16,
+    pub catalogue: &'a str,
+}
+
+/// The rules a job runs by.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Policy {
+    pub stall: Duration,
+    pub retry: Duration,
+    pub attempts: u8,
+    /// The `ota-r3-for-http-error` fault: an HTTP error reported as R3.
+    pub r3_for_http_error: bool,
+}
+
+/// What the plug must do after an input or a timeout.
+// One at a time, so the larger variant costs nothing extra.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(super) enum Outcome {
+    Pending,
+    /// Apply this fetch (a new attempt).
+    Fetch(Action),
+    /// Cancel the transfer and report.
+    Failed(&'static str, &'static str),
+    /// Activate the slot, report R1 and restart.
+    Installed,
 }
 
 #[derive(Debug)]
@@ -77,8 +99,99 @@ impl Check {
 }
 
 impl Job {
+    /// A job and its first fetch; a type-0 realm that is no address is R4 at once.
+    /// `vendor` picks the vendor image format; `target` is the plugrig image's target
+    /// (empty accepts any: only the fault switch asks for that).
+    pub(super) fn start(
+        now: Instant,
+        req: Request,
+        image: &str,
+        vendor: bool,
+        target: &str,
+        stall: Duration,
+    ) -> Result<(Job, Action), &'static str> {
+        if !req.by_name && !is_ipv4(req.realm) {
+            return Err("realm is not an ip address");
+        }
+        let mut path: String<160> = String::new();
+        let _ = write!(path, "/{}{}", req.catalogue.trim_start_matches('/'), image);
+        let check = if vendor {
+            Check::Vendor(vendor_image::Verifier::new())
+        } else {
+            Check::Plugrig(Verifier::new(target))
+        };
+        let mut job = Job {
+            host: String::try_from(req.realm).unwrap_or_default(),
+            port: req.port,
+            path,
+            resolve: req.by_name,
+            attempts: 0,
+            retry_at: None,
+            stall_at: now,
+            reached: false,
+            check,
+        };
+        let fetch = job.attempt(now, stall);
+        Ok((job, fetch))
+    }
+
     pub(super) fn deadline(&self) -> Instant {
         self.retry_at.unwrap_or(self.stall_at)
+    }
+
+    fn attempt(&mut self, now: Instant, stall: Duration) -> Action {
+        self.attempts += 1;
+        self.retry_at = None;
+        self.stall_at = now + stall;
+        Action::OtaFetch {
+            host: self.host.clone(),
+            port: self.port,
+            path: self.path.clone(),
+            resolve: self.resolve,
+        }
+    }
+
+    pub(super) fn handle(&mut self, now: Instant, input: OtaInput<'_>, p: Policy) -> Outcome {
+        if self.retry_at.is_some() {
+            return Outcome::Pending;
+        }
+        self.stall_at = now + p.stall;
+        match input {
+            OtaInput::ResolveFailed => Outcome::Failed("R4", "name did not resolve"),
+            OtaInput::ConnectFailed if self.attempts >= p.attempts => {
+                Outcome::Failed("R3", "server unreachable")
+            }
+            OtaInput::ConnectFailed => {
+                self.retry_at = Some(now + p.retry);
+                Outcome::Pending
+            }
+            OtaInput::Status(200) => {
+                self.reached = true;
+                Outcome::Pending
+            }
+            OtaInput::Status(_) if p.r3_for_http_error => Outcome::Failed("R3", "http status"),
+            OtaInput::Status(_) => Outcome::Failed("R2", "http status"),
+            OtaInput::Data(_) if !self.reached => Outcome::Failed("R2", "data before status"),
+            OtaInput::Data(d) => match self.check.feed(d) {
+                Ok(()) => Outcome::Pending,
+                Err(e) => Outcome::Failed("R2", image_error(e)),
+            },
+            OtaInput::End => match self.check.finish() {
+                Ok(()) if self.reached => Outcome::Installed,
+                Ok(()) => Outcome::Failed("R2", "no status"),
+                Err(e) => Outcome::Failed("R2", image_error(e)),
+            },
+            OtaInput::Broken => Outcome::Failed("R2", "transfer broken"),
+        }
+    }
+
+    pub(super) fn timeout(&mut self, now: Instant, p: Policy) -> Outcome {
+        match self.retry_at {
+            Some(t) if now >= t => Outcome::Fetch(self.attempt(now, p.stall)),
+            Some(_) => Outcome::Pending,
+            None if now >= self.stall_at => Outcome::Failed("R2", "transfer stalled"),
+            None => Outcome::Pending,
+        }
     }
 }
 
@@ -96,137 +209,6 @@ pub fn is_ipv4(s: &str) -> bool {
         }
     }
     parts == 4
-}
-
-impl Plug {
-    pub(super) fn start_ota(&mut self, now: Instant, by_name: bool, realm: &str, port: u16, catalogue: &str) {
-        if self.ota.is_some() {
-            self.console(Console::Error {
-                what: "upgrade already running",
-            });
-            return;
-        }
-        if !by_name && !is_ipv4(realm) {
-            self.ota_result(now, "R4", "realm is not an ip address");
-            return;
-        }
-        let vendor = self.variations.has(Variation::VendorImage);
-        let image = if vendor {
-            vendor_image::FILE_NAME
-        } else {
-            self.id.ota_image.as_str()
-        };
-        let mut path: String<160> = String::new();
-        let _ = write!(path, "/{}{}", catalogue.trim_start_matches('/'), image);
-        let check = if vendor {
-            Check::Vendor(vendor_image::Verifier::new())
-        } else {
-            // An empty target accepts any image: only the fault switch asks for that.
-            Check::Plugrig(Verifier::new(if self.faults.has(Fault::AcceptWrongTarget) {
-                ""
-            } else {
-                &self.id.ota_target
-            }))
-        };
-        let job = Job {
-            host: String::try_from(realm).unwrap_or_default(),
-            port,
-            path,
-            resolve: by_name,
-            attempts: 0,
-            retry_at: None,
-            stall_at: now,
-            reached: false,
-            check,
-        };
-        self.ota = Some(job);
-        self.ota_attempt(now);
-    }
-
-    fn ota_attempt(&mut self, now: Instant) {
-        let stall = self.timing.ota_stall;
-        let Some(job) = &mut self.ota else {
-            return;
-        };
-        job.attempts += 1;
-        job.retry_at = None;
-        job.stall_at = now + stall;
-        let a = Action::OtaFetch {
-            host: job.host.clone(),
-            port: job.port,
-            path: job.path.clone(),
-            resolve: job.resolve,
-        };
-        self.emit(a);
-    }
-
-    pub(super) fn ota_input(&mut self, now: Instant, input: OtaInput<'_>) {
-        let stall = self.timing.ota_stall;
-        let attempts_max = self.timing.ota_attempts;
-        let retry = self.timing.ota_retry;
-        let Some(job) = &mut self.ota else {
-            return;
-        };
-        if job.retry_at.is_some() {
-            return;
-        }
-        job.stall_at = now + stall;
-        match input {
-            OtaInput::ResolveFailed => self.ota_fail(now, "R4", "name did not resolve"),
-            OtaInput::ConnectFailed if job.attempts >= attempts_max => {
-                self.ota_fail(now, "R3", "server unreachable")
-            }
-            OtaInput::ConnectFailed => job.retry_at = Some(now + retry),
-            OtaInput::Status(200) => job.reached = true,
-            OtaInput::Status(_) if self.faults.has(Fault::OtaR3ForHttpError) => {
-                self.ota_fail(now, "R3", "http status")
-            }
-            OtaInput::Status(_) => self.ota_fail(now, "R2", "http status"),
-            OtaInput::Data(d) => {
-                if !job.reached {
-                    self.ota_fail(now, "R2", "data before status");
-                } else if let Err(e) = job.check.feed(d) {
-                    self.ota_fail(now, "R2", image_error(e));
-                }
-            }
-            OtaInput::End => match job.check.finish() {
-                Ok(()) if job.reached => {
-                    self.ota = None;
-                    self.emit(Action::OtaActivate);
-                    self.ota_result(now, "R1", "installed");
-                    self.begin_exit(now, Exit::Restart);
-                }
-                Ok(()) => self.ota_fail(now, "R2", "no status"),
-                Err(e) => self.ota_fail(now, "R2", image_error(e)),
-            },
-            OtaInput::Broken => self.ota_fail(now, "R2", "transfer broken"),
-        }
-    }
-
-    pub(super) fn ota_timeout(&mut self, now: Instant) {
-        let Some(job) = &self.ota else {
-            return;
-        };
-        match job.retry_at {
-            Some(t) if now >= t => self.ota_attempt(now),
-            Some(_) => {}
-            None if now >= job.stall_at => self.ota_fail(now, "R2", "transfer stalled"),
-            None => {}
-        }
-    }
-
-    fn ota_fail(&mut self, now: Instant, result: &'static str, detail: &'static str) {
-        self.ota = None;
-        self.emit(Action::OtaCancel);
-        self.ota_result(now, result, detail);
-    }
-
-    fn ota_result(&mut self, now: Instant, result: &'static str, detail: &'static str) {
-        self.console(Console::Ota { result, detail });
-        let mut s: String<32> = String::new();
-        let _ = write!(s, "{{\"ota_result\":\"{result}\"}}");
-        self.publish(now, "ota_upgrade_state", s.as_bytes());
-    }
 }
 
 fn image_error(e: ImageError) -> &'static str {

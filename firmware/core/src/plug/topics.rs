@@ -4,7 +4,7 @@
 use core::fmt::Write;
 use heapless::{String, Vec};
 
-use super::{Mode, Plug};
+use super::{ota, Mode, Plug};
 use crate::console::{Cause, Event as Console};
 use crate::faults::Fault;
 use crate::json::{self, parse_object, Object, Value};
@@ -95,7 +95,13 @@ impl Plug {
             (Some(k @ 0..=1), Some((realm, rlen)), Some(port), Some((cat, clen)))
                 if (1..=64).contains(&rlen) && clen < 100 =>
             {
-                self.start_ota(now, k == 1, realm, port, cat)
+                let req = ota::Request {
+                    by_name: k == 1,
+                    realm,
+                    port,
+                    catalogue: cat,
+                };
+                self.start_ota(now, req)
             }
             _ => self.console(Console::Error {
                 what: "bad upgrade payload",

@@ -1,33 +1,28 @@
-//! MQTT 3.1.1 client session, sans-IO.
+//! The MQTT 3.1.1 client session above the wire: connection state, packet ids, the
+//! in-flight window both ways, keepalive pings and the reconnection back-off.
 //!
 //! Read first: MQTT 3.1.1 sections 3.1 (CONNECT), 4.3 (QoS flows), 4.4 (redelivery) and
-//! 3.1.2.10 (keep alive). mqttrs encodes and decodes packets; this module owns everything
-//! above the codec: connection state, packet ids, the in-flight window both ways, keepalive
-//! pings and the reconnection back-off.
-//!
-//! The owner opens and closes the TCP stream when told ([`Event::Open`], [`Event::Close`]),
-//! moves bytes ([`Event::Send`], [`Session::handle_data`]) and passes time in. The session
-//! never reads a clock.
+//! 3.1.2.10 (keep alive); then `wire`, which frames and checks what arrives. Refuses: I/O
+//! and clocks. The owner opens and closes the TCP stream when told ([`Event::Open`],
+//! [`Event::Close`]), moves bytes ([`Event::Send`], [`Session::handle_data`]) and passes
+//! time in.
 
 use core::time::Duration;
 use heapless::{Deque, String, Vec};
 use mqttrs::{
-    decode_slice, encode_slice, Connect, ConnectReturnCode, Packet, Pid, Protocol, Publish, QoS, QosPid,
-    Subscribe, SubscribeTopic,
+    decode_slice, Connect, ConnectReturnCode, Packet, Pid, Protocol, Publish, QosPid, Subscribe,
+    SubscribeTopic,
 };
 
+use super::wire::{check_frame, connack_code, encode, frame_len, to_qos, Bytes, RX_MAX};
 use crate::time::Instant;
 
-/// Largest packet the session sends or accepts.
-pub const PACKET_MAX: usize = 640;
 /// Outbound QoS 1/2 messages waiting for their acknowledgement.
 pub const INFLIGHT_MAX: usize = 8;
 /// Inbound QoS 2 packet ids waiting for PUBREL.
 const INBOUND_QOS2_MAX: usize = 8;
 pub const TOPIC_MAX: usize = 128;
 pub const PAYLOAD_MAX: usize = 512;
-
-pub type Bytes = Vec<u8, PACKET_MAX>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -129,7 +124,7 @@ pub struct Session {
     next_pid: Pid,
     inflight: Vec<Inflight, INFLIGHT_MAX>,
     inbound_qos2: Vec<Pid, INBOUND_QOS2_MAX>,
-    rx: Vec<u8, { PACKET_MAX * 2 }>,
+    rx: Vec<u8, RX_MAX>,
     out: Deque<Event, 16>,
 }
 
@@ -207,11 +202,7 @@ impl Session {
             username: Some(&cfg.username),
             password: Some(cfg.password.as_bytes()),
         });
-        let mut buf = [0u8; PACKET_MAX];
-        let bytes = encode_slice(&connect, &mut buf)
-            .ok()
-            .and_then(|n| Vec::from_slice(&buf[..n]).ok());
-        match bytes {
+        match encode(&connect) {
             Some(b) => {
                 self.emit(Event::Send(b));
                 self.state = State::AwaitConnack(now + self.net.connack_timeout);
@@ -261,10 +252,9 @@ impl Session {
             match frame_len(&self.rx) {
                 Ok(None) => return,
                 Ok(Some(n)) => {
-                    let mut frame = [0u8; PACKET_MAX * 2];
+                    let mut frame = [0u8; RX_MAX];
                     frame[..n].copy_from_slice(&self.rx[..n]);
-                    let rest: Vec<u8, { PACKET_MAX * 2 }> =
-                        Vec::from_slice(&self.rx[n..]).unwrap_or_default();
+                    let rest: Vec<u8, RX_MAX> = Vec::from_slice(&self.rx[n..]).unwrap_or_default();
                     self.rx = rest;
                     if let Err(why) = self.handle_frame(now, &frame[..n]) {
                         self.fail(now, why);
@@ -447,9 +437,7 @@ impl Session {
             topic_name: topic,
             payload,
         });
-        let mut buf = [0u8; PACKET_MAX];
-        let n = encode_slice(&packet, &mut buf).map_err(|_| PublishError::TooLarge)?;
-        let bytes: Bytes = Vec::from_slice(&buf[..n]).map_err(|_| PublishError::TooLarge)?;
+        let bytes = encode(&packet).ok_or(PublishError::TooLarge)?;
         if let Some(pid) = qospid.pid() {
             let stage = if qos == 1 { Stage::Puback } else { Stage::Pubrec };
             let _ = self.inflight.push(Inflight {
@@ -473,11 +461,8 @@ impl Session {
     }
 
     fn send_packet(&mut self, p: &Packet<'_>) {
-        let mut buf = [0u8; PACKET_MAX];
-        if let Ok(n) = encode_slice(p, &mut buf) {
-            if let Ok(b) = Vec::from_slice(&buf[..n]) {
-                self.emit(Event::Send(b));
-            }
+        if let Some(b) = encode(p) {
+            self.emit(Event::Send(b));
         }
     }
 
@@ -550,71 +535,6 @@ impl Session {
     }
 }
 
-fn to_qos(q: u8) -> QoS {
-    match q {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
-    }
-}
-
-fn connack_code(c: ConnectReturnCode) -> u8 {
-    match c {
-        ConnectReturnCode::Accepted => 0,
-        ConnectReturnCode::RefusedProtocolVersion => 1,
-        ConnectReturnCode::RefusedIdentifierRejected => 2,
-        ConnectReturnCode::ServerUnavailable => 3,
-        ConnectReturnCode::BadUsernamePassword => 4,
-        ConnectReturnCode::NotAuthorized => 5,
-    }
-}
-
-/// Length of the first whole packet in `buf`, if it is all there.
-fn frame_len(buf: &[u8]) -> Result<Option<usize>, &'static str> {
-    let mut len = 0usize;
-    for pos in 0..4 {
-        let Some(&b) = buf.get(1 + pos) else {
-            return Ok(None);
-        };
-        len |= usize::from(b & 0x7F) << (7 * pos);
-        if b & 0x80 == 0 {
-            let total = 2 + pos + len;
-            if total > PACKET_MAX * 2 {
-                return Err("packet larger than the receive buffer");
-            }
-            return Ok((buf.len() >= total).then_some(total));
-        }
-    }
-    Err("malformed remaining length")
-}
-
-/// Checks the sizes mqttrs 0.4 would otherwise index past (it assumes well-formed input),
-/// so no broker can make the plug panic.
-fn check_frame(f: &[u8]) -> Result<(), &'static str> {
-    let kind = f[0] >> 4;
-    let hdr = 1 + f[1..].iter().take(4).position(|b| b & 0x80 == 0).unwrap_or(3) + 1;
-    let rl = f.len() - hdr;
-    let ok = match kind {
-        2 | 4 | 5 | 6 | 7 | 11 => rl == 2,
-        3 => {
-            let qos = (f[0] >> 1) & 3;
-            let topic_len = f
-                .get(hdr..hdr + 2)
-                .map(|b| usize::from(b[0]) << 8 | usize::from(b[1]));
-            topic_len.is_some_and(|t| rl >= 2 + t + if qos > 0 { 2 } else { 0 })
-        }
-        9 => (3..=7).contains(&rl),
-        13 => rl == 0,
-        // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT: a server never sends them,
-        // and mqttrs would index past a short one.
-        _ => return Err("packet a server never sends"),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err("malformed packet length")
-    }
-}
-
 #[cfg(test)]
+#[path = "session_tests.rs"]
 mod tests;

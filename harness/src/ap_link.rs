@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use oracle::ap::{Reply, REPLY_MAX};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::protocol::ap::{Reply, REPLY_MAX};
 use crate::timeline::{Event, Timeline};
 
 pub struct ApLink {

@@ -2,8 +2,6 @@
 //! `@needs_<capability>` runs only on a rig that has it; otherwise it is reported as skipped
 //! with the reason, never as passed.
 
-use crate::rig::{self, RigFile};
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capability {
     /// Something can press the plug's button.
@@ -67,65 +65,6 @@ impl Capability {
             Capability::RigDns => "rig_dns",
         }
     }
-}
-
-/// What this rig and its DUT can do, from the rig file.
-pub fn of_rig(r: &RigFile) -> Vec<Capability> {
-    let mut caps = Vec::new();
-    match &r.dut {
-        rig::Dut::Sim(s) => {
-            // The simulated plug's control channel is its power switch, button and load.
-            caps.extend([
-                Capability::Button,
-                Capability::PowerSwitch,
-                Capability::LoadControl,
-                Capability::SimulatedDut,
-                Capability::OtaImage,
-                Capability::OtaBrokenImage,
-                Capability::OtaOtherTarget,
-                Capability::RigDns,
-            ]);
-            if s.device_type == "1" {
-                caps.push(Capability::PowerMonitoring);
-            }
-            if s.console == "pty" {
-                caps.push(Capability::Console);
-            }
-        }
-        // Listed below from the rig's command drivers and claims.
-        rig::Dut::External(_) => {}
-    }
-    if let rig::Dut::External(e) = &r.dut {
-        if e.has_button() {
-            caps.push(Capability::Button);
-        }
-        if e.has_power_switch() {
-            caps.push(Capability::PowerSwitch);
-        }
-        if e.console.is_some() {
-            caps.push(Capability::Console);
-        }
-        if e.power_monitoring {
-            caps.push(Capability::PowerMonitoring);
-        }
-        let built_here = e.ota_body.is_some() && e.ota_target.is_some();
-        if built_here || (e.ota_image.is_some() && e.ota_version.is_some()) {
-            caps.push(Capability::OtaImage);
-        }
-        if built_here || e.ota_broken_image.is_some() {
-            caps.push(Capability::OtaBrokenImage);
-        }
-        if built_here {
-            caps.push(Capability::OtaOtherTarget);
-        }
-        if e.uses_rig_dns {
-            caps.push(Capability::RigDns);
-        }
-    }
-    if r.meter.is_some() {
-        caps.push(Capability::ReferenceMeter);
-    }
-    caps
 }
 
 /// The capabilities a scenario's tags ask for that the rig lacks.

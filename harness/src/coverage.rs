@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use cucumber::gherkin::{Feature, GherkinEnv};
-
-use crate::protocol::rules::{self, RULES};
+use oracle::rules::{self, RULES};
 
 pub struct Coverage {
     /// Rule id -> "feature file: scenario" lines.
@@ -131,14 +130,14 @@ pub fn report(c: &Coverage) -> bool {
 mod tests {
     #[test]
     fn every_rule_is_checked_by_the_shipped_features() {
-        let features = crate::runner::workspace_dir().join("features");
+        let features = crate::workspace::workspace_dir().join("features");
         let c = super::compute(&[features]).unwrap();
         assert!(c.uncovered().is_empty(), "unchecked rules: {:?}", c.uncovered());
     }
 
     #[test]
     fn the_profile_tag_marks_exactly_the_scenarios_of_profile_rules() {
-        let features = crate::runner::workspace_dir().join("features");
+        let features = crate::workspace::workspace_dir().join("features");
         let c = super::compute(&[features]).unwrap();
         assert!(
             c.profile_mismatches.is_empty(),

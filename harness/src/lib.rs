@@ -1,8 +1,15 @@
-//! plugrig: a conformance harness for MK102/MK112 MQTT smart plugs.
+//! plugrig: a conformance harness for MK102/MK112 MQTT smart plugs; this crate is the runner.
+//! The protocol's judge is the `plugrig-oracle` crate (`oracle`), the instrument drivers the
+//! `plugrig-instruments` crate (`instruments`).
 //!
-//! Read in this order: `runner` (what a run does), `world` (one scenario's rig), `steps`,
-//! `protocol` (the harness's own model of the spec), then the parts of the rig: `rig`,
-//! `broker`, `tap`, `app`, `ap_link`, `timeline`.
+//! Read in this order, from the bottom up (each layer uses only the ones before it):
+//! - `rig`: the rig file's schema and every question it answers about the DUT;
+//! - `timeline` (one scenario's observations, with waits), `dut` (the plug a scenario
+//!   drives), `broker`, `tap`, `app`, `ap_link`, `ota`, `capture`, `firmware`;
+//! - `strategy`: bringing a bench plug to a known state between scenarios;
+//! - `world`: one scenario's rig, and `observe`, the vocabulary steps read the timeline with;
+//! - `steps`: one module per domain, each step the Gherkin line it implements;
+//! - `report`, `runner`, the CLI (`main.rs`).
 
 pub mod ap_link;
 pub mod app;
@@ -11,15 +18,16 @@ pub mod broker;
 pub mod capabilities;
 pub mod capture;
 pub mod coverage;
-pub mod esp;
-pub mod instruments;
-pub mod measure;
+pub mod dut;
+pub mod firmware;
 pub mod ota;
-pub mod protocol;
 pub mod report;
 pub mod rig;
+pub mod rig_check;
 pub mod runner;
 pub mod steps;
+pub mod strategy;
 pub mod tap;
 pub mod timeline;
+pub mod workspace;
 pub mod world;

@@ -122,7 +122,7 @@ fn main() -> ExitCode {
                 loaded.file.rig.name,
                 path.display()
             );
-            let report = rt.block_on(plugrig::rig::check::check(&loaded.file));
+            let report = rt.block_on(plugrig::rig_check::check(&loaded.file));
             report.print();
             if report.ok() {
                 println!("rig check passed");
@@ -181,7 +181,8 @@ fn write_images(
     ota_version: Option<&str>,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
-    use plugrig::esp::{build, image};
+    use instruments::flash::image;
+    use plugrig::firmware::{build, ota_image};
     if let Some(v) = ota_version {
         anyhow::ensure!(
             !v.is_empty() && v.len() <= 16,
@@ -205,7 +206,7 @@ fn write_images(
     write("plug-esp32c3.app.bin", &images.app)?;
     if let Some(v) = ota_version {
         let target = plug_board::ATHOM_C3_BL0942.ota_target;
-        write("plug-esp32c3.ota.bin", &image::ota_image(&images.app, target, v))?;
+        write("plug-esp32c3.ota.bin", &ota_image(&images.app, target, v))?;
     }
     println!("app image {}", image::size_line(images.app.len()));
     Ok(())

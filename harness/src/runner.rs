@@ -2,7 +2,7 @@
 //! write reports, and say plainly how many scenarios passed, failed and were skipped.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -16,11 +16,11 @@ use cucumber::writer::{self, Coloring};
 use cucumber::{World as _, WriterExt as _};
 
 use crate::capabilities::{self, Capability};
+use crate::dut::DutHandle;
 use crate::ota::dns::DnsServer;
 use crate::ota::server::UpdateServer;
 use crate::report::record::{self, Outcome, Recorder, RunRecord, ScenarioRecord};
 use crate::report::{Failure, ScenarioCounter};
-
 use crate::rig;
 use crate::world::{PlugWorld, RunContext, Services, CONTEXT};
 
@@ -137,30 +137,24 @@ impl Summary {
     }
 }
 
-pub fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-pub fn default_rig() -> PathBuf {
-    workspace_dir().join("rigs/sim.toml")
-}
+pub use crate::workspace::{default_rig, workspace_dir};
 
 /// A plug on a bench: its instruments must pass the rig check before any scenario runs;
 /// then, if the rig says so, the workspace's firmware is flashed and must boot.
-async fn prepare_bench(file: &rig::RigFile, e: &rig::external::ExternalDut) -> anyhow::Result<()> {
+async fn prepare_bench(file: &rig::RigFile) -> anyhow::Result<()> {
     println!("plugrig: rig check");
-    let report = rig::check::check(file).await;
+    let report = crate::rig_check::check(file).await;
     report.print();
     if !report.ok() {
         let names: Vec<&str> = report.failed().iter().map(|c| c.name.as_str()).collect();
         anyhow::bail!("the rig failed its check ({}); no scenario ran", names.join(", "));
     }
-    if let Some(spec) = &e.flash {
+    if let Some(spec) = file.dut.flash() {
         println!(
             "plugrig: flashing the workspace's firmware with {}",
             spec.describe()
         );
-        crate::esp::flash::flash_and_boot(spec, e).await?;
+        crate::firmware::flash_and_boot(spec, &file.dut).await?;
     }
     Ok(())
 }
@@ -173,8 +167,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         .as_deref()
         .map(|t| TagOperation::from_str(t).map_err(|e| anyhow::anyhow!("--tags {t:?}: {e}")))
         .transpose()?;
-    if let rig::Dut::External(e) = &rig.file.dut {
-        prepare_bench(&rig.file, e).await?;
+    if rig.file.dut.checked_before_run() {
+        prepare_bench(&rig.file).await?;
     }
     let broker = crate::broker::start(&rig.file.broker).await?;
     println!(
@@ -186,19 +180,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
         rig.file.rig.time_scale
     );
     // Build the simulated plug before the first scenario, so no step's deadline pays for it.
-    let concurrency = match &rig.file.dut {
-        rig::Dut::Sim(sim) => {
-            let bin = rig::sim::binary(sim).await?;
-            println!("plugrig: simulated plug {}", bin.display());
-            rig.file.run.concurrency
-        }
-        // One physical plug: one scenario at a time.
-        rig::Dut::External(e) => {
-            println!("plugrig: external plug at {}", e.ap);
-            1
-        }
-    };
-    let caps = capabilities::of_rig(&rig.file);
+    if let Some(bin) = DutHandle::prebuild(&rig.file.dut).await? {
+        println!("plugrig: simulated plug {}", bin.display());
+    }
+    println!("plugrig: {}", rig.file.dut.describe());
+    let concurrency = rig.file.dut.concurrency(rig.file.run.concurrency);
+    let caps = rig.file.capabilities();
     let advisory_profile = opts.advisory_profile || rig.file.run.advisory_profile;
     if advisory_profile {
         println!("plugrig: [profile] rules are advisory: their failures are reported, not counted");
@@ -309,15 +296,12 @@ fn write_html(record: &RunRecord, dir: &Path) -> anyhow::Result<()> {
 /// loopback on the simulated rig; on a bench the rig's address on the plug's network, with
 /// DNS on port 53 when the plug resolves through it.
 async fn start_services(rig: &rig::RigFile) -> anyhow::Result<Services> {
-    let (rig_host, dns_port) = match &rig.dut {
-        rig::Dut::Sim(_) => (IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-        rig::Dut::External(e) => (e.rig_address()?, if e.uses_rig_dns { e.dns_port } else { 0 }),
-    };
+    let (rig_host, dns_port) = rig.dut.services_at()?;
     let IpAddr::V4(v4) = rig_host else {
         anyhow::bail!("the rig's address {rig_host} must be IPv4: the protocol's realms are IPv4 addresses");
     };
     let update = UpdateServer::start(rig_host).await?;
-    let records = HashMap::from([(crate::steps::ota::UPDATE_HOST.to_string(), v4)]);
+    let records = HashMap::from([(crate::ota::UPDATE_HOST.to_string(), v4)]);
     let dns = DnsServer::start(records, SocketAddr::new(rig_host, dns_port)).await?;
     println!("plugrig: update server at {}, DNS at {}", update.addr, dns.addr);
     Ok(Services {

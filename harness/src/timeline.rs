@@ -3,84 +3,14 @@
 //! a deadline; a failed wait reports what it wanted and the last entries it saw.
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rumqttc::Packet;
 use tokio::sync::watch;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dir {
-    /// Plug to broker, through the tap.
-    Up,
-    /// Broker to plug, through the tap.
-    Down,
-}
+pub use oracle::observation::{Dir, Entry, Event};
 
-#[derive(Debug, Clone)]
-pub enum Event {
-    Mqtt(Dir, Packet),
-    /// The tap's connection from the plug opened or closed.
-    TapConnection {
-        open: bool,
-    },
-    /// The tap refused a connection from the plug (a broker outage it plays): still one of
-    /// the plug's connection attempts.
-    TapRefused,
-    ApSent(String),
-    ApReceived(String),
-    ApClosed,
-    Console(String),
-    /// A message the app side received.
-    AppReceived {
-        topic: String,
-        payload: String,
-    },
-    AppSent {
-        topic: String,
-        payload: String,
-    },
-    /// The plug process (simulated rig) exited.
-    PlugExited(String),
-    Note(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// Since the scenario started.
-    pub at: Duration,
-    pub event: Event,
-}
-
-impl fmt::Display for Entry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.at.as_secs_f64();
-        match &self.event {
-            Event::Mqtt(d, p) => {
-                let arrow = if *d == Dir::Up {
-                    "plug->broker"
-                } else {
-                    "broker->plug"
-                };
-                write!(f, "{t:9.3}s {arrow} {}", crate::protocol::packet_summary(p))
-            }
-            Event::TapConnection { open } => write!(
-                f,
-                "{t:9.3}s tap connection {}",
-                if *open { "opened" } else { "closed" }
-            ),
-            Event::TapRefused => write!(f, "{t:9.3}s tap refused a connection (broker outage)"),
-            Event::ApSent(s) => write!(f, "{t:9.3}s ap<- {s}"),
-            Event::ApReceived(s) => write!(f, "{t:9.3}s ap-> {s}"),
-            Event::ApClosed => write!(f, "{t:9.3}s ap connection closed by the plug"),
-            Event::Console(s) => write!(f, "{t:9.3}s console {s}"),
-            Event::AppReceived { topic, payload } => write!(f, "{t:9.3}s app<- {topic} {payload}"),
-            Event::AppSent { topic, payload } => write!(f, "{t:9.3}s app-> {topic} {payload}"),
-            Event::PlugExited(s) => write!(f, "{t:9.3}s PLUG EXITED: {s}"),
-            Event::Note(s) => write!(f, "{t:9.3}s note: {s}"),
-        }
-    }
-}
+use instruments::serial_console::ConsoleEvent;
 
 pub struct Timeline {
     start: Instant,
@@ -202,5 +132,33 @@ impl Timeline {
             anyhow::bail!("expected no {what}, but saw: {bad}\n{}", self.tail());
         }
         Ok(())
+    }
+
+    /// Where a console driver's lines go: onto this timeline.
+    pub fn console_sink(self: &Arc<Self>) -> impl Fn(ConsoleEvent) + Send + Sync + 'static {
+        let timeline = self.clone();
+        move |e| {
+            timeline.push(match e {
+                ConsoleEvent::Line(l) => Event::Console(l),
+                ConsoleEvent::Unavailable(why) => Event::Note(why),
+            })
+        }
+    }
+
+    /// The first console line at or after index `from` matching `boot` (the rig's boot
+    /// pattern; this firmware prints `plug <ms> boot fw=...`), within `limit`: the plug booted.
+    pub async fn wait_for_boot(
+        &self,
+        from: usize,
+        boot: &crate::rig::console::Pattern,
+        limit: Duration,
+    ) -> anyhow::Result<String> {
+        self.wait_for(from, limit, "a boot line on the console", |e| match &e.event {
+            Event::Console(l) if boot.is_match(l) => Some(l.clone()),
+            _ => None,
+        })
+        .await
+        .map(|(l, _)| l)
+        .map_err(|_| anyhow::anyhow!("no console line matching {:?} within {limit:?}", boot.as_str()))
     }
 }

@@ -8,24 +8,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use oracle::ap::{MqttServer, Reply};
+use oracle::measure::{Limits, Measurements};
+use oracle::subscriptions::Subscriptions;
+use oracle::timing::Periods;
+use oracle::{Identity, APP_FIELDS};
 use rumqttc::Packet;
 
 use crate::ap_link::ApLink;
 use crate::app::App;
 use crate::broker::BrokerInfo;
-use crate::measure::{Limits, Measurements};
+use crate::dut::{DutHandle, OpenOptions};
 use crate::ota::images::Images;
 use crate::ota::server::UpdateServer;
-use crate::protocol::ap::{MqttServer, Reply};
-use crate::protocol::subscriptions::Subscriptions;
-use crate::protocol::timing::Periods;
-use crate::protocol::{Identity, APP_FIELDS};
 use crate::report::record::{Recorder, ScenarioKey, WorldRecord};
 use crate::rig::console::ConsolePatterns;
-use crate::rig::external::ExternalPlug;
-use crate::rig::handle::DutHandle;
-use crate::rig::strategy::{LeftBehind, Strategy, Unreachable};
-use crate::rig::{self, Rig};
+use crate::rig::Rig;
+use crate::strategy::{LeftBehind, Strategy, Unreachable};
 use crate::tap::Tap;
 use crate::timeline::{Dir, Entry, Event, Timeline};
 
@@ -90,10 +89,7 @@ impl RunContext {
     pub fn new(rig: Rig, broker: BrokerInfo, services: Services) -> Arc<RunContext> {
         let periods = Periods::new(f64::from(rig.file.rig.time_scale));
         let images = Images::of_rig(&rig.file);
-        let console = match &rig.file.dut {
-            rig::Dut::Sim(_) => ConsolePatterns::default(),
-            rig::Dut::External(e) => e.console_patterns(),
-        };
+        let console = rig.file.dut.console_patterns();
         Arc::new(RunContext {
             rig,
             broker,
@@ -133,6 +129,40 @@ impl RunContext {
     fn is_stopped(&self) -> Option<String> {
         self.stop.borrow().clone()
     }
+
+    /// What a new plug of this run needs: a simulated one resolves through the rig's DNS.
+    fn open_options<'a>(&self, mac: &'a str) -> OpenOptions<'a> {
+        OpenOptions {
+            time_scale: self.rig.file.rig.time_scale,
+            mac,
+            resolver: Some(self.dns),
+        }
+    }
+
+    /// Brings a plug that outlives scenarios to AP mode before the next one, from what the
+    /// last scenario left; when that fails, stops the run with one message.
+    async fn to_known_state(&self, plug: &DutHandle, timeline: Arc<Timeline>) -> anyhow::Result<()> {
+        if let Some(why) = self.is_stopped() {
+            anyhow::bail!("the run was stopped: {why}");
+        }
+        let left = self.left_behind.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let strategy = Strategy {
+            plug,
+            periods: self.periods,
+            timeline,
+        };
+        if let Err(Unreachable(why)) = strategy.to_factory(&left).await {
+            let after = if left.scenario.is_empty() {
+                "before the first scenario".to_string()
+            } else {
+                format!("after scenario {:?}", left.scenario)
+            };
+            let msg = format!("the DUT could not be returned to a factory state {after}: {why}");
+            self.stop(msg.clone());
+            anyhow::bail!(msg);
+        }
+        Ok(())
+    }
 }
 
 #[derive(cucumber::World)]
@@ -147,9 +177,9 @@ pub struct PlugWorld {
     pub app: App,
     pub ap: Option<ApLink>,
     /// The reference meter's driver, opened by the first metering step.
-    pub meter: Option<crate::instruments::MeterDriver>,
+    pub meter: Option<instruments::MeterDriver>,
     /// The simulated rig's virtual meter behind it.
-    pub virtual_meter: Option<crate::instruments::VirtualMeter>,
+    pub virtual_meter: Option<instruments::VirtualMeter>,
     /// Extra AP connections a scenario holds open (idle or half-open clients).
     pub idle_links: Vec<ApLink>,
     pub identity: Option<Identity>,
@@ -194,27 +224,12 @@ impl fmt::Debug for PlugWorld {
     }
 }
 
-async fn spawn_sim(
-    ctx: &RunContext,
-    cfg: &rig::sim::SimDut,
-    mac: &str,
-    timeline: Arc<Timeline>,
-) -> anyhow::Result<rig::sim::SimPlug> {
-    let spawn = rig::sim::Spawn {
-        cfg,
-        time_scale: ctx.rig.file.rig.time_scale,
-        mac: mac.to_string(),
-        resolver: Some(ctx.dns),
-    };
-    rig::sim::SimPlug::spawn(spawn, timeline).await
-}
-
 impl PlugWorld {
     /// After a scenario on an external plug: send it back to AP mode with `app/reset` if it
     /// is on the broker, and note what it may still hold for the next scenario's strategy
     /// (a simulated plug is simply discarded).
     async fn reset_external(&mut self, scenario: &str) {
-        if !matches!(self.plug, DutHandle::External(_)) {
+        if !self.plug.outlives_scenario() {
             return;
         }
         // A plug provisioned at the scenario's very end may still be joining: let it reach
@@ -261,7 +276,7 @@ impl PlugWorld {
             }
             let infor = timeline.iter().find_map(|e| match &e.event {
                 Event::AppReceived { topic, payload } if topic.ends_with("/device/firmware_infor") => {
-                    crate::protocol::payloads::firmware_infor(payload).ok()
+                    oracle::payloads::firmware_infor(payload).ok()
                 }
                 _ => None,
             });
@@ -305,7 +320,7 @@ impl PlugWorld {
         }
     }
 
-    /// Records a judged quantity (see [`crate::measure`]) at the timeline's present moment
+    /// Records a judged quantity (see [`oracle::measure`]) at the timeline's present moment
     /// unless `at` says when it happened; fails the step when it is outside its limits.
     pub fn measure(
         &mut self,
@@ -331,7 +346,7 @@ impl PlugWorld {
             .find_map(|(i, e)| match &e.event {
                 Event::ApReceived(raw) => Reply::parse(raw)
                     .ok()
-                    .filter(|r| r.code == 0 && r.header == Some(crate::protocol::ap::WIFI))
+                    .filter(|r| r.code == 0 && r.header == Some(oracle::ap::WIFI))
                     .map(|_| i),
                 _ => None,
             })
@@ -376,41 +391,12 @@ impl PlugWorld {
             (n >> 8) as u8,
             n as u8
         );
-        let power_claim = match &ctx.rig.file.dut {
-            rig::Dut::Sim(cfg) => cfg.device_type == "1",
-            rig::Dut::External(e) => e.power_monitoring,
-        };
-        let (plug, tap_listen) = match &ctx.rig.file.dut {
-            rig::Dut::Sim(cfg) => {
-                let p = spawn_sim(&ctx, cfg, &mac, timeline.clone()).await?;
-                (DutHandle::Sim(p), "127.0.0.1:0".to_string())
-            }
-            rig::Dut::External(e) => {
-                let p = ExternalPlug::open(e, timeline.clone()).await?;
-                (DutHandle::External(Box::new(p)), e.tap_listen.clone())
-            }
-        };
-        if let DutHandle::External(e) = &plug {
-            if let Some(why) = ctx.is_stopped() {
-                anyhow::bail!("the run was stopped: {why}");
-            }
-            let left = ctx.left_behind.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let strategy = Strategy {
-                plug: e,
-                periods: ctx.periods,
-                timeline: timeline.clone(),
-            };
-            if let Err(Unreachable(why)) = strategy.to_factory(&left).await {
-                let after = if left.scenario.is_empty() {
-                    "before the first scenario".to_string()
-                } else {
-                    format!("after scenario {:?}", left.scenario)
-                };
-                let msg = format!("the DUT could not be returned to a factory state {after}: {why}");
-                ctx.stop(msg.clone());
-                anyhow::bail!(msg);
-            }
+        let dut = &ctx.rig.file.dut;
+        let plug = DutHandle::open(dut, ctx.open_options(&mac), timeline.clone()).await?;
+        if plug.outlives_scenario() {
+            ctx.to_known_state(&plug, timeline.clone()).await?;
         }
+        let (power_claim, tap_listen) = (dut.power_claim(), dut.tap_listen());
         let tap = Tap::start(&tap_listen, ctx.broker.addr, timeline.clone()).await?;
         let app = App::connect(&ctx.broker, timeline.clone()).await?;
         Ok(PlugWorld {
@@ -444,16 +430,12 @@ impl PlugWorld {
 
     /// Replaces the plug with a fresh one of another device_type (simulated rig only).
     pub async fn respawn_with_device_type(&mut self, device_type: &str) -> anyhow::Result<()> {
-        let rig::Dut::Sim(cfg) = &self.ctx.rig.file.dut else {
-            anyhow::bail!("only a simulated plug can be restarted as another model");
-        };
-        let mut cfg = cfg.clone();
-        cfg.device_type = device_type.to_string();
+        let o = self.ctx.open_options(&self.mac);
+        self.plug
+            .respawn_as(&self.ctx.rig.file.dut, device_type, o, self.timeline.clone())
+            .await?;
         self.power_claim = device_type == "1";
-        self.plug.shutdown();
         self.ap = None;
-        let mac = self.mac.clone();
-        self.plug = DutHandle::Sim(spawn_sim(&self.ctx, &cfg, &mac, self.timeline.clone()).await?);
         Ok(())
     }
 
@@ -490,9 +472,7 @@ impl PlugWorld {
     /// The plug's AP socket, with this host on the plug's access point (a bench rig's AP
     /// network driver joins it; the simulated plug's is on loopback).
     pub async fn ap_addr(&self) -> anyhow::Result<std::net::SocketAddr> {
-        if let DutHandle::External(e) = &self.plug {
-            e.join_ap().await?;
-        }
+        self.plug.join_ap().await?;
         Ok(self.plug.ap())
     }
 
@@ -500,9 +480,7 @@ impl PlugWorld {
     /// broker's SUBACKs covering the five app topics (before them, an app command could be
     /// lost), however the plug grouped its SUBSCRIBEs. Returns the index of the CONNACK.
     pub async fn wait_connected(&self, from: usize, within: Duration) -> anyhow::Result<usize> {
-        if let DutHandle::External(e) = &self.plug {
-            e.leave_ap().await?;
-        }
+        self.plug.leave_ap().await?;
         let deadline = tokio::time::Instant::now() + within;
         let what = "an accepted CONNACK to the plug on the tap";
         let (_, i) = self

@@ -7,9 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use plugrig::esp::flash::{self, FlashSpec};
-use plugrig::instruments::ap_network::{ApNetwork, ApNetworkSpec};
-use plugrig::rig::check::{check, Outcome};
+use instruments::ap_network::{ApNetwork, ApNetworkSpec};
+use instruments::flash::{self, FlashSpec};
+use plugrig::rig_check::{check, Outcome};
 use plugrig::runner::{self, RunOptions};
 
 /// A fake nmcli: logs its arguments, lists wlan1 and eth0, fails on an SSID "missing".
@@ -134,11 +134,12 @@ async fn espflash_on_a_missing_port_fails_fast_naming_it() {
 
 #[tokio::test]
 async fn espflash_on_a_port_where_no_bootloader_answers_gives_up_with_the_port_named() {
-    let (_master, path, _slave) = plugrig::instruments::pty::pair().expect("pty");
-    let images = plugrig::esp::image::Images {
+    let (_master, path, _slave) = instruments::pty::pair().expect("pty");
+    let images = instruments::flash::Images {
         segments: vec![(0x10000, vec![0xE9; 16])],
         app: vec![0xE9; 16],
-        table: esp_idf_part::PartitionTable::try_from_str(plug_board::PARTITIONS_CSV).expect("table"),
+        table: instruments::flash::image::PartitionTable::try_from_str(plug_board::PARTITIONS_CSV)
+            .expect("table"),
     };
     let spec = FlashSpec::Espflash {
         port: path.clone(),
@@ -183,17 +184,18 @@ fn external_rig(extra: &str) -> plugrig::rig::external::ExternalDut {
 async fn a_command_flasher_writes_the_factory_image_and_the_boot_line_is_awaited() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("flashed.bin");
-    let elf = tokio::task::spawn_blocking(plugrig::esp::build::build_firmware)
+    let elf = tokio::task::spawn_blocking(plugrig::firmware::build::build_firmware)
         .await
         .expect("join")
         .expect("firmware builds");
-    let (mut master, console, _slave) = plugrig::instruments::pty::pair().expect("pty");
+    let (mut master, console, _slave) = instruments::pty::pair().expect("pty");
     let dut = external_rig(&format!(
         "console = \"{console}\"\n[flash]\nkind = \"command\"\nargv = [\"cp\", \"{{image}}\", \"{out}\"]\nelf = \"{elf}\"\n",
         out = out.display(),
         elf = elf.display()
     ));
     let spec = dut.flash.clone().expect("flash spec");
+    let dut = plugrig::rig::Dut::External(Box::new(dut));
     // The "plug" boots once the image is written: its first line arrives on the console.
     let watch = out.clone();
     let booter = tokio::spawn(async move {
@@ -208,13 +210,13 @@ async fn a_command_flasher_writes_the_factory_image_and_the_boot_line_is_awaited
             .expect("console write");
         master
     });
-    flash::flash_and_boot(&spec, &dut)
+    plugrig::firmware::flash_and_boot(&spec, &dut)
         .await
         .expect("flashed and booted");
     let _master = booter.await.expect("booter");
 
     let written = std::fs::read(&out).expect("flashed image");
-    let images = flash::firmware_images(&spec).await.expect("images");
+    let images = plugrig::firmware::firmware_images(&spec).await.expect("images");
     let (boot_addr, bootloader) = &images.segments[0];
     assert_eq!(*boot_addr, 0);
     assert_eq!(&written[..bootloader.len()], &bootloader[..]);
@@ -228,7 +230,7 @@ async fn a_command_flasher_writes_the_factory_image_and_the_boot_line_is_awaited
 
     // The same flash with no boot line fails, naming what it waited for.
     std::fs::remove_file(&out).expect("rm");
-    let e = flash::flash_and_boot(&spec, &dut)
+    let e = plugrig::firmware::flash_and_boot(&spec, &dut)
         .await
         .expect_err("no boot line");
     assert!(format!("{e:#}").contains("\"boot fw=\""), "{e:#}");

@@ -21,7 +21,7 @@ fn the_suite_runs_on_an_external_plug_through_command_drivers() {
     let (host, port) = plug.control.rsplit_once(':').expect("host:port");
     // "Flashing": a script that keeps the image it is given and power-cycles the plug, as
     // a real flash ends with a reset; plugrig must then see the boot line on the console.
-    let elf = plugrig::esp::build::build_firmware().expect("firmware/esp32c3 builds");
+    let elf = plugrig::firmware::build::build_firmware().expect("firmware/esp32c3 builds");
     let dir = tempfile::tempdir().expect("tempdir");
     let flashed = dir.path().join("flashed.bin");
     let script = dir.path().join("flash.sh");

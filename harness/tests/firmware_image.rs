@@ -4,9 +4,10 @@
 //! build; needs `rustup target add riscv32imc-unknown-none-elf`).
 
 use esp_idf_part::{AppType, DataType, SubType, Type};
+use instruments::flash::image;
 use plug_board::partitions::{Kind, APP_BUDGET, PARTITIONS, TABLE_OFFSET};
 use plug_core::ota_image::{Header, ImageError, Verifier, HEADER_LEN};
-use plugrig::esp::{build, image};
+use plugrig::firmware::{build, ota_image};
 
 fn images() -> image::Images {
     let elf = build::build_firmware().expect("firmware/esp32c3 builds");
@@ -73,7 +74,7 @@ fn firmware_images_layout_partitions_and_ota_round_trip() {
     );
 
     // The OTA image: the harness's encoder, the core's decoder and verifier.
-    let ota = image::ota_image(app, target, "000002");
+    let ota = ota_image(app, target, "000002");
     assert_eq!(ota.len(), HEADER_LEN + app.len());
     let mut raw = [0u8; HEADER_LEN];
     raw.copy_from_slice(&ota[..HEADER_LEN]);

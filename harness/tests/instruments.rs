@@ -1,7 +1,7 @@
 //! The SDM120 driver against the virtual SDM120 on a pseudo-terminal: the bench code path.
 
-use plugrig::instruments::sdm120::Sdm120;
-use plugrig::instruments::virtual_sdm120::VirtualSdm120;
+use instruments::sdm120::Sdm120;
+use instruments::virtual_sdm120::VirtualSdm120;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A stand-in for plug-sim's control channel that reports a fixed flow.
@@ -50,9 +50,9 @@ fn a_missing_port_fails_fast_with_its_name() {
 mod lcus {
     use std::time::Duration;
 
-    use plugrig::instruments::lcus_relay::LcusRelay;
-    use plugrig::instruments::virtual_lcus::VirtualLcus;
-    use plugrig::rig::drivers::{ButtonActuator, PowerSwitch};
+    use instruments::actuators::{ButtonActuator, PowerSwitch};
+    use instruments::lcus_relay::LcusRelay;
+    use instruments::virtual_lcus::VirtualLcus;
     use tokio::io::AsyncWriteExt;
 
     async fn settle() {
@@ -112,8 +112,9 @@ mod external_relay {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use plugrig::instruments::virtual_lcus::VirtualLcus;
-    use plugrig::rig::external::{ExternalDut, ExternalPlug};
+    use instruments::virtual_lcus::VirtualLcus;
+    use plugrig::dut::external::ExternalPlug;
+    use plugrig::rig::external::ExternalDut;
     use plugrig::timeline::Timeline;
 
     #[tokio::test]
@@ -174,9 +175,9 @@ mod external_relay {
 mod scpi {
     use std::sync::Arc;
 
-    use plugrig::instruments::scpi_analyzer::ScpiAnalyzer;
-    use plugrig::instruments::virtual_scpi::VirtualScpi;
-    use plugrig::instruments::Measurement;
+    use instruments::scpi_analyzer::ScpiAnalyzer;
+    use instruments::virtual_scpi::VirtualScpi;
+    use instruments::Measurement;
 
     #[tokio::test]
     async fn the_analyzer_driver_reads_the_virtual_analyzer() {
@@ -222,8 +223,8 @@ mod console {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use plugrig::instruments::pty;
-    use plugrig::instruments::serial_console::SerialConsole;
+    use instruments::pty;
+    use instruments::serial_console::SerialConsole;
     use plugrig::timeline::{Event, Timeline};
     use tokio::io::AsyncWriteExt;
     use tokio_serial::SerialStream;
@@ -257,7 +258,7 @@ mod console {
         let (mut m1, p1, s1) = pty::pair().expect("pty");
         std::os::unix::fs::symlink(&p1, &link).expect("symlink");
         let timeline = Arc::new(Timeline::default());
-        let _console = SerialConsole::start(link.display().to_string(), 115_200, timeline.clone());
+        let _console = SerialConsole::start(link.display().to_string(), 115_200, timeline.console_sink());
         say_until_seen(
             &mut m1,
             &timeline,

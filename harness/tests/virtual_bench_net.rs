@@ -7,12 +7,11 @@ mod netns;
 #[path = "support/standin.rs"]
 mod standin;
 
-use standin::plug_sim_binary;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
 use netns::{Ns, VirtualBench, AP_PORT, PLUG_AP, PLUG_HOME, RIG_AP, RIG_HOME};
+use standin::plug_sim_binary;
 
 /// A child killed and waited for when dropped, so before the bench declared before it.
 struct Killed(Child);

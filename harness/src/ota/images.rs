@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use tokio::sync::OnceCell;
 
-use crate::rig::{self, RigFile};
+use crate::dut::DutHandle;
+use crate::rig::dut::OtaSource;
+use crate::rig::RigFile;
 
 /// The version plugrig writes into images of this project's format.
 pub const NEW_VERSION: &str = "000002";
@@ -19,25 +21,8 @@ pub const NEW_VERSION: &str = "000002";
 pub const NEXT_VERSION: &str = "000003";
 
 #[derive(Debug)]
-enum Source {
-    /// This project's format around a body: the simulated plug's own executable (None),
-    /// or the rig's `ota_body`.
-    Built { body: Option<PathBuf>, target: String },
-    /// The plug's own format, verbatim.
-    Verbatim {
-        image: PathBuf,
-        version: String,
-        broken: Option<PathBuf>,
-        /// The rig's second image and its version (`ota_next_image`).
-        next: Option<(PathBuf, String)>,
-    },
-    /// The rig names no image.
-    None,
-}
-
-#[derive(Debug)]
 pub struct Images {
-    source: Source,
+    source: OtaSource,
     body: OnceCell<Arc<Vec<u8>>>,
     /// Built images by target and version: each CRCs the whole body, so once per run.
     built: Mutex<HashMap<String, Arc<Vec<u8>>>>,
@@ -45,25 +30,7 @@ pub struct Images {
 
 impl Images {
     pub fn of_rig(r: &RigFile) -> Images {
-        let source = match &r.dut {
-            rig::Dut::Sim(_) => Source::Built {
-                body: None,
-                target: "sim".into(),
-            },
-            rig::Dut::External(e) => match (&e.ota_image, &e.ota_version, &e.ota_body, &e.ota_target) {
-                (Some(image), Some(version), _, _) => Source::Verbatim {
-                    image: image.clone(),
-                    version: version.clone(),
-                    broken: e.ota_broken_image.clone(),
-                    next: e.ota_next_image.clone().zip(e.ota_next_version.clone()),
-                },
-                (_, _, Some(body), Some(target)) => Source::Built {
-                    body: Some(body.clone()),
-                    target: target.clone(),
-                },
-                _ => Source::None,
-            },
-        };
+        let source = r.dut.ota_source();
         Images {
             source,
             body: OnceCell::new(),
@@ -76,7 +43,7 @@ impl Images {
     /// bench): once it runs the image's version, the next one is offered.
     pub async fn good_for(&self, rig: &RigFile, running: &str) -> anyhow::Result<(Arc<Vec<u8>>, String)> {
         match &self.source {
-            Source::Built { target, .. } => {
+            OtaSource::Built { target, .. } => {
                 let version = if running == NEW_VERSION {
                     NEXT_VERSION
                 } else {
@@ -84,32 +51,36 @@ impl Images {
                 };
                 Ok((self.built(rig, target, version).await?, version.to_string()))
             }
-            Source::Verbatim {
+            OtaSource::Verbatim {
                 version,
                 next: Some((next, next_version)),
                 ..
             } if running == version.as_str() => Ok((read(next).await?, next_version.clone())),
-            Source::Verbatim { image, version, .. } => Ok((read(image).await?, version.clone())),
-            Source::None => anyhow::bail!("the rig names no upgrade image (dut.ota_image or dut.ota_body)"),
+            OtaSource::Verbatim { image, version, .. } => Ok((read(image).await?, version.clone())),
+            OtaSource::None => {
+                anyhow::bail!("the rig names no upgrade image (dut.ota_image or dut.ota_body)")
+            }
         }
     }
 
     /// A well-formed image in the plug's format (to be truncated or stalled: R2).
     pub async fn good(&self, rig: &RigFile) -> anyhow::Result<Arc<Vec<u8>>> {
         match &self.source {
-            Source::Built { target, .. } => self.built(rig, target, NEW_VERSION).await,
-            Source::Verbatim { image, .. } => read(image).await,
-            Source::None => anyhow::bail!("the rig names no upgrade image (dut.ota_image or dut.ota_body)"),
+            OtaSource::Built { target, .. } => self.built(rig, target, NEW_VERSION).await,
+            OtaSource::Verbatim { image, .. } => read(image).await,
+            OtaSource::None => {
+                anyhow::bail!("the rig names no upgrade image (dut.ota_image or dut.ota_body)")
+            }
         }
     }
 
     /// An image the plug must refuse as corrupt (R2).
     pub async fn broken(&self, rig: &RigFile) -> anyhow::Result<Arc<Vec<u8>>> {
         match &self.source {
-            Source::Verbatim {
+            OtaSource::Verbatim {
                 broken: Some(path), ..
             } => read(path).await,
-            Source::Built { .. } => {
+            OtaSource::Built { .. } => {
                 // The body's CRC no longer matches: flip a bit of the last byte.
                 let mut img = (*self.good(rig).await?).clone();
                 if let Some(last) = img.last_mut() {
@@ -125,7 +96,7 @@ impl Images {
     /// device an image is for.
     pub async fn other_target(&self, rig: &RigFile) -> anyhow::Result<Arc<Vec<u8>>> {
         match &self.source {
-            Source::Built { target, .. } => {
+            OtaSource::Built { target, .. } => {
                 let other = if target == "esp32c3" { "sim" } else { "esp32c3" };
                 self.built(rig, other, NEW_VERSION).await
             }
@@ -152,9 +123,10 @@ impl Images {
     async fn body(&self, rig: &RigFile) -> anyhow::Result<Arc<Vec<u8>>> {
         self.body
             .get_or_try_init(|| async {
-                let path = match (&self.source, &rig.dut) {
-                    (Source::Built { body: Some(p), .. }, _) => p.clone(),
-                    (_, rig::Dut::Sim(cfg)) => rig::sim::binary(cfg).await?,
+                let path = match (&self.source, DutHandle::prebuild(&rig.dut).await?) {
+                    (OtaSource::Built { body: Some(p), .. }, _) => p.clone(),
+                    // The simulated plug's own executable.
+                    (_, Some(built)) => built,
                     _ => anyhow::bail!("the rig names no dut.ota_body"),
                 };
                 read(&path).await

@@ -5,3 +5,6 @@ pub mod dns;
 pub mod image;
 pub mod images;
 pub mod server;
+
+/// The name the rig's DNS resolves to the update server.
+pub const UPDATE_HOST: &str = "fw.plugrig.test";

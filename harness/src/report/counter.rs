@@ -29,7 +29,7 @@ impl Failure {
     /// Every rule the scenario checks is this project's own choice ([profile]): with
     /// `--advisory-profile` its failure is reported but does not fail the run.
     pub fn profile_only(&self) -> bool {
-        use crate::protocol::rules::{Source, RULES};
+        use oracle::rules::{Source, RULES};
         !self.rules.is_empty()
             && self
                 .rules

@@ -18,9 +18,8 @@
 
 use std::time::Duration;
 
+use oracle::measure::Measurement;
 use plotters::prelude::*;
-
-use crate::measure::Measurement;
 
 use super::html::escape;
 
@@ -497,7 +496,7 @@ fn histogram(name: &str, ms: &[&Measurement], id: &str) -> anyhow::Result<Plot> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::{Limits, Measurements};
+    use oracle::measure::{Limits, Measurements};
 
     fn intervals(late: bool) -> Vec<Measurement> {
         let mut m = Measurements::default();

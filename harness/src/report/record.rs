@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::measure::Measurement;
+use oracle::measure::Measurement;
+
 use crate::timeline::Entry;
 
 /// A scenario's place: its feature file and line (an outline's example row has its own).

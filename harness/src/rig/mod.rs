@@ -4,19 +4,17 @@
 //! A mistake in a rig file is reported with the file, the line and the key before anything
 //! starts.
 
-pub mod check;
-pub mod command;
 pub mod console;
-pub mod drivers;
+pub mod dut;
 pub mod external;
-pub mod handle;
 pub mod sim;
-pub mod strategy;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Deserialize;
+
+pub use instruments::meter::MeterSpec;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,48 +24,9 @@ pub struct RigFile {
     pub broker: Broker,
     /// The reference power meter, if the rig has one.
     #[serde(default)]
-    pub meter: Option<Meter>,
+    pub meter: Option<MeterSpec>,
     #[serde(default)]
     pub run: RunSection,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum Meter {
-    /// Eastron SDM120/SDM230 over Modbus RTU (the same input registers for volts, amps and
-    /// watts; `kind = "sdm230"` names the same driver).
-    #[serde(alias = "sdm230")]
-    Sdm120 {
-        /// A serial port path, or "virtual": the simulated rig's virtual SDM120 on a pty.
-        port: String,
-        #[serde(default = "modbus_address")]
-        address: u8,
-        #[serde(default = "sdm_baud")]
-        baud: u32,
-        /// The meter's accuracy class, percent of reading.
-        #[serde(default = "sdm_class")]
-        class_percent: f64,
-    },
-    /// A SCPI power analyzer (WT310-style).
-    Scpi {
-        /// "host:port" for TCP, a serial port path (starting with /), or "virtual": a virtual
-        /// analyzer on loopback reading the simulated load.
-        address: String,
-        #[serde(default = "sdm_baud")]
-        baud: u32,
-        /// The analyzer's accuracy, percent of reading.
-        class_percent: f64,
-    },
-}
-
-fn modbus_address() -> u8 {
-    1
-}
-fn sdm_baud() -> u32 {
-    9600
-}
-fn sdm_class() -> f64 {
-    crate::instruments::sdm120::CLASS_PERCENT
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +99,17 @@ impl Default for RunSection {
             concurrency: concurrency(),
             advisory_profile: false,
         }
+    }
+}
+
+impl RigFile {
+    /// What this rig and its DUT can do: scenarios that need more are skipped.
+    pub fn capabilities(&self) -> Vec<crate::capabilities::Capability> {
+        let mut caps = self.dut.capabilities();
+        if self.meter.is_some() {
+            caps.push(crate::capabilities::Capability::ReferenceMeter);
+        }
+        caps
     }
 }
 
@@ -266,7 +236,7 @@ password = "p"
     fn an_sdm230_is_read_by_the_sdm120_driver() {
         let text = format!("{GOOD}\n[meter]\nkind = \"sdm230\"\nport = \"/dev/ttyUSB1\"\naddress = 3\n");
         let rig: RigFile = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(rig.meter, Some(Meter::Sdm120 { address: 3, .. })));
+        assert!(matches!(rig.meter, Some(MeterSpec::Sdm120 { address: 3, .. })));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use cucumber::when;
+use instruments::actuators::{ButtonActuator, PowerSwitch};
 
-use crate::rig::drivers::{ButtonActuator, PowerSwitch};
 use crate::world::PlugWorld;
 
 #[when("the button is pressed briefly")]

@@ -5,12 +5,11 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure};
 use cucumber::{then, when};
-
-use super::params::OnOff;
+use oracle::measure::{Limits, Measurements};
+use oracle::payloads::{self, DelayTime};
 use rumqttc::Packet;
 
-use crate::measure::{Limits, Measurements};
-use crate::protocol::payloads::{self, DelayTime};
+use super::params::OnOff;
 use crate::timeline::{Dir, Event};
 use crate::world::PlugWorld;
 
@@ -80,7 +79,7 @@ fn judge_countdown(
     msgs: &[(Duration, DelayTime)],
     total: i64,
     start: Duration,
-    periods: crate::protocol::timing::Periods,
+    periods: oracle::timing::Periods,
     m: &mut Measurements,
 ) -> anyhow::Result<()> {
     let (period, tol) = periods.cadence();

@@ -2,8 +2,8 @@
 
 use anyhow::ensure;
 use cucumber::{then, when};
+use oracle::payloads;
 
-use crate::protocol::payloads;
 use crate::world::PlugWorld;
 
 #[when(expr = "the app requests the firmware information with payload {string}")]
@@ -26,14 +26,14 @@ async fn published(w: &mut PlugWorld) -> anyhow::Result<()> {
     w.measure(
         "firmware_infor_latency",
         "s",
-        crate::measure::Limits::at_most(within.as_secs_f64()),
+        oracle::measure::Limits::at_most(within.as_secs_f64()),
         at.saturating_sub(asked).as_secs_f64(),
         Some(at),
     )?;
     let f = payloads::firmware_infor(&payload)?;
     let mac = &w.identity()?.mac;
     ensure!(
-        crate::protocol::same_mac(&f.device_mac, mac),
+        oracle::same_mac(&f.device_mac, mac),
         "firmware_infor.device_mac {:?}, the 4001 reply said {mac:?}",
         f.device_mac
     );

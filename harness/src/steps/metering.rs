@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use cucumber::{given, then};
+use instruments::Measurement;
+use instruments::MeterDriver;
+use oracle::measure::{Limits, Measurements};
+use oracle::payloads::{self, Electricity};
 
-use crate::instruments::Measurement;
-use crate::instruments::MeterDriver;
-use crate::measure::{Limits, Measurements};
-use crate::protocol::payloads::{self, Electricity};
-use crate::rig;
 use crate::world::PlugWorld;
 
 /// Opens the rig's reference meter for this scenario (a virtual one on the simulated rig).
@@ -24,12 +23,10 @@ async fn meter(w: &mut PlugWorld) -> anyhow::Result<(&mut MeterDriver, f64)> {
         .meter
         .clone()
         .context("the rig has no reference meter ([meter] in the rig file)")?;
-    let class = match &spec {
-        rig::Meter::Sdm120 { class_percent, .. } | rig::Meter::Scpi { class_percent, .. } => *class_percent,
-    };
+    let class = spec.class_percent();
     if w.meter.is_none() {
         let sim_control = w.plug.sim().ok().map(|s| s.control);
-        let (driver, virtual_meter) = crate::instruments::open_meter(&spec, sim_control).await?;
+        let (driver, virtual_meter) = instruments::meter::open_meter(&spec, sim_control).await?;
         w.virtual_meter = virtual_meter;
         w.meter = Some(driver);
     }
@@ -38,10 +35,7 @@ async fn meter(w: &mut PlugWorld) -> anyhow::Result<(&mut MeterDriver, f64)> {
 }
 
 fn claimed_accuracy(w: &PlugWorld) -> f64 {
-    match &w.ctx.rig.file.dut {
-        rig::Dut::Sim(s) => s.claimed_accuracy_percent,
-        rig::Dut::External(e) => e.claimed_accuracy_percent,
-    }
+    w.ctx.rig.file.dut.claimed_accuracy_percent()
 }
 
 #[given(expr = "a load of {int} W on the plug")]
@@ -54,10 +48,7 @@ async fn load(w: &mut PlugWorld, watts: u32) -> anyhow::Result<()> {
 /// The load's true power when the rig knows it: set by a load driver in this scenario, the
 /// simulated socket's load, or a bench's declared fixed load (`dut.load_watts`).
 fn known_load(w: &PlugWorld) -> Option<f64> {
-    w.known_load.or(match &w.ctx.rig.file.dut {
-        rig::Dut::Sim(s) => Some(s.load_watts),
-        rig::Dut::External(e) => e.load_watts,
-    })
+    w.known_load.or(w.ctx.rig.file.dut.load_watts())
 }
 
 /// Catches wrong units without a reference meter, by physics: the voltage (0.1 V) inside

@@ -4,15 +4,13 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use cucumber::{given, then, when};
+use oracle::payloads;
 use rumqttc::Packet;
 
 use crate::ota::server::Mode;
-use crate::protocol::payloads;
+use crate::ota::UPDATE_HOST;
 use crate::timeline::{Dir, Event};
 use crate::world::PlugWorld;
-
-/// The name the rig's DNS resolves to the update server.
-pub const UPDATE_HOST: &str = "fw.plugrig.test";
 
 fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
     let name = format!("{}-{what}", w.scenario_id);

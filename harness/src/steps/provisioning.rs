@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure};
 use cucumber::{given, then, when};
+use oracle::ap::{self, MqttServer};
 
-use crate::protocol::ap::{self, MqttServer};
 use crate::world::PlugWorld;
 
 /// How long a plug may take to reach the broker after an accepted 4003 (network time).
@@ -13,10 +13,7 @@ const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
 pub fn mqtt_server(w: &PlugWorld, qos: u8, keepalive: u16, clean: u8) -> MqttServer {
     // The plug reaches the tap on loopback (simulated) or at the rig's broker_host.
-    let host = match &w.ctx.rig.file.dut {
-        crate::rig::Dut::External(e) => e.broker_host.clone(),
-        crate::rig::Dut::Sim(_) => w.tap.addr.ip().to_string(),
-    };
+    let host = w.ctx.rig.file.dut.broker_host(w.tap.addr.ip());
     MqttServer {
         host,
         port: w.tap.addr.port(),

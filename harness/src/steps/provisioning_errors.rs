@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use cucumber::{then, when};
+use oracle::ap;
 use serde_json::Value;
 
 use super::provisioning::mqtt_server;
 use crate::ap_link::{ApLink, ConnectionLost};
-use crate::protocol::ap;
 use crate::world::PlugWorld;
 
 fn with_field(mut v: Value, field: &str, raw: Option<&str>) -> anyhow::Result<Value> {

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use cucumber::{then, when};
+use oracle::ap;
 use rumqttc::Packet;
 use serde_json::Value;
 
 use crate::ap_link::ApLink;
-use crate::protocol::ap;
 use crate::timeline::{Dir, Event};
 use crate::world::PlugWorld;
 

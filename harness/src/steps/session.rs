@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use cucumber::{given, then, when};
+use oracle::measure::Limits;
+use oracle::subscriptions::Subscriptions;
+use oracle::{qos_number, APP_FIELDS};
 use rumqttc::Packet;
 
-use crate::measure::Limits;
-use crate::protocol::subscriptions::Subscriptions;
-use crate::protocol::{qos_number, APP_FIELDS};
 use crate::timeline::{Dir, Event};
 use crate::world::PlugWorld;
 
@@ -67,7 +67,7 @@ async fn connect_matches(w: &mut PlugWorld) -> anyhow::Result<()> {
         ),
         // "Empty or absent means the plug uses its MAC" [app]: in whatever spelling.
         None => ensure!(
-            crate::protocol::same_mac(&connect.client_id, &id.mac),
+            oracle::same_mac(&connect.client_id, &id.mac),
             "CONNECT client id {:?}, expected the plug's MAC {:?} [app]",
             connect.client_id,
             id.mac
@@ -274,7 +274,7 @@ async fn reconnects(w: &mut PlugWorld) -> anyhow::Result<()> {
         .wait_connected(w.command_mark, RETRY_MAX + Duration::from_secs(5))
         .await?;
     let (p, _, _) = w.wait_device(at, "switch_state", Duration::from_secs(2)).await?;
-    crate::protocol::payloads::switch_state(&p)?;
+    oracle::payloads::switch_state(&p)?;
     Ok(())
 }
 

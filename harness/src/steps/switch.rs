@@ -4,12 +4,11 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use cucumber::{given, then, when};
-
-use super::params::OnOff;
+use oracle::measure::Limits;
+use oracle::payloads;
 use rumqttc::Packet;
 
-use crate::measure::Limits;
-use crate::protocol::payloads;
+use super::params::OnOff;
 use crate::timeline::{Dir, Event};
 use crate::world::PlugWorld;
 

@@ -37,7 +37,7 @@ pub fn plug_sim_binary() -> PathBuf {
         .build()
         .expect("runtime");
     let sim: plugrig::rig::sim::SimDut = toml::from_str("").expect("defaults");
-    rt.block_on(plugrig::rig::sim::binary(&sim))
+    rt.block_on(plugrig::dut::sim::binary(&sim))
         .expect("plug-sim builds")
 }
 

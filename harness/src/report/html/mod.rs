@@ -19,8 +19,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use oracle::rules::{self, Source, RULES};
 
-use crate::protocol::rules::{self, Source, RULES};
 use crate::timeline::{Dir, Entry, Event};
 
 mod timeline;

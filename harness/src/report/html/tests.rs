@@ -1,11 +1,11 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
+use oracle::measure::{Limits, Measurements};
 use rumqttc::{Packet, Publish, QoS};
 
 use super::timeline::kept_rows;
 use super::*;
-use crate::measure::{Limits, Measurements};
 use crate::report::record::{DutIdentity, ScenarioKey, StepRecord, WorldRecord};
 
 fn publish(topic: &str, payload: &str, pkid: u16) -> Event {

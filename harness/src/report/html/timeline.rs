@@ -40,8 +40,8 @@ pub(super) fn kept_rows(n: usize, ends: usize, focus: Option<usize>) -> Vec<Rang
 /// A timeline entry as (row class, what, text).
 pub(super) fn describe(e: &Event) -> (&'static str, &'static str, String) {
     match e {
-        Event::Mqtt(Dir::Up, p) => ("up", "plug &rarr; broker", crate::protocol::packet_summary(p)),
-        Event::Mqtt(Dir::Down, p) => ("down", "broker &rarr; plug", crate::protocol::packet_summary(p)),
+        Event::Mqtt(Dir::Up, p) => ("up", "plug &rarr; broker", oracle::packet_summary(p)),
+        Event::Mqtt(Dir::Down, p) => ("down", "broker &rarr; plug", oracle::packet_summary(p)),
         Event::TapConnection { open } => (
             "tap",
             "tap",

@@ -8,7 +8,7 @@ use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 use tokio_serial::SerialStream;
 
-use super::lcus_relay::HEADER;
+use crate::lcus_relay::HEADER;
 
 pub struct VirtualLcus {
     pub path: String,
@@ -28,7 +28,7 @@ impl Drop for VirtualLcus {
 
 impl VirtualLcus {
     pub fn start() -> anyhow::Result<VirtualLcus> {
-        let (mut master, path, slave) = super::pty::pair()?;
+        let (mut master, path, slave) = crate::pty::pair()?;
         let states = Arc::new(Mutex::new([0u8; 8]));
         let rejected = Arc::new(Mutex::new(0u32));
         let (st, rj) = (states.clone(), rejected.clone());

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context};
 
 pub fn firmware_dir() -> PathBuf {
-    crate::runner::workspace_dir().join("firmware/esp32c3")
+    crate::workspace::workspace_dir().join("firmware/esp32c3")
 }
 
 /// Runs `cargo build --release` in firmware/esp32c3 (its own workspace and target dir) and
@@ -31,7 +31,7 @@ pub fn build_firmware() -> anyhow::Result<PathBuf> {
         }
         bail!("building firmware/esp32c3 failed ({}):\n{stderr}", out.status);
     }
-    match crate::rig::command::cargo_executable(&out.stdout, "plug-esp32c3") {
+    match crate::workspace::cargo_executable(&out.stdout, "plug-esp32c3") {
         Some(exe) => Ok(exe),
         None => bail!("cargo built firmware/esp32c3 but named no ELF"),
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use rumqttc::{Packet, SubscribeReasonCode};
 
-use crate::timeline::{Dir, Event};
+use crate::observation::{Dir, Event};
 
 #[derive(Debug, Default, Clone)]
 pub struct Subscriptions {

@@ -5,13 +5,17 @@
 //! What is written is a factory-fresh plug: bootloader, partition table, erased
 //! configuration and OTA data (so ota_0 boots, unprovisioned), and the app in ota_0.
 
+pub mod image;
+#[cfg(feature = "probe-rs")]
+pub mod probe;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
 
-use super::image::Images;
+pub use image::Images;
 use plug_board::partitions::{Kind, PARTITIONS};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,7 +52,8 @@ fn flash_baud() -> u32 {
 }
 
 impl FlashSpec {
-    fn elf(&self) -> Option<&PathBuf> {
+    /// The ELF the rig file names, if any (otherwise the caller builds one).
+    pub fn elf(&self) -> Option<&PathBuf> {
         match self {
             FlashSpec::Espflash { elf, .. }
             | FlashSpec::ProbeRs { elf, .. }
@@ -87,18 +92,6 @@ impl FlashSpec {
     }
 }
 
-/// The ELF to flash: the rig file's, or firmware/esp32c3 built now.
-pub async fn firmware_images(spec: &FlashSpec) -> anyhow::Result<Images> {
-    let elf = match spec.elf() {
-        Some(e) => e.clone(),
-        None => tokio::task::spawn_blocking(super::build::build_firmware).await??,
-    };
-    let bytes = tokio::fs::read(&elf)
-        .await
-        .with_context(|| format!("reading the firmware ELF {}", elf.display()))?;
-    super::image::from_elf(&bytes)
-}
-
 /// The segments of a factory-fresh plug, in address order.
 pub fn factory_segments(images: &Images) -> Vec<(u32, Vec<u8>)> {
     let mut segs = images.segments.clone();
@@ -134,7 +127,7 @@ pub async fn flash(spec: &FlashSpec, images: &Images) -> anyhow::Result<()> {
                 .iter()
                 .map(|a| a.replace("{image}", &image.display().to_string()))
                 .collect();
-            crate::rig::command::run(&args, Duration::from_secs(300)).await
+            crate::command::run(&args, Duration::from_secs(300)).await
         }
     }
 }
@@ -195,7 +188,7 @@ fn probe_flash(_probe: Option<&str>, _segments: &[(u32, Vec<u8>)]) -> anyhow::Re
 }
 
 #[cfg(feature = "probe-rs")]
-use super::probe::{check as probe_check, flash as probe_flash};
+use probe::{check as probe_check, flash as probe_flash};
 
 /// A program on PATH (or a path that exists).
 fn which(prog: &str) -> Option<PathBuf> {
@@ -206,30 +199,4 @@ fn which(prog: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(prog))
         .find(|c| c.is_file())
-}
-
-/// Flashes, then waits for the boot line on the plug's console (the rig's `console_boot`
-/// marker); without a console, waits the boot timeout and says so.
-pub async fn flash_and_boot(spec: &FlashSpec, dut: &crate::rig::external::ExternalDut) -> anyhow::Result<()> {
-    use crate::instruments::serial_console::{wait_for_boot, SerialConsole};
-    use crate::timeline::Timeline;
-    let images = firmware_images(spec).await?;
-    println!("plugrig: app image {}", super::image::size_line(images.app.len()));
-    let timeline = std::sync::Arc::new(Timeline::default());
-    let _console = dut
-        .console
-        .clone()
-        .map(|p| SerialConsole::start(p, dut.console_baud, timeline.clone()));
-    flash(spec, &images).await?;
-    let limit = Duration::from_secs(dut.boot_timeout_s);
-    if _console.is_none() {
-        println!("plugrig: no console to see the boot; waiting {limit:?}");
-        tokio::time::sleep(limit).await;
-        return Ok(());
-    }
-    let line = wait_for_boot(&timeline, 0, &dut.console_boot, limit)
-        .await
-        .context("the plug did not boot after flashing")?;
-    println!("plugrig: booted: {line}");
-    Ok(())
 }

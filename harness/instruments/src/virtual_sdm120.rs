@@ -13,8 +13,8 @@ use tokio_modbus::server::rtu::Server;
 use tokio_modbus::server::Service;
 use tokio_serial::SerialStream;
 
-use super::sdm120::{regs_from_f32, ACTIVE_POWER, CURRENT, VOLTAGE};
-use super::Measurement;
+use crate::sdm120::{regs_from_f32, ACTIVE_POWER, CURRENT, VOLTAGE};
+use crate::Measurement;
 
 /// Where the virtual meter reads the truth: the simulated plug's world.
 #[derive(Clone)]
@@ -24,7 +24,7 @@ struct World {
 
 impl World {
     async fn measure(&self) -> anyhow::Result<Measurement> {
-        super::sim_world_measure(self.control).await
+        crate::meter::sim_world_measure(self.control).await
     }
 }
 
@@ -86,7 +86,7 @@ impl Drop for VirtualSdm120 {
 impl VirtualSdm120 {
     /// Serves at Modbus `address` on a new pty, measuring the plug-sim behind `control`.
     pub fn start(control: SocketAddr, address: u8) -> anyhow::Result<VirtualSdm120> {
-        let (master, path, slave) = super::pty::pair()?;
+        let (master, path, slave) = crate::pty::pair()?;
         let service = Sdm120Service {
             address,
             world: World { control },

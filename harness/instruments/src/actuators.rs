@@ -1,5 +1,5 @@
-//! The actuator traits scenarios use. A simulated plug implements them through its control
-//! channel; bench drivers (a USB relay board, a command) implement the same traits.
+//! What acts on a plug: its mains power and its button. Bench drivers (a USB relay board, a
+//! command) and a simulated plug's control channel implement the same traits.
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,20 +20,4 @@ pub trait PowerSwitch: Sync {
 pub trait ButtonActuator {
     /// Presses the plug's button for `hold`, then releases it.
     fn press(&self, hold: Duration) -> impl Future<Output = anyhow::Result<()>> + Send;
-}
-
-impl PowerSwitch for super::sim::SimPlug {
-    async fn set_power(&self, on: bool) -> anyhow::Result<()> {
-        self.control(if on { "power on" } else { "power off" })
-            .await
-            .map(drop)
-    }
-}
-
-impl ButtonActuator for super::sim::SimPlug {
-    async fn press(&self, hold: Duration) -> anyhow::Result<()> {
-        self.control(&format!("button press {}", hold.as_millis()))
-            .await
-            .map(drop)
-    }
 }

@@ -1,7 +1,17 @@
-//! The harness's own reading of the MK102/MK112 protocol (spec v1.5 and PROTOCOL-NOTES).
-//! It shares no code with the firmware: a misreading in one is caught by the other.
+//! plugrig-oracle: the harness's own reading of the MK102/MK112 protocol (spec v1.5 and
+//! PROTOCOL-NOTES), as a judge with no I/O. What a third party needs to judge a plug from
+//! what it observed: the rules and where each comes from ([spec], [app], [profile]), the AP
+//! socket's requests, replies and codes, the payload schemas of every topic, the timing
+//! tolerances, and the checks that turn observations into verdicts.
+//!
+//! Read first: `rules` (what is judged), `observation` (what a rig sees, in one vocabulary),
+//! then the checks by domain: `ap`, `session`, `payloads`, `subscriptions`, `timing`.
+//! It owns no clock, no socket and no runtime: callers hand it what they saw and when. It
+//! shares no code with the firmware, so a misreading in one is caught by the other.
 
 pub mod ap;
+pub mod measure;
+pub mod observation;
 pub mod payloads;
 pub mod rules;
 pub mod subscriptions;

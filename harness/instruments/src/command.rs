@@ -27,13 +27,3 @@ pub async fn run_output(argv: &[String], limit: Duration) -> anyhow::Result<Stri
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
-
-/// The executable cargo built for target `name`, from the JSON messages of
-/// `cargo build --message-format=json-render-diagnostics` on its stdout.
-pub fn cargo_executable(stdout: &[u8], name: &str) -> Option<std::path::PathBuf> {
-    String::from_utf8_lossy(stdout).lines().find_map(|line| {
-        let v = serde_json::from_str::<serde_json::Value>(line).ok()?;
-        let built = v["reason"] == "compiler-artifact" && v["target"]["name"] == name;
-        built.then(|| v["executable"].as_str().map(std::path::PathBuf::from))?
-    })
-}

@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 use tokio_serial::SerialStream;
 
-use crate::rig::drivers::{ButtonActuator, PowerSwitch};
+use crate::actuators::{ButtonActuator, PowerSwitch};
 
 pub const HEADER: u8 = 0xA0;
 

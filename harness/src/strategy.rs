@@ -10,10 +10,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use instruments::actuators::{ButtonActuator, PowerSwitch};
+use oracle::ap;
+use oracle::timing::Periods;
+
 use crate::ap_link::ApLink;
-use crate::protocol::ap;
-use crate::protocol::timing::Periods;
-use crate::rig::external::ExternalPlug;
+use crate::dut::DutHandle;
 use crate::timeline::{Event, Timeline};
 
 /// How long a plug may take to answer 4001 after power-on or a reset (network time).
@@ -69,7 +71,7 @@ impl LeftBehind {
 pub struct Unreachable(pub String);
 
 pub struct Strategy<'a> {
-    pub plug: &'a ExternalPlug,
+    pub plug: &'a DutHandle,
     pub periods: Periods,
     pub timeline: Arc<Timeline>,
 }
@@ -82,7 +84,7 @@ impl Strategy<'_> {
     /// Whether the plug answers 4001 with code 0 on a fresh connection within `within`.
     pub async fn in_ap_mode(&self, within: Duration) -> Result<(), String> {
         self.plug.join_ap().await.map_err(|e| format!("{e:#}"))?;
-        match ApLink::request_fresh(self.plug.ap, &ap::device_info(), self.timeline.clone(), within).await {
+        match ApLink::request_fresh(self.plug.ap(), &ap::device_info(), self.timeline.clone(), within).await {
             Ok((_, r)) if r.code == 0 && r.header == Some(ap::DEVICE_INFO) => Ok(()),
             Ok((_, r)) => Err(format!("its AP socket answered 4001 with {}", r.raw)),
             Err(e) => Err(format!("{e:#}")),
@@ -160,7 +162,7 @@ impl Strategy<'_> {
         }
         Err(Unreachable(format!(
             "the plug does not answer 4001 with code 0 on {}: {}",
-            self.plug.ap,
+            self.plug.ap(),
             tried.join("; ")
         )))
     }

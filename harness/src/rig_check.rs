@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use instruments::actuators::{ButtonActuator, PowerSwitch};
+use instruments::ap_network::ApNetwork;
+use instruments::meter::open_meter;
+use instruments::{Measurement, MeterDriver};
 
-use super::drivers::{ButtonActuator, PowerSwitch};
-use super::handle::DutHandle;
-use super::{Broker, Dut, RigFile};
-use crate::instruments::serial_console::wait_for_boot;
-use crate::instruments::{open_meter, Measurement, MeterDriver};
+use crate::capabilities::Capability;
+use crate::dut::{DutHandle, OpenOptions};
+use crate::rig::{Broker, RigFile};
 use crate::timeline::Timeline;
 
 /// One line of the report.
@@ -107,32 +109,22 @@ pub async fn check(rig: &RigFile) -> Report {
         }
     }
 
-    let (boot_marker, boot_timeout) = match &rig.dut {
-        Dut::Sim(_) => (crate::rig::console::default_boot(), Duration::from_secs(5)),
-        Dut::External(e) => (e.console_boot.clone(), Duration::from_secs(e.boot_timeout_s)),
-    };
-    let has_console = match &rig.dut {
-        Dut::Sim(s) => s.console == "pty",
-        Dut::External(e) => e.console.is_some(),
-    };
-    if let Dut::External(e) = &rig.dut {
-        match &e.flash {
-            Some(f) => report.push(
-                "flasher",
-                f.check().await.map(|s| format!("{}: {s}", f.describe())),
-            ),
-            None => report.absent("flasher", "no [dut.flash]: the plug keeps its firmware"),
-        }
-        match &e.ap_network {
-            Some(n) => {
-                let n = crate::instruments::ap_network::ApNetwork::new(n.clone());
-                report.push("ap network", n.check().await);
-            }
-            None => report.absent(
-                "ap network",
-                "no [dut.ap_network]: the AP address is reachable as is",
-            ),
-        }
+    let boot_marker = rig.dut.console_patterns().boot;
+    let boot_timeout = Duration::from_secs(rig.dut.boot_timeout_s());
+    let has_console = rig.capabilities().contains(&Capability::Console);
+    match rig.dut.flash() {
+        Some(f) => report.push(
+            "flasher",
+            f.check().await.map(|s| format!("{}: {s}", f.describe())),
+        ),
+        None => report.absent("flasher", "no [dut.flash]: the plug keeps its firmware"),
+    }
+    match rig.dut.ap_network() {
+        Some(n) => report.push("ap network", ApNetwork::new(n.clone()).check().await),
+        None => report.absent(
+            "ap network",
+            "no [dut.ap_network]: the AP address is reachable as is",
+        ),
     }
 
     let plug = match open_dut(rig, timeline.clone()).await {
@@ -169,7 +161,8 @@ pub async fn check(rig: &RigFile) -> Report {
         let mark = timeline.len();
         report.push("power on", plug.set_power(true).await.map(|_| "mains on".into()));
         if has_console {
-            let boot = wait_for_boot(&timeline, mark, &boot_marker, boot_timeout)
+            let boot = timeline
+                .wait_for_boot(mark, &boot_marker, boot_timeout)
                 .await
                 .map(|l| format!("after a power cycle: {l}"))
                 .context("after power-on");
@@ -207,20 +200,12 @@ pub async fn check(rig: &RigFile) -> Report {
 }
 
 async fn open_dut(rig: &RigFile, timeline: Arc<Timeline>) -> anyhow::Result<DutHandle> {
-    Ok(match &rig.dut {
-        Dut::Sim(cfg) => {
-            let spawn = super::sim::Spawn {
-                cfg,
-                time_scale: rig.rig.time_scale,
-                mac: "02:70:72:00:00:01".into(),
-                resolver: None,
-            };
-            DutHandle::Sim(super::sim::SimPlug::spawn(spawn, timeline).await?)
-        }
-        Dut::External(e) => {
-            DutHandle::External(Box::new(super::external::ExternalPlug::open(e, timeline).await?))
-        }
-    })
+    let o = OpenOptions {
+        time_scale: rig.rig.time_scale,
+        mac: "02:70:72:00:00:01",
+        resolver: None,
+    };
+    DutHandle::open(&rig.dut, o, timeline).await
 }
 
 fn show(m: &Measurement) -> String {

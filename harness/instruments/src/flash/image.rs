@@ -3,14 +3,12 @@
 //!
 //! - the flash image: bootloader (espflash's bundled ESP-IDF one) at 0x0, the partition
 //!   table at 0x8000 and the app in ota_0, merged into one file to write at offset 0;
-//! - the app image: what an OTA slot holds;
-//! - the OTA image: the app image behind plug-core's 64-byte header with a target and a
-//!   version, what the plug downloads on `app/upgrade`.
+//! - the app image: what an OTA slot holds (the harness wraps it as an OTA download).
 
 use std::io::Write;
 
 use anyhow::{bail, Context};
-use esp_idf_part::PartitionTable;
+pub use esp_idf_part::PartitionTable;
 use espflash::flasher::{FlashData, FlashFrequency, FlashMode, FlashSettings, FlashSize};
 use espflash::image_format::idf::IdfBootloaderFormat;
 use espflash::target::{Chip, XtalFrequency};
@@ -75,15 +73,6 @@ pub fn from_elf(elf: &[u8]) -> anyhow::Result<Images> {
         bail!("espflash produced no app segment");
     };
     Ok(Images { segments, app, table })
-}
-
-/// The app image as an OTA download for the board's target at `version`.
-pub fn ota_image(app: &[u8], target: &str, version: &str) -> Vec<u8> {
-    crate::ota::image::build(&crate::ota::image::ImageSpec {
-        target,
-        version,
-        body: app,
-    })
 }
 
 /// "693,456 bytes: 66% of the 1 MiB budget, 35% of a slot".

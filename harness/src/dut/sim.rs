@@ -1,0 +1,269 @@
+//! The simulated-rig DUT: a `plug-sim` process per scenario, built from this workspace.
+//! Its console (stdout) goes onto the timeline; its control channel stands in for the
+//! bench's power switch, button actuator and load.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use instruments::actuators::{ButtonActuator, PowerSwitch};
+use instruments::serial_console::SerialConsole;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+use tokio::sync::{oneshot, OnceCell};
+
+use crate::rig::sim::SimDut;
+use crate::timeline::{Event, Timeline};
+
+static BUILT: OnceCell<PathBuf> = OnceCell::const_new();
+
+/// The plug-sim binary: from the rig file, `PLUGRIG_SIM_BIN`, or built now.
+pub async fn binary(cfg: &SimDut) -> anyhow::Result<PathBuf> {
+    if let Some(b) = &cfg.binary {
+        return Ok(b.clone());
+    }
+    if let Some(b) = std::env::var_os("PLUGRIG_SIM_BIN") {
+        return Ok(PathBuf::from(b));
+    }
+    BUILT.get_or_try_init(build).await.cloned()
+}
+
+async fn build() -> anyhow::Result<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&workspace)
+        .args([
+            "build",
+            "-p",
+            "plug-sim",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().await.context("running cargo to build plug-sim")?;
+    if !out.status.success() {
+        bail!("cargo build -p plug-sim failed ({})", out.status);
+    }
+    match crate::workspace::cargo_executable(&out.stdout, "plug-sim") {
+        Some(exe) => Ok(exe),
+        None => bail!("cargo built plug-sim but named no executable"),
+    }
+}
+
+/// One running simulated plug.
+pub struct SimPlug {
+    /// The console reader, when the console is on a pty.
+    _serial: Option<SerialConsole>,
+    pid: Option<u32>,
+    kill: Option<oneshot::Sender<()>>,
+    pub ap: SocketAddr,
+    pub control: SocketAddr,
+    /// Set before a deliberate kill, so the exit is not reported as a failure.
+    expected_exit: Arc<AtomicBool>,
+    _state: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for SimPlug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SimPlug(ap={}, pid={:?})", self.ap, self.pid)
+    }
+}
+
+pub struct Spawn<'a> {
+    pub cfg: &'a SimDut,
+    pub time_scale: u32,
+    pub mac: String,
+    pub resolver: Option<SocketAddr>,
+}
+
+impl SimPlug {
+    pub async fn spawn(s: Spawn<'_>, timeline: Arc<Timeline>) -> anyhow::Result<SimPlug> {
+        let bin = binary(s.cfg).await?;
+        let state = tempfile::Builder::new().prefix("plugrig-sim-").tempdir()?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("--state-dir")
+            .arg(state.path())
+            .args(["--time-scale", &s.time_scale.to_string()])
+            .args(["--mac", &s.mac])
+            .args(["--device-type", &s.cfg.device_type])
+            .args(["--load-watts", &s.cfg.load_watts.to_string()])
+            .args(["--gain-error", &s.cfg.gain_error.to_string()])
+            .args(["--firmware-version", &s.cfg.firmware_version])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd.args(["--console", &s.cfg.console]);
+        for f in &s.cfg.faults {
+            cmd.args(["--fault", f]);
+        }
+        for v in &s.cfg.variants {
+            cmd.args(["--variant", v]);
+        }
+        if let Some(r) = s.resolver {
+            cmd.args(["--resolver", &r.to_string()]);
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().context("plug-sim stdout")?;
+        let stderr = child.stderr.take().context("plug-sim stderr")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .context("plug-sim did not say ready within 20 s")??
+            .context("plug-sim closed its stdout before saying ready")?;
+        let (ap, control, console_path) = parse_ready(&first)?;
+        let serial = console_path.map(|p| SerialConsole::start(p, 115_200, timeline.console_sink()));
+        let tl = timeline.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(l)) = lines.next_line().await {
+                tl.push(Event::Console(l));
+            }
+        });
+        let tl = timeline.clone();
+        tokio::spawn(async move {
+            let mut err = BufReader::new(stderr).lines();
+            while let Ok(Some(l)) = err.next_line().await {
+                tl.push(Event::Note(format!("plug-sim stderr: {l}")));
+            }
+        });
+        let expected_exit = Arc::new(AtomicBool::new(false));
+        let pid = child.id();
+        let (kill, killed) = oneshot::channel::<()>();
+        let expected = expected_exit.clone();
+        // The process is owned by this task: it reports an unexpected death on the
+        // timeline, and kills the plug when the SimPlug is dropped or shut down.
+        tokio::spawn(async move {
+            tokio::select! {
+                st = child.wait() => {
+                    if !expected.load(Ordering::SeqCst) {
+                        timeline.push(Event::PlugExited(describe(st)));
+                    }
+                }
+                _ = killed => {
+                    let _ = child.kill().await;
+                }
+            }
+        });
+        Ok(SimPlug {
+            _serial: serial,
+            pid,
+            ap,
+            control,
+            expected_exit,
+            kill: Some(kill),
+            _state: state,
+        })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// One control-channel command; the plug-sim reply must start with `ok`.
+    pub async fn control(&self, cmd: &str) -> anyhow::Result<String> {
+        let io = async {
+            let mut s = TcpStream::connect(self.control).await?;
+            s.set_nodelay(true)?;
+            s.write_all(format!("{cmd}\n").as_bytes()).await?;
+            let mut line = String::new();
+            BufReader::new(s).read_line(&mut line).await?;
+            anyhow::Ok(line.trim().to_string())
+        };
+        let reply = tokio::time::timeout(Duration::from_secs(30), io)
+            .await
+            .with_context(|| format!("control command {cmd:?} timed out"))??;
+        if !reply.starts_with("ok") {
+            bail!("control command {cmd:?} failed: {reply}");
+        }
+        Ok(reply)
+    }
+
+    pub fn shutdown(&mut self) {
+        self.expected_exit.store(true, Ordering::SeqCst);
+        if let Some(k) = self.kill.take() {
+            let _ = k.send(());
+        }
+    }
+}
+
+impl Drop for SimPlug {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn describe(st: std::io::Result<std::process::ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match st {
+        Ok(s) => match (s.code(), s.signal()) {
+            (_, Some(sig)) => format!("killed by signal {sig}"),
+            (Some(c), _) => format!("exited with status {c}"),
+            _ => s.to_string(),
+        },
+        Err(e) => format!("lost: {e}"),
+    }
+}
+
+fn parse_ready(line: &str) -> anyhow::Result<(SocketAddr, SocketAddr, Option<String>)> {
+    let mut ap = None;
+    let mut control = None;
+    let mut console = None;
+    if !line.starts_with("plug-sim ready") {
+        bail!("plug-sim's first line is not its ready line: {line:?}");
+    }
+    for w in line.split_whitespace() {
+        if let Some(a) = w.strip_prefix("ap=") {
+            ap = Some(a.parse()?);
+        } else if let Some(c) = w.strip_prefix("control=") {
+            control = Some(c.parse()?);
+        } else if let Some(c) = w.strip_prefix("console=") {
+            console = Some(c.to_string());
+        }
+    }
+    Ok((
+        ap.context("ready line lacks ap=")?,
+        control.context("ready line lacks control=")?,
+        console,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ready_line() {
+        let (a, c, p) = super::parse_ready("plug-sim ready ap=127.0.0.1:5 control=127.0.0.1:6").unwrap();
+        assert_eq!((a.port(), c.port(), p), (5, 6, None));
+        let (_, _, p) =
+            super::parse_ready("plug-sim ready ap=127.0.0.1:5 control=127.0.0.1:6 console=/dev/pts/3")
+                .unwrap();
+        assert_eq!(p.as_deref(), Some("/dev/pts/3"));
+        assert!(super::parse_ready("hello").is_err());
+    }
+}
+
+impl PowerSwitch for SimPlug {
+    async fn set_power(&self, on: bool) -> anyhow::Result<()> {
+        self.control(if on { "power on" } else { "power off" })
+            .await
+            .map(drop)
+    }
+}
+
+impl ButtonActuator for SimPlug {
+    async fn press(&self, hold: Duration) -> anyhow::Result<()> {
+        self.control(&format!("button press {}", hold.as_millis()))
+            .await
+            .map(drop)
+    }
+}

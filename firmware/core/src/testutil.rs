@@ -9,7 +9,7 @@ use std::vec::Vec;
 use crate::config::Config;
 use crate::identity::{sample as sample_identity, Identity};
 use crate::mqtt::NetTiming;
-use crate::plug::{Action, ConnId, Input, OtaInput, Plug, Timing};
+use crate::plug::{Action, ConnId, Input, LinkId, OtaInput, Plug, Timing};
 use crate::time::Instant;
 
 /// A packet the plug sent, owned.
@@ -100,6 +100,9 @@ pub struct Rig {
     pub opens: Vec<Instant>,
     pub meter_frame: Option<[u8; crate::bl0942::FRAME_LEN]>,
     pub id: Identity,
+    /// The link of the last `MqttOpen` and of the last `OtaFetch`.
+    pub mqtt_link: LinkId,
+    pub ota_link: LinkId,
 }
 
 pub fn identity() -> Identity {
@@ -136,6 +139,8 @@ impl Rig {
             opens: Vec::new(),
             meter_frame: None,
             id,
+            mqtt_link: 0,
+            ota_link: 0,
         };
         r.drain();
         r
@@ -165,7 +170,7 @@ impl Rig {
 
     pub fn broker_sends(&mut self, p: &Packet<'_>) {
         let bytes = encode(p);
-        self.input(Input::MqttData(&bytes));
+        self.input(Input::MqttData(self.mqtt_link, &bytes));
     }
 
     pub fn app_publishes(&mut self, field: &str, payload: &str) {
@@ -184,7 +189,7 @@ impl Rig {
     }
 
     pub fn ota(&mut self, o: OtaInput<'_>) {
-        self.input(Input::Ota(o));
+        self.input(Input::Ota(self.ota_link, o));
     }
 
     /// Applies every pending action as a cooperative board and broker would.
@@ -197,12 +202,14 @@ impl Rig {
                 Action::Erase => self.stored = None,
                 Action::SetRelay(on) => self.relay = on,
                 Action::JoinNetwork(_) => self.plug.handle(self.now, Input::NetworkUp),
-                Action::MqttOpen { .. } => {
+                Action::OtaFetch { link, .. } => self.ota_link = link,
+                Action::MqttOpen { link, .. } => {
+                    self.mqtt_link = link;
                     self.opens.push(self.now);
                     let i = if self.broker_up {
-                        Input::MqttOpened
+                        Input::MqttOpened(link)
                     } else {
-                        Input::MqttClosed
+                        Input::MqttClosed(link)
                     };
                     self.plug.handle(self.now, i);
                 }
@@ -249,7 +256,7 @@ impl Rig {
         };
         if let Some(r) = reply {
             let b = encode(&r);
-            self.plug.handle(self.now, Input::MqttData(&b));
+            self.plug.handle(self.now, Input::MqttData(self.mqtt_link, &b));
         }
     }
 

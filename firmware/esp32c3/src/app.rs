@@ -10,7 +10,7 @@ use esp_println::println;
 use esp_storage::FlashStorage;
 use plug_board::partitions::CONFIG;
 use plug_core::console::{self, Event as Console};
-use plug_core::plug::{Action, Input, OtaInput};
+use plug_core::plug::{Action, Input, LinkId, OtaInput};
 use plug_core::storage::ConfigStore;
 use plug_core::Plug;
 
@@ -37,17 +37,14 @@ pub fn say(e: &Console) {
 }
 
 struct State {
-    mqtt_gen: u32,
-    ota_gen: u32,
-    slot: Option<SlotWriter>,
+    /// The slot the current download (by its link) is written to.
+    slot: Option<(LinkId, SlotWriter)>,
     /// Set while this boot is an update on trial.
     trial_until: Option<embassy_time::Instant>,
 }
 
 pub async fn run(plug: &'static mut Plug, mut hw: Hardware, on_trial: bool) -> ! {
     let mut st = State {
-        mqtt_gen: 0,
-        ota_gen: 0,
         slot: None,
         trial_until: on_trial.then(|| embassy_time::Instant::now() + TRIAL),
     };
@@ -96,30 +93,31 @@ fn input(plug: &mut Plug, hw: &mut Hardware, st: &mut State, ev: Ev) {
         Ev::ApClosed(id) => plug.handle(t, Input::ApClosed(id)),
         Ev::NetworkUp => plug.handle(t, Input::NetworkUp),
         Ev::NetworkDown => plug.handle(t, Input::NetworkDown),
-        Ev::MqttOpened(g) if g == st.mqtt_gen => plug.handle(t, Input::MqttOpened),
-        Ev::MqttData(g, d) if g == st.mqtt_gen => plug.handle(t, Input::MqttData(&d)),
-        Ev::MqttClosed(g) if g == st.mqtt_gen => plug.handle(t, Input::MqttClosed),
-        Ev::MqttOpened(_) | Ev::MqttData(..) | Ev::MqttClosed(_) => {}
+        Ev::MqttOpened(link) => plug.handle(t, Input::MqttOpened(link)),
+        Ev::MqttData(link, d) => plug.handle(t, Input::MqttData(link, &d)),
+        Ev::MqttClosed(link) => plug.handle(t, Input::MqttClosed(link)),
         Ev::Button(pressed) => plug.handle(t, Input::Button { pressed }),
         Ev::Meter(d) => plug.handle(t, Input::Meter(&d)),
-        Ev::Ota(g, e) if g == st.ota_gen && st.slot.is_some() => {
+        Ev::Ota(link, e) => {
+            // Only the current download's bytes reach its slot; anything else is from a
+            // link the core has left behind, and the core drops it.
+            let mut slot = st.slot.as_mut().filter(|(l, _)| *l == link).map(|(_, w)| w);
             let input = match &e {
                 OtaEvent::ResolveFailed => OtaInput::ResolveFailed,
                 OtaEvent::ConnectFailed => OtaInput::ConnectFailed,
                 OtaEvent::Status(s) => OtaInput::Status(*s),
-                OtaEvent::Data(d) => match st.slot.as_mut().map(|s| s.write(&mut hw.flash, d)) {
-                    Some(Ok(())) => OtaInput::Data(d),
-                    _ => slot_failed(st),
+                OtaEvent::Data(d) => match slot.as_mut().map(|s| s.write(&mut hw.flash, d)) {
+                    Some(Err(_)) => slot_failed(st),
+                    _ => OtaInput::Data(d),
                 },
-                OtaEvent::End => match st.slot.as_mut().map(|s| s.finish(&mut hw.flash)) {
-                    Some(Ok(())) => OtaInput::End,
-                    _ => slot_failed(st),
+                OtaEvent::End => match slot.as_mut().map(|s| s.finish(&mut hw.flash)) {
+                    Some(Err(_)) => slot_failed(st),
+                    _ => OtaInput::End,
                 },
                 OtaEvent::Broken => OtaInput::Broken,
             };
-            plug.handle(t, Input::Ota(input));
+            plug.handle(t, Input::Ota(link, input));
         }
-        Ev::Ota(..) => {}
     }
 }
 
@@ -149,25 +147,25 @@ async fn apply(plug: &mut Plug, hw: &mut Hardware, st: &mut State, a: Action) {
         Action::ApSend(id, reply) => AP_CMDS[slot_of(id)].send(ApCmd::Send(id, reply)).await,
         Action::ApClose(id) => AP_CMDS[slot_of(id)].send(ApCmd::Close(id)).await,
         Action::JoinNetwork(cfg) => WIFI_CMD.signal(WifiCmd::Join(cfg)),
-        Action::MqttOpen { host, port, tls } => {
-            st.mqtt_gen = st.mqtt_gen.wrapping_add(1);
+        Action::MqttOpen {
+            link,
+            host,
+            port,
+            tls,
+        } => {
             if tls {
                 // No TLS stack in this build (see the README): say so and let the core
                 // retry as after any failed connection.
                 say(&Console::Error {
                     what: "tls not supported by this build",
                 });
-                plug.handle(now(), Input::MqttClosed);
+                plug.handle(now(), Input::MqttClosed(link));
             } else {
-                let gen = st.mqtt_gen;
-                MQTT_CMDS.send(MqttCmd::Open { gen, host, port }).await;
+                MQTT_CMDS.send(MqttCmd::Open { link, host, port }).await;
             }
         }
         Action::MqttSend(bytes) => MQTT_CMDS.send(MqttCmd::Send(bytes)).await,
-        Action::MqttClose => {
-            st.mqtt_gen = st.mqtt_gen.wrapping_add(1);
-            MQTT_CMDS.send(MqttCmd::Close).await;
-        }
+        Action::MqttClose => MQTT_CMDS.send(MqttCmd::Close).await,
         Action::SetRelay(on) => {
             hw.relay.set_level(Level::from(hw.board.relay.level_for(on)));
             // The LED shows the relay, as on the vendor's plugs.
@@ -199,19 +197,19 @@ async fn apply(plug: &mut Plug, hw: &mut Hardware, st: &mut State, a: Action) {
             }
         }
         Action::OtaFetch {
+            link,
             host,
             port,
             path,
             resolve,
         } => {
-            st.ota_gen = st.ota_gen.wrapping_add(1);
+            st.slot = None;
             match ota_slot::next_slot(&mut hw.flash) {
                 Ok(slot) => {
-                    st.slot = Some(SlotWriter::new(slot.offset, slot.size));
-                    let gen = st.ota_gen;
+                    st.slot = Some((link, SlotWriter::new(slot.offset, slot.size)));
                     OTA_CMDS
                         .send(OtaCmd::Fetch {
-                            gen,
+                            link,
                             host,
                             port,
                             path,
@@ -223,7 +221,7 @@ async fn apply(plug: &mut Plug, hw: &mut Hardware, st: &mut State, a: Action) {
                     say(&Console::Error {
                         what: "no ota slot in the partition table",
                     });
-                    plug.handle(now(), Input::Ota(OtaInput::Broken));
+                    plug.handle(now(), Input::Ota(link, OtaInput::Broken));
                 }
             }
         }

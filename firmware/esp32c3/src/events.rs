@@ -10,7 +10,7 @@ use embassy_sync::channel::Channel;
 use embassy_sync::signal::Signal;
 use heapless::{String, Vec};
 use plug_core::config::WifiConfig;
-use plug_core::plug::ConnId;
+use plug_core::plug::{ConnId, LinkId};
 use plug_core::provisioning::Reply;
 
 /// Bytes read from a socket or the UART in one go.
@@ -26,20 +26,20 @@ pub enum OtaEvent {
     Broken,
 }
 
-/// Inputs for the core. MQTT and OTA events carry the generation of the connection they
-/// came from, so the application drops what a closed connection said late.
+/// Inputs for the core. MQTT and OTA events carry the link id the core gave the
+/// connection they came from, so the core drops what a closed connection said late.
 pub enum Ev {
     ApAccepted(ConnId),
     ApData(ConnId, Chunk),
     ApClosed(ConnId),
     NetworkUp,
     NetworkDown,
-    MqttOpened(u32),
-    MqttData(u32, Chunk),
-    MqttClosed(u32),
+    MqttOpened(LinkId),
+    MqttData(LinkId, Chunk),
+    MqttClosed(LinkId),
     Button(bool),
     Meter(Vec<u8, 32>),
-    Ota(u32, OtaEvent),
+    Ota(LinkId, OtaEvent),
 }
 
 pub static EVENTS: Channel<Cs, Ev, 8> = Channel::new();
@@ -65,7 +65,11 @@ pub enum WifiCmd {
 pub static WIFI_CMD: Signal<Cs, WifiCmd> = Signal::new();
 
 pub enum MqttCmd {
-    Open { gen: u32, host: String<64>, port: u16 },
+    Open {
+        link: LinkId,
+        host: String<64>,
+        port: u16,
+    },
     Send(plug_core::mqtt::Bytes),
     Close,
 }
@@ -74,7 +78,7 @@ pub static MQTT_CMDS: Channel<Cs, MqttCmd, 8> = Channel::new();
 
 pub enum OtaCmd {
     Fetch {
-        gen: u32,
+        link: LinkId,
         host: String<64>,
         port: u16,
         path: String<160>,

@@ -7,6 +7,7 @@ use embassy_net::Stack;
 use embassy_time::{with_timeout, Duration};
 use embedded_io_async::Write;
 use heapless::String;
+use plug_core::plug::LinkId;
 
 use crate::events::{chunk, Ev, MqttCmd, EVENTS, MQTT_CMDS};
 
@@ -17,7 +18,7 @@ enum Ended {
     /// The core closed the session.
     Closed,
     /// The core opened a new one without closing this one.
-    Reopen(u32, String<64>, u16),
+    Reopen(LinkId, String<64>, u16),
     Broken,
 }
 
@@ -25,18 +26,18 @@ enum Ended {
 pub async fn run(stack: Stack<'static>) {
     let mut rx = [0u8; 2048];
     let mut tx = [0u8; 2048];
-    let mut pending: Option<(u32, String<64>, u16)> = None;
+    let mut pending: Option<(LinkId, String<64>, u16)> = None;
     loop {
-        let (gen, host, port) = match pending.take() {
+        let (link, host, port) = match pending.take() {
             Some(p) => p,
             None => match MQTT_CMDS.receive().await {
-                MqttCmd::Open { gen, host, port } => (gen, host, port),
+                MqttCmd::Open { link, host, port } => (link, host, port),
                 // Nothing open: a late send or close has nothing to act on.
                 MqttCmd::Send(_) | MqttCmd::Close => continue,
             },
         };
         let Some(ip) = crate::net::address(stack, &host, true).await else {
-            EVENTS.send(Ev::MqttClosed(gen)).await;
+            EVENTS.send(Ev::MqttClosed(link)).await;
             continue;
         };
         let mut sock = TcpSocket::new(stack, &mut rx, &mut tx);
@@ -45,10 +46,10 @@ pub async fn run(stack: Stack<'static>) {
             Ok(Ok(()))
         ) {
             sock.abort();
-            EVENTS.send(Ev::MqttClosed(gen)).await;
+            EVENTS.send(Ev::MqttClosed(link)).await;
             continue;
         }
-        EVENTS.send(Ev::MqttOpened(gen)).await;
+        EVENTS.send(Ev::MqttOpened(link)).await;
         let (mut reader, mut writer) = sock.split();
         // Side by side, as on the AP socket: the writer keeps taking commands while the
         // reader waits for room in the event channel.
@@ -57,7 +58,7 @@ pub async fn run(stack: Stack<'static>) {
             loop {
                 match reader.read(&mut buf).await {
                     Ok(0) | Err(_) => return,
-                    Ok(n) => EVENTS.send(Ev::MqttData(gen, chunk(&buf[..n]))).await,
+                    Ok(n) => EVENTS.send(Ev::MqttData(link, chunk(&buf[..n]))).await,
                 }
             }
         };
@@ -70,17 +71,17 @@ pub async fn run(stack: Stack<'static>) {
                         }
                     }
                     MqttCmd::Close => return Ended::Closed,
-                    MqttCmd::Open { gen, host, port } => return Ended::Reopen(gen, host, port),
+                    MqttCmd::Open { link, host, port } => return Ended::Reopen(link, host, port),
                 }
             }
         };
         match select(read, write).await {
-            Either::First(()) | Either::Second(Ended::Broken) => EVENTS.send(Ev::MqttClosed(gen)).await,
+            Either::First(()) | Either::Second(Ended::Broken) => EVENTS.send(Ev::MqttClosed(link)).await,
             Either::Second(Ended::Closed) => {
                 sock.close();
                 let _ = with_timeout(Duration::from_secs(1), sock.flush()).await;
             }
-            Either::Second(Ended::Reopen(gen, host, port)) => pending = Some((gen, host, port)),
+            Either::Second(Ended::Reopen(link, host, port)) => pending = Some((link, host, port)),
         }
         sock.abort();
     }

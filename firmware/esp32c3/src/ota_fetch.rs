@@ -10,6 +10,7 @@ use embassy_time::{with_timeout, Duration};
 use embedded_io_async::Write;
 use heapless::{String, Vec};
 use plug_core::ota_http;
+use plug_core::plug::LinkId;
 
 use crate::events::{chunk, Ev, OtaCmd, OtaEvent, EVENTS, OTA_CMDS};
 
@@ -18,7 +19,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const HEAD_MAX: usize = 1024;
 
 struct Fetch {
-    gen: u32,
+    link: LinkId,
     host: String<64>,
     port: u16,
     path: String<160>,
@@ -36,7 +37,7 @@ pub async fn run(stack: Stack<'static>) {
             None => OTA_CMDS.receive().await,
         };
         let OtaCmd::Fetch {
-            gen,
+            link,
             host,
             port,
             path,
@@ -46,7 +47,7 @@ pub async fn run(stack: Stack<'static>) {
             continue;
         };
         let f = Fetch {
-            gen,
+            link,
             host,
             port,
             path,
@@ -60,13 +61,13 @@ pub async fn run(stack: Stack<'static>) {
     }
 }
 
-async fn send(gen: u32, e: OtaEvent) {
-    EVENTS.send(Ev::Ota(gen, e)).await;
+async fn send(link: LinkId, e: OtaEvent) {
+    EVENTS.send(Ev::Ota(link, e)).await;
 }
 
 async fn fetch(stack: Stack<'static>, f: &Fetch, rx: &mut [u8], tx: &mut [u8]) {
     let Some(ip) = crate::net::address(stack, &f.host, f.resolve).await else {
-        return send(f.gen, OtaEvent::ResolveFailed).await;
+        return send(f.link, OtaEvent::ResolveFailed).await;
     };
     let mut sock = TcpSocket::new(stack, rx, tx);
     if !matches!(
@@ -74,43 +75,43 @@ async fn fetch(stack: Stack<'static>, f: &Fetch, rx: &mut [u8], tx: &mut [u8]) {
         Ok(Ok(()))
     ) {
         sock.abort();
-        return send(f.gen, OtaEvent::ConnectFailed).await;
+        return send(f.link, OtaEvent::ConnectFailed).await;
     }
     let req = ota_http::request(&f.path, &f.host, "plug-esp32c3");
     if sock.write_all(req.as_bytes()).await.is_err() || sock.flush().await.is_err() {
         sock.abort();
-        return send(f.gen, OtaEvent::Broken).await;
+        return send(f.link, OtaEvent::Broken).await;
     }
     let mut head: Vec<u8, HEAD_MAX> = Vec::new();
     let mut buf = [0u8; 512];
     let body_start = loop {
         let n = match sock.read(&mut buf).await {
-            Ok(0) | Err(_) => return send(f.gen, OtaEvent::Broken).await,
+            Ok(0) | Err(_) => return send(f.link, OtaEvent::Broken).await,
             Ok(n) => n,
         };
         if head.extend_from_slice(&buf[..n]).is_err() {
-            return send(f.gen, OtaEvent::Broken).await;
+            return send(f.link, OtaEvent::Broken).await;
         }
         if let Some(p) = ota_http::body_start(&head) {
             break p;
         }
     };
     let Some(status) = ota_http::status_code(&head[..body_start]) else {
-        return send(f.gen, OtaEvent::Broken).await;
+        return send(f.link, OtaEvent::Broken).await;
     };
-    send(f.gen, OtaEvent::Status(status)).await;
+    send(f.link, OtaEvent::Status(status)).await;
     if status != 200 {
         sock.abort();
         return;
     }
     for part in head[body_start..].chunks(512) {
-        send(f.gen, OtaEvent::Data(chunk(part))).await;
+        send(f.link, OtaEvent::Data(chunk(part))).await;
     }
     loop {
         match sock.read(&mut buf).await {
-            Ok(0) => return send(f.gen, OtaEvent::End).await,
-            Ok(n) => send(f.gen, OtaEvent::Data(chunk(&buf[..n]))).await,
-            Err(_) => return send(f.gen, OtaEvent::Broken).await,
+            Ok(0) => return send(f.link, OtaEvent::End).await,
+            Ok(n) => send(f.link, OtaEvent::Data(chunk(&buf[..n]))).await,
+            Err(_) => return send(f.link, OtaEvent::Broken).await,
         }
     }
 }

@@ -15,7 +15,7 @@ use plug_core::console::{self, Format};
 use plug_core::faults::Faults;
 use plug_core::identity::Identity;
 use plug_core::mqtt::NetTiming;
-use plug_core::plug::{Action, ConnId, Input, OtaInput};
+use plug_core::plug::{Action, ConnId, Input, LinkId, OtaInput};
 use plug_core::storage::ConfigStore;
 use plug_core::variations::{Variation, Variations};
 use plug_core::{Plug, Timing};
@@ -73,11 +73,11 @@ enum Ev {
     ApAccepted(ConnId, OwnedWriteHalf, AbortHandle),
     ApData(ConnId, Vec<u8>),
     ApClosed(ConnId),
-    MqttOpened(u64, OwnedWriteHalf),
-    MqttData(u64, Vec<u8>),
-    MqttClosed(u64),
+    MqttOpened(LinkId, OwnedWriteHalf),
+    MqttData(LinkId, Vec<u8>),
+    MqttClosed(LinkId),
     Button(bool),
-    Ota(u64, OtaEvent),
+    Ota(LinkId, OtaEvent),
 }
 
 struct Board {
@@ -91,12 +91,12 @@ struct Board {
     slots: Slots,
     ap_listener: Option<AbortHandle>,
     ap_conns: HashMap<ConnId, (OwnedWriteHalf, AbortHandle)>,
-    mqtt_gen: u64,
-    mqtt: Option<(OwnedWriteHalf, AbortHandle)>,
-    mqtt_task: Option<AbortHandle>,
-    ota_gen: u64,
-    ota_task: Option<AbortHandle>,
-    ota_file: Option<std::fs::File>,
+    /// The broker stream's writer, once its link opened.
+    mqtt: Option<OwnedWriteHalf>,
+    /// The task behind the current broker link.
+    mqtt_task: Option<(LinkId, AbortHandle)>,
+    /// The current download: its link, task and slot file.
+    ota: Option<(LinkId, AbortHandle, std::fs::File)>,
 }
 
 impl Board {
@@ -155,12 +155,9 @@ pub async fn run(
         slots,
         ap_listener: None,
         ap_conns: HashMap::new(),
-        mqtt_gen: 0,
         mqtt: None,
         mqtt_task: None,
-        ota_gen: 0,
-        ota_task: None,
-        ota_file: None,
+        ota: None,
     };
     let fwd = b.tx.clone();
     b.tasks.spawn(async move {
@@ -213,29 +210,31 @@ impl Board {
                 self.ap_conns.remove(&id);
                 plug.handle(now, Input::ApClosed(id));
             }
-            Ev::MqttOpened(g, w) if g == self.mqtt_gen => {
-                let reader = self.mqtt_task.clone();
-                if let Some(r) = reader {
-                    self.mqtt = Some((w, r));
+            // Stale links are the core's to drop; the board only keeps the current one's
+            // socket.
+            Ev::MqttOpened(link, w) => {
+                if self.mqtt_task.as_ref().is_some_and(|(l, _)| *l == link) {
+                    self.mqtt = Some(w);
                 }
-                plug.handle(now, Input::MqttOpened);
+                plug.handle(now, Input::MqttOpened(link));
             }
-            Ev::MqttData(g, d) if g == self.mqtt_gen => plug.handle(now, Input::MqttData(&d)),
-            Ev::MqttClosed(g) if g == self.mqtt_gen => {
-                self.mqtt = None;
-                self.mqtt_task = None;
-                plug.handle(now, Input::MqttClosed);
+            Ev::MqttData(link, d) => plug.handle(now, Input::MqttData(link, &d)),
+            Ev::MqttClosed(link) => {
+                if self.mqtt_task.as_ref().is_some_and(|(l, _)| *l == link) {
+                    self.mqtt = None;
+                    self.mqtt_task = None;
+                }
+                plug.handle(now, Input::MqttClosed(link));
             }
-            Ev::MqttOpened(..) | Ev::MqttData(..) | Ev::MqttClosed(_) => {}
             Ev::Button(pressed) => plug.handle(now, Input::Button { pressed }),
-            Ev::Ota(g, e) if g == self.ota_gen && self.ota_task.is_some() => {
+            Ev::Ota(link, e) => {
                 let input = match &e {
                     OtaEvent::ResolveFailed => OtaInput::ResolveFailed,
                     OtaEvent::ConnectFailed => OtaInput::ConnectFailed,
                     OtaEvent::Status(s) => OtaInput::Status(*s),
                     OtaEvent::Data(d) => {
                         // The board writes to the inactive slot first, as the device does.
-                        if let Some(f) = &mut self.ota_file {
+                        if let Some((_, _, f)) = self.ota.as_mut().filter(|(l, ..)| *l == link) {
                             use std::io::Write;
                             if f.write_all(d).is_err() {
                                 self.say_error("ota slot write failed");
@@ -246,9 +245,8 @@ impl Board {
                     OtaEvent::End => OtaInput::End,
                     OtaEvent::Broken => OtaInput::Broken,
                 };
-                plug.handle(now, Input::Ota(input));
+                plug.handle(now, Input::Ota(link, input));
             }
-            Ev::Ota(..) => {}
         }
     }
 
@@ -282,26 +280,29 @@ impl Board {
             }
             // The simulated network is always there: joining succeeds at once.
             Action::JoinNetwork(_) => plug.handle(self.now(), Input::NetworkUp),
-            Action::MqttOpen { host, port, tls } => {
+            Action::MqttOpen {
+                link,
+                host,
+                port,
+                tls,
+            } => {
                 if tls {
                     self.say_error("tls not supported by the simulated plug");
-                    plug.handle(self.now(), Input::MqttClosed);
+                    plug.handle(self.now(), Input::MqttClosed(link));
                 } else {
-                    self.mqtt_open(host.to_string(), port);
+                    self.mqtt_open(link, host.to_string(), port);
                 }
             }
             Action::MqttSend(bytes) => {
-                if let Some((w, _)) = &mut self.mqtt {
+                if let Some(w) = &mut self.mqtt {
                     let _ = w.write_all(&bytes).await;
                 }
             }
             Action::MqttClose => {
-                self.mqtt_gen += 1;
-                if let Some((mut w, h)) = self.mqtt.take() {
+                if let Some(mut w) = self.mqtt.take() {
                     let _ = w.shutdown().await;
-                    h.abort();
                 }
-                if let Some(h) = self.mqtt_task.take() {
+                if let Some((_, h)) = self.mqtt_task.take() {
                     h.abort();
                 }
             }
@@ -321,18 +322,19 @@ impl Board {
                 }
             }
             Action::OtaFetch {
+                link,
                 host,
                 port,
                 path,
                 resolve,
             } => {
-                self.ota_gen += 1;
+                if let Some((_, h, _)) = self.ota.take() {
+                    h.abort();
+                }
                 self.slots.clear_inactive()?;
-                self.ota_file = Some(
-                    std::fs::OpenOptions::new()
-                        .append(true)
-                        .open(self.slots.inactive_path())?,
-                );
+                let file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(self.slots.inactive_path())?;
                 let (etx, mut erx) = unbounded_channel();
                 let fetch = http::Fetch {
                     host: host.to_string(),
@@ -341,27 +343,25 @@ impl Board {
                     resolve,
                     resolver: self.cfg.resolver,
                 };
-                let (tx, gen) = (self.tx.clone(), self.ota_gen);
+                let tx = self.tx.clone();
                 let h = self.tasks.spawn(async move {
                     let pump = async {
                         while let Some(e) = erx.recv().await {
-                            let _ = tx.send(Ev::Ota(gen, e));
+                            let _ = tx.send(Ev::Ota(link, e));
                         }
                     };
                     tokio::join!(http::fetch(fetch, etx), pump);
                 });
-                self.ota_task = Some(h);
+                self.ota = Some((link, h, file));
             }
             Action::OtaCancel => {
-                if let Some(h) = self.ota_task.take() {
+                if let Some((_, h, _)) = self.ota.take() {
                     h.abort();
                 }
-                self.ota_file = None;
                 self.slots.clear_inactive()?;
             }
             Action::OtaActivate => {
-                self.ota_task = None;
-                self.ota_file = None;
+                self.ota = None;
                 self.slots.activate_inactive()?;
             }
             Action::Restart => return Ok(Some(Stop::Restart)),
@@ -408,24 +408,23 @@ impl Board {
         Ok(())
     }
 
-    fn mqtt_open(&mut self, host: String, port: u16) {
-        self.mqtt_gen += 1;
-        let (tx, gen) = (self.tx.clone(), self.mqtt_gen);
+    fn mqtt_open(&mut self, link: LinkId, host: String, port: u16) {
+        let tx = self.tx.clone();
         let h = self.tasks.spawn(async move {
             let connect =
                 tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host.as_str(), port))).await;
             let Ok(Ok(s)) = connect else {
-                let _ = tx.send(Ev::MqttClosed(gen));
+                let _ = tx.send(Ev::MqttClosed(link));
                 return;
             };
             // Nagle plus delayed ACKs would hold small packets ~40 ms on loopback.
             let _ = s.set_nodelay(true);
             let (mut r, w) = s.into_split();
-            let _ = tx.send(Ev::MqttOpened(gen, w));
-            pump(&mut r, 2048, &tx, |d| Ev::MqttData(gen, d)).await;
-            let _ = tx.send(Ev::MqttClosed(gen));
+            let _ = tx.send(Ev::MqttOpened(link, w));
+            pump(&mut r, 2048, &tx, |d| Ev::MqttData(link, d)).await;
+            let _ = tx.send(Ev::MqttClosed(link));
         });
-        self.mqtt_task = Some(h);
+        self.mqtt_task = Some((link, h));
     }
 }
 

@@ -16,6 +16,12 @@ use crate::provisioning::Reply;
 /// A connection on the AP socket, numbered by the board.
 pub type ConnId = u32;
 
+/// A broker stream or an upgrade download, numbered by the plug in the action that opens
+/// it ([`Action::MqttOpen`], [`Action::OtaFetch`]). The board tags every input about the
+/// link with it and the plug drops what a link it has left behind says late, so a board
+/// keeps no counters of its own: it only routes by the id it was given.
+pub type LinkId = u32;
+
 /// Application timers. The simulator divides them by its time scale; network timeouts
 /// ([`NetTiming`], `ap_idle`, `ota_*`) stay real.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,16 +85,16 @@ pub enum Input<'a> {
     /// The station joined the network (and got an address).
     NetworkUp,
     NetworkDown,
-    MqttOpened,
-    MqttData(&'a [u8]),
+    MqttOpened(LinkId),
+    MqttData(LinkId, &'a [u8]),
     /// The broker stream closed, or could not be opened.
-    MqttClosed,
+    MqttClosed(LinkId),
     Button {
         pressed: bool,
     },
     /// Bytes from the metering chip's UART.
     Meter(&'a [u8]),
-    Ota(OtaInput<'a>),
+    Ota(LinkId, OtaInput<'a>),
 }
 
 // No heap in the core: an action carries its bytes inline. The queue's size is the cost
@@ -103,6 +109,7 @@ pub enum Action {
     ApClose(ConnId),
     JoinNetwork(WifiConfig),
     MqttOpen {
+        link: LinkId,
         host: String<64>,
         port: u16,
         tls: bool,
@@ -117,6 +124,7 @@ pub enum Action {
     /// Fetch `http://{host}:{port}{path}`; resolve `host` by DNS first when `resolve`.
     /// The board writes each received chunk to the inactive slot before passing it in.
     OtaFetch {
+        link: LinkId,
         host: String<64>,
         port: u16,
         path: String<160>,

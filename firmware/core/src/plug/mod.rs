@@ -33,7 +33,7 @@ use crate::mqtt::NetTiming;
 use crate::time::Instant;
 use crate::variations::{Variation, Variations};
 
-pub use contract::{Action, ConnId, Input, OtaInput, Timing};
+pub use contract::{Action, ConnId, Input, LinkId, OtaInput, Timing};
 pub use countdown::Countdown;
 
 use exit::Exit;
@@ -65,6 +65,12 @@ impl Outbox {
     }
 }
 
+/// A fresh link id (ids are never reused within a boot, so a late input cannot match).
+fn next_link(last: &mut LinkId) -> LinkId {
+    *last = last.wrapping_add(1);
+    *last
+}
+
 pub struct Plug {
     id: Identity,
     timing: Timing,
@@ -80,6 +86,8 @@ pub struct Plug {
     /// A reset or restart waiting for in-flight publishes, with its deadline.
     exit: Option<(Exit, Instant)>,
     out: Outbox,
+    /// The last link id given out; ids are never reused within a boot.
+    last_link: LinkId,
     faults: Faults,
     variations: Variations,
     /// One second of application time (the unfaulted cadence), which the `slow-tick`
@@ -104,6 +112,7 @@ impl Plug {
             ota: None,
             exit: None,
             out: Outbox(Deque::new()),
+            last_link: 0,
             faults: Faults::NONE,
             variations: Variations::NONE,
             app_second: timing.cadence,
@@ -187,16 +196,16 @@ impl Plug {
             }
             Input::NetworkUp => self.with_session(now, |s, _| s.start()),
             Input::NetworkDown => self.with_session(now, |s, now| s.handle_closed(now)),
-            Input::MqttOpened => self.with_session(now, |s, now| s.handle_open(now)),
-            Input::MqttData(d) => self.with_session(now, |s, now| s.handle_data(now, d)),
-            Input::MqttClosed => self.with_session(now, |s, now| s.handle_closed(now)),
+            Input::MqttOpened(l) => self.with_link(now, l, |s, now| s.handle_open(now)),
+            Input::MqttData(l, d) => self.with_link(now, l, |s, now| s.handle_data(now, d)),
+            Input::MqttClosed(l) => self.with_link(now, l, |s, now| s.handle_closed(now)),
             Input::Button { pressed } => self.button(now, pressed),
             Input::Meter(bytes) => {
                 if let Some(raw) = self.meter.feed(bytes) {
                     self.reading = Some(raw.reading());
                 }
             }
-            Input::Ota(o) => self.ota_input(now, o),
+            Input::Ota(l, o) => self.ota_input(now, l, o),
         }
     }
 
@@ -429,27 +438,26 @@ impl Plug {
         } else {
             self.id.ota_target.as_str()
         };
-        match ota::Job::start(now, req, image, vendor, target, self.timing.ota_stall) {
-            Ok((job, fetch)) => {
+        match ota::Job::start(req, image, vendor, target) {
+            Ok(job) => {
                 self.ota = Some(job);
-                self.emit(fetch);
+                self.ota_outcome(now, ota::Outcome::Attempt);
             }
             Err(detail) => self.ota_result(now, "R4", detail),
         }
     }
 
-    fn ota_input(&mut self, now: Instant, input: OtaInput<'_>) {
+    fn ota_input(&mut self, now: Instant, link: LinkId, input: OtaInput<'_>) {
         let policy = self.ota_policy();
         if let Some(job) = &mut self.ota {
-            let o = job.handle(now, input, policy);
+            let o = job.handle(now, link, input, policy);
             self.ota_outcome(now, o);
         }
     }
 
     fn ota_timeout(&mut self, now: Instant) {
-        let policy = self.ota_policy();
         if let Some(job) = &mut self.ota {
-            let o = job.timeout(now, policy);
+            let o = job.timeout(now);
             self.ota_outcome(now, o);
         }
     }
@@ -457,7 +465,13 @@ impl Plug {
     fn ota_outcome(&mut self, now: Instant, o: ota::Outcome) {
         match o {
             ota::Outcome::Pending => {}
-            ota::Outcome::Fetch(a) => self.emit(a),
+            ota::Outcome::Attempt => {
+                let (link, stall) = (next_link(&mut self.last_link), self.timing.ota_stall);
+                if let Some(job) = &mut self.ota {
+                    let fetch = job.attempt(now, link, stall);
+                    self.emit(fetch);
+                }
+            }
             ota::Outcome::Failed(result, detail) => {
                 self.ota = None;
                 self.emit(Action::OtaCancel);
@@ -480,6 +494,8 @@ impl Plug {
     }
 }
 
+#[cfg(test)]
+mod link_tests;
 #[cfg(test)]
 mod tests;
 // These need the switches compiled in: `cargo test -p plug-core --all-features`, or

@@ -19,7 +19,7 @@ use core::fmt::Write;
 use core::time::Duration;
 use heapless::String;
 
-use super::{Action, OtaInput};
+use super::{Action, LinkId, OtaInput};
 use crate::ota_image::{ImageError, Verifier};
 use crate::time::Instant;
 use crate::vendor_image;
@@ -50,8 +50,8 @@ pub(super) struct Policy {
 #[derive(Debug)]
 pub(super) enum Outcome {
     Pending,
-    /// Apply this fetch (a new attempt).
-    Fetch(Action),
+    /// Make the next connection attempt ([`Job::attempt`], with a new link).
+    Attempt,
     /// Cancel the transfer and report.
     Failed(&'static str, &'static str),
     /// Activate the slot, report R1 and restart.
@@ -64,6 +64,8 @@ pub(super) struct Job {
     port: u16,
     path: String<160>,
     resolve: bool,
+    /// The link of the current attempt; inputs from any other are dropped.
+    link: LinkId,
     attempts: u8,
     /// Next connection attempt, while waiting between tries.
     retry_at: Option<Instant>,
@@ -99,17 +101,10 @@ impl Check {
 }
 
 impl Job {
-    /// A job and its first fetch; a type-0 realm that is no address is R4 at once.
+    /// A job, before its first attempt; a type-0 realm that is no address is R4 at once.
     /// `vendor` picks the vendor image format; `target` is the plugrig image's target
     /// (empty accepts any: only the fault switch asks for that).
-    pub(super) fn start(
-        now: Instant,
-        req: Request,
-        image: &str,
-        vendor: bool,
-        target: &str,
-        stall: Duration,
-    ) -> Result<(Job, Action), &'static str> {
+    pub(super) fn start(req: Request, image: &str, vendor: bool, target: &str) -> Result<Job, &'static str> {
         if !req.by_name && !is_ipv4(req.realm) {
             return Err("realm is not an ip address");
         }
@@ -120,30 +115,32 @@ impl Job {
         } else {
             Check::Plugrig(Verifier::new(target))
         };
-        let mut job = Job {
+        Ok(Job {
             host: String::try_from(req.realm).unwrap_or_default(),
             port: req.port,
             path,
             resolve: req.by_name,
+            link: 0,
             attempts: 0,
             retry_at: None,
-            stall_at: now,
+            stall_at: Instant::ZERO,
             reached: false,
             check,
-        };
-        let fetch = job.attempt(now, stall);
-        Ok((job, fetch))
+        })
     }
 
     pub(super) fn deadline(&self) -> Instant {
         self.retry_at.unwrap_or(self.stall_at)
     }
 
-    fn attempt(&mut self, now: Instant, stall: Duration) -> Action {
+    /// The fetch of the next attempt, on `link`.
+    pub(super) fn attempt(&mut self, now: Instant, link: LinkId, stall: Duration) -> Action {
+        self.link = link;
         self.attempts += 1;
         self.retry_at = None;
         self.stall_at = now + stall;
         Action::OtaFetch {
+            link,
             host: self.host.clone(),
             port: self.port,
             path: self.path.clone(),
@@ -151,8 +148,9 @@ impl Job {
         }
     }
 
-    pub(super) fn handle(&mut self, now: Instant, input: OtaInput<'_>, p: Policy) -> Outcome {
-        if self.retry_at.is_some() {
+    pub(super) fn handle(&mut self, now: Instant, link: LinkId, input: OtaInput<'_>, p: Policy) -> Outcome {
+        // A link left behind (an earlier attempt), or between attempts.
+        if link != self.link || self.retry_at.is_some() {
             return Outcome::Pending;
         }
         self.stall_at = now + p.stall;
@@ -185,9 +183,9 @@ impl Job {
         }
     }
 
-    pub(super) fn timeout(&mut self, now: Instant, p: Policy) -> Outcome {
+    pub(super) fn timeout(&mut self, now: Instant) -> Outcome {
         match self.retry_at {
-            Some(t) if now >= t => Outcome::Fetch(self.attempt(now, p.stall)),
+            Some(t) if now >= t => Outcome::Attempt,
             Some(_) => Outcome::Pending,
             None if now >= self.stall_at => Outcome::Failed("R2", "transfer stalled"),
             None => Outcome::Pending,

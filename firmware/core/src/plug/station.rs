@@ -8,7 +8,7 @@
 use core::time::Duration;
 use heapless::{String, Vec};
 
-use super::{topics, Action, Mode, Plug};
+use super::{next_link, topics, Action, LinkId, Mode, Plug};
 use crate::config::{Config, MqttConfig};
 use crate::console::Event as Console;
 use crate::faults::Fault;
@@ -19,6 +19,8 @@ use crate::variations::Variation;
 #[derive(Debug)]
 pub(super) struct Station {
     pub(super) session: Session,
+    /// The broker stream the session is on; inputs from any other are dropped.
+    link: Option<LinkId>,
     mqtt: MqttConfig,
     next_heartbeat: Option<Instant>,
     next_electricity: Option<Instant>,
@@ -46,6 +48,7 @@ impl Station {
         );
         Station {
             session,
+            link: None,
             mqtt: cfg.clone(),
             next_heartbeat: None,
             next_electricity: None,
@@ -83,6 +86,7 @@ impl Station {
     /// close, before the mode changes.
     pub(super) fn stop(&mut self, mut emit: impl FnMut(Action)) {
         self.session.stop();
+        self.link = None;
         while let Some(ev) = self.session.poll_event() {
             match ev {
                 mqtt::Event::Send(b) => emit(Action::MqttSend(b)),
@@ -104,6 +108,16 @@ impl Plug {
         self.mode = Mode::Station(Station::new(m, client_id, self.net));
         self.console(Console::Mode { ap: false });
         self.emit(Action::JoinNetwork(cfg.wifi));
+    }
+
+    /// Runs `f` on the session if `link` is its stream, then drains it.
+    pub(super) fn with_link(&mut self, now: Instant, link: LinkId, f: impl FnOnce(&mut Session, Instant)) {
+        if let Mode::Station(st) = &mut self.mode {
+            if st.link == Some(link) {
+                f(&mut st.session, now);
+            }
+        }
+        self.drain_session(now);
     }
 
     /// Runs `f` on the session, if any, then drains it.
@@ -140,7 +154,10 @@ impl Plug {
             };
             match ev {
                 mqtt::Event::Open => {
+                    let link = next_link(&mut self.last_link);
+                    st.link = Some(link);
                     let a = Action::MqttOpen {
+                        link,
                         host: st.mqtt.host.clone(),
                         port: st.mqtt.port,
                         tls: st.mqtt.tls,
@@ -148,7 +165,10 @@ impl Plug {
                     self.emit(a);
                 }
                 mqtt::Event::Send(b) => self.emit(Action::MqttSend(b)),
-                mqtt::Event::Close => self.emit(Action::MqttClose),
+                mqtt::Event::Close => {
+                    st.link = None;
+                    self.emit(Action::MqttClose);
+                }
                 mqtt::Event::Up { .. } => self.session_up(now),
                 mqtt::Event::Down => {
                     st.next_heartbeat = None;

@@ -435,7 +435,7 @@ pub(super) fn ota_result(r: &Rig) -> Option<String> {
     r.last("ota_upgrade_state")
 }
 
-fn image(target: &str) -> Vec<u8> {
+pub(super) fn image(target: &str) -> Vec<u8> {
     let body = b"the new firmware";
     let h = crate::ota_image::Header::for_body(target, "000002", body).expect("header");
     let mut v = h.encode().to_vec();
@@ -448,7 +448,7 @@ fn ota_r1_activates_and_restarts() {
     let mut r = Rig::connected(1);
     upgrade(&mut r, 0, "127.0.0.1");
     assert!(r.actions.iter().any(
-        |a| matches!(a, Action::OtaFetch { host, port: 8080, path, resolve: false }
+        |a| matches!(a, Action::OtaFetch { host, port: 8080, path, resolve: false, .. }
         if host.as_str() == "127.0.0.1" && path.as_str() == "/fw/plug.bin")
     ));
     r.ota(OtaInput::Status(200));
@@ -550,7 +550,7 @@ fn ota_stall_is_r2() {
 fn broker_loss_reconnects_with_backoff_and_republishes_switch_state() {
     let mut r = Rig::connected(0);
     r.broker_up = false;
-    r.input(Input::MqttClosed);
+    r.input(Input::MqttClosed(r.mqtt_link));
     r.advance(S(20));
     let gaps: Vec<u64> = r.opens.windows(2).map(|w| w[1].since(w[0]).as_secs()).collect();
     assert_eq!(&gaps[..3], &[1, 2, 4]);
@@ -566,7 +566,7 @@ fn broker_loss_reconnects_with_backoff_and_republishes_switch_state() {
 fn refused_credentials_are_retried_at_a_sane_pace() {
     let mut r = Rig::connected(0);
     r.connack_code = mqttrs::ConnectReturnCode::BadUsernamePassword;
-    r.input(Input::MqttClosed);
+    r.input(Input::MqttClosed(r.mqtt_link));
     r.advance(S(300));
     assert!(!r.plug.mqtt_up());
     let gaps: Vec<u64> = r.opens.windows(2).map(|w| w[1].since(w[0]).as_secs()).collect();
@@ -616,7 +616,7 @@ fn inbound_qos2_is_delivered_once() {
 fn malformed_broker_packets_close_the_stream_without_panic() {
     let mut r = Rig::connected(1);
     // PUBACK with a remaining length of 0 (mqttrs would index past the end).
-    r.input(Input::MqttData(&[0x40, 0x00]));
+    r.input(Input::MqttData(r.mqtt_link, &[0x40, 0x00]));
     assert!(!r.plug.mqtt_up());
     assert!(r.actions.contains(&Action::MqttClose));
 }
@@ -627,7 +627,7 @@ proptest::proptest! {
     fn arbitrary_broker_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..64), 0..8)) {
         let mut r = Rig::connected(2);
         for c in &chunks {
-            r.input(Input::MqttData(c));
+            r.input(Input::MqttData(r.mqtt_link, c));
         }
     }
 

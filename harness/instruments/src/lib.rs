@@ -17,6 +17,7 @@ pub mod flash;
 pub mod lcus_relay;
 pub mod meter;
 pub mod pty;
+pub mod reading;
 pub mod scpi_analyzer;
 pub mod sdm120;
 pub mod serial_console;
@@ -24,4 +25,5 @@ pub mod virtual_lcus;
 pub mod virtual_scpi;
 pub mod virtual_sdm120;
 
-pub use meter::{Measurement, MeterDriver, MeterSpec, VirtualMeter};
+pub use meter::{MeterDriver, MeterSpec, VirtualMeter};
+pub use reading::Measurement;

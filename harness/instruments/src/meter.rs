@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+use crate::reading::{sim_world_measure, Measurement};
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum MeterSpec {
@@ -50,36 +52,6 @@ impl MeterSpec {
             MeterSpec::Sdm120 { class_percent, .. } | MeterSpec::Scpi { class_percent, .. } => *class_percent,
         }
     }
-}
-
-/// One reading of a reference meter, in SI units.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Measurement {
-    pub volts: f64,
-    pub amps: f64,
-    pub watts: f64,
-}
-
-/// What flows through the simulated plug now, from plug-sim's control channel: the truth
-/// the virtual instruments report.
-pub async fn sim_world_measure(control: std::net::SocketAddr) -> anyhow::Result<Measurement> {
-    use anyhow::Context;
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let mut s = tokio::net::TcpStream::connect(control).await?;
-    s.write_all(b"status\n").await?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).await?;
-    let field = |k: &str| -> anyhow::Result<f64> {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(k))
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("no {k} in the status line {line:?}"))
-    };
-    Ok(Measurement {
-        volts: field("volts=")?,
-        amps: field("amps=")?,
-        watts: field("watts=")?,
-    })
 }
 
 /// The rig's reference meter, whichever kind.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-use crate::Measurement;
+use crate::reading::Measurement;
 
 /// The analyzer's items: voltage, current and active power of element 1.
 pub const SETUP: &str = ":NUMERIC:NORMAL:NUMBER 3;ITEM1 U,1;ITEM2 I,1;ITEM3 P,1";

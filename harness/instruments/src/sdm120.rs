@@ -9,7 +9,7 @@ use tokio_modbus::client::{Context as ModbusContext, Reader};
 use tokio_modbus::prelude::{rtu, Slave};
 use tokio_serial::SerialStream;
 
-use crate::Measurement;
+use crate::reading::Measurement;
 
 pub const VOLTAGE: u16 = 0x0000;
 pub const CURRENT: u16 = 0x0006;

@@ -9,8 +9,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::reading::Measurement;
 use crate::scpi_analyzer::QUERY;
-use crate::Measurement;
 
 /// Where the virtual analyzer reads the truth (an error answers NAN, as an analyzer with no
 /// input would).

@@ -13,8 +13,8 @@ use tokio_modbus::server::rtu::Server;
 use tokio_modbus::server::Service;
 use tokio_serial::SerialStream;
 
+use crate::reading::Measurement;
 use crate::sdm120::{regs_from_f32, ACTIVE_POWER, CURRENT, VOLTAGE};
-use crate::Measurement;
 
 /// Where the virtual meter reads the truth: the simulated plug's world.
 #[derive(Clone)]
@@ -24,7 +24,7 @@ struct World {
 
 impl World {
     async fn measure(&self) -> anyhow::Result<Measurement> {
-        crate::meter::sim_world_measure(self.control).await
+        crate::reading::sim_world_measure(self.control).await
     }
 }
 

@@ -238,20 +238,6 @@ fn parse_ready(line: &str) -> anyhow::Result<(SocketAddr, SocketAddr, Option<Str
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn ready_line() {
-        let (a, c, p) = super::parse_ready("plug-sim ready ap=127.0.0.1:5 control=127.0.0.1:6").unwrap();
-        assert_eq!((a.port(), c.port(), p), (5, 6, None));
-        let (_, _, p) =
-            super::parse_ready("plug-sim ready ap=127.0.0.1:5 control=127.0.0.1:6 console=/dev/pts/3")
-                .unwrap();
-        assert_eq!(p.as_deref(), Some("/dev/pts/3"));
-        assert!(super::parse_ready("hello").is_err());
-    }
-}
-
 impl PowerSwitch for SimPlug {
     async fn set_power(&self, on: bool) -> anyhow::Result<()> {
         self.control(if on { "power on" } else { "power off" })
@@ -265,5 +251,19 @@ impl ButtonActuator for SimPlug {
         self.control(&format!("button press {}", hold.as_millis()))
             .await
             .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ready_line() {
+        let (a, c, p) = super::parse_ready("plug-sim ready ap=127.0.0.1:5 control=127.0.0.1:6").unwrap();
+        assert_eq!((a.port(), c.port(), p), (5, 6, None));
+        let (_, _, p) =
+            super::parse_ready("plug-sim ready ap=127.0.0.1:5 control=127.0.0.1:6 console=/dev/pts/3")
+                .unwrap();
+        assert_eq!(p.as_deref(), Some("/dev/pts/3"));
+        assert!(super::parse_ready("hello").is_err());
     }
 }

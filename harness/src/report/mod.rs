@@ -6,6 +6,7 @@ pub mod counter;
 pub mod cucumber_json;
 pub mod html;
 pub mod junit;
+pub mod markup;
 pub mod plots;
 pub mod record;
 

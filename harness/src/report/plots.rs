@@ -21,7 +21,7 @@ use std::time::Duration;
 use oracle::measure::Measurement;
 use plotters::prelude::*;
 
-use super::html::escape;
+use super::markup::escape;
 
 /// One plot, as an `<svg class="plot">` element.
 #[derive(Debug, Clone)]

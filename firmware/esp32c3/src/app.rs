@@ -18,9 +18,6 @@ use crate::ap_socket::{slot_of, LISTENING};
 use crate::events::*;
 use crate::ota_slot::{self, SlotWriter};
 
-/// An update that has not reached the broker by then is rolled back.
-const TRIAL: Duration = Duration::from_secs(300);
-
 pub struct Hardware {
     pub relay: Output<'static>,
     pub led: Output<'static>,
@@ -39,42 +36,21 @@ pub fn say(e: &Console) {
 struct State {
     /// The slot the current download (by its link) is written to.
     slot: Option<(LinkId, SlotWriter)>,
-    /// Set while this boot is an update on trial.
-    trial_until: Option<embassy_time::Instant>,
 }
 
-pub async fn run(plug: &'static mut Plug, mut hw: Hardware, on_trial: bool) -> ! {
-    let mut st = State {
-        slot: None,
-        trial_until: on_trial.then(|| embassy_time::Instant::now() + TRIAL),
-    };
+pub async fn run(plug: &'static mut Plug, mut hw: Hardware) -> ! {
+    let mut st = State { slot: None };
     loop {
         while let Some(a) = plug.poll_action() {
             apply(plug, &mut hw, &mut st, a).await;
         }
-        if st.trial_until.is_some() && plug.mqtt_up() {
-            st.trial_until = None;
-            if ota_slot::confirm(&mut hw.flash).is_err() {
-                say(&Console::Error {
-                    what: "ota confirm failed",
-                });
-            }
-        }
-        let core_due = plug
+        let due = plug
             .poll_timeout()
             .map(|t| embassy_time::Instant::from_micros(t.as_micros()));
-        let due = core_due.into_iter().chain(st.trial_until).min();
         let ev = match due {
             Some(at) => match select(EVENTS.receive(), Timer::at(at)).await {
                 Either::First(ev) => ev,
                 Either::Second(()) => {
-                    if st.trial_until.is_some_and(|t| t <= embassy_time::Instant::now()) {
-                        say(&Console::Error {
-                            what: "update never reached the broker: rolling back",
-                        });
-                        let _ = ota_slot::roll_back(&mut hw.flash);
-                        restart().await;
-                    }
                     plug.handle_timeout(now());
                     continue;
                 }
@@ -236,6 +212,17 @@ async fn apply(plug: &mut Plug, hw: &mut Hardware, st: &mut State, a: Action) {
                     what: "ota activate failed",
                 });
             }
+        }
+        Action::OtaConfirm => {
+            if ota_slot::confirm(&mut hw.flash).is_err() {
+                say(&Console::Error {
+                    what: "ota confirm failed",
+                });
+            }
+        }
+        // The restart that follows boots the previous slot; nothing to say if this fails.
+        Action::OtaRollBack => {
+            let _ = ota_slot::roll_back(&mut hw.flash);
         }
         Action::Restart => restart().await,
         Action::Console(e) => say(&e),

@@ -164,13 +164,17 @@ async fn main(spawner: Spawner) -> ! {
             app::now(),
         )
     });
+    if on_trial {
+        // The core confirms the update or rolls it back (Action::OtaConfirm/OtaRollBack).
+        plug.start_trial(app::now());
+    }
     let hw = app::Hardware {
         relay,
         led,
         flash,
         board: &BOARD,
     };
-    app::run(plug, hw, on_trial).await
+    app::run(plug, hw).await
 }
 
 #[embassy_executor::task(pool_size = 2)]

@@ -29,6 +29,7 @@ use crate::flash::FileFlash;
 use crate::http::{self, OtaEvent};
 use crate::slots::Slots;
 use crate::world::{lock, World};
+use plug_core::ota_slot::{SlotError, SlotWriter};
 
 /// Pages of the config flash range (sequential-storage needs at least two).
 pub const CONFIG_PAGES: usize = 4;
@@ -95,8 +96,10 @@ struct Board {
     mqtt: Option<OwnedWriteHalf>,
     /// The task behind the current broker link.
     mqtt_task: Option<(LinkId, AbortHandle)>,
-    /// The current download: its link, task and slot file.
-    ota: Option<(LinkId, AbortHandle, std::fs::File)>,
+    /// The current download: its link, task and the core's writer into the slot.
+    ota: Option<(LinkId, AbortHandle, SlotWriter)>,
+    /// The OTA slots' flash, opened at the first download.
+    slot_flash: Option<FileFlash>,
 }
 
 impl Board {
@@ -158,6 +161,7 @@ pub async fn run(
         mqtt: None,
         mqtt_task: None,
         ota: None,
+        slot_flash: None,
     };
     let fwd = b.tx.clone();
     b.tasks.spawn(async move {
@@ -168,6 +172,10 @@ pub async fn run(
     let mut plug = Plug::new(identity, b.cfg.timing, NetTiming::default(), stored, b.now());
     plug.set_faults(b.cfg.faults);
     plug.set_variations(b.cfg.variations);
+    if b.slots.on_trial() {
+        // The core confirms the update or rolls it back, as on the device.
+        plug.start_trial(b.now());
+    }
     if b.cfg.ap_stays_open() {
         b.ap_listen().await?;
     }
@@ -232,17 +240,15 @@ impl Board {
                     OtaEvent::ResolveFailed => OtaInput::ResolveFailed,
                     OtaEvent::ConnectFailed => OtaInput::ConnectFailed,
                     OtaEvent::Status(s) => OtaInput::Status(*s),
-                    OtaEvent::Data(d) => {
-                        // The board writes to the inactive slot first, as the device does.
-                        if let Some((_, _, f)) = self.ota.as_mut().filter(|(l, ..)| *l == link) {
-                            use std::io::Write;
-                            if f.write_all(d).is_err() {
-                                self.say_error("ota slot write failed");
-                            }
-                        }
-                        OtaInput::Data(d)
-                    }
-                    OtaEvent::End => OtaInput::End,
+                    // The board writes to the inactive slot first, as the device does.
+                    OtaEvent::Data(d) => match self.write_slot(link, |w, f| w.write(f, d)) {
+                        Ok(()) => OtaInput::Data(d),
+                        Err(()) => OtaInput::Broken,
+                    },
+                    OtaEvent::End => match self.write_slot(link, |w, f| w.finish(f)) {
+                        Ok(()) => OtaInput::End,
+                        Err(()) => OtaInput::Broken,
+                    },
                     OtaEvent::Broken => OtaInput::Broken,
                 };
                 plug.handle(now, Input::Ota(link, input));
@@ -331,10 +337,10 @@ impl Board {
                 if let Some((_, h, _)) = self.ota.take() {
                     h.abort();
                 }
-                self.slots.clear_inactive()?;
-                let file = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(self.slots.inactive_path())?;
+                if self.slot_flash.is_none() {
+                    self.slot_flash = Some(self.slots.flash()?);
+                }
+                let writer = self.slots.writer();
                 let (etx, mut erx) = unbounded_channel();
                 let fetch = http::Fetch {
                     host: host.to_string(),
@@ -352,22 +358,50 @@ impl Board {
                     };
                     tokio::join!(http::fetch(fetch, etx), pump);
                 });
-                self.ota = Some((link, h, file));
+                self.ota = Some((link, h, writer));
             }
             Action::OtaCancel => {
                 if let Some((_, h, _)) = self.ota.take() {
                     h.abort();
                 }
-                self.slots.clear_inactive()?;
             }
             Action::OtaActivate => {
                 self.ota = None;
                 self.slots.activate_inactive()?;
             }
+            Action::OtaConfirm => {
+                if self.slots.confirm().is_err() {
+                    self.say_error("ota confirm failed");
+                }
+            }
+            // The restart that follows boots the previous slot; nothing to say if this fails.
+            Action::OtaRollBack => {
+                let _ = self.slots.roll_back();
+            }
             Action::Restart => return Ok(Some(Stop::Restart)),
             Action::Console(e) => self.say(&e),
         }
         Ok(None)
+    }
+
+    /// Runs `f` on the current download's slot writer when `link` is that download's. A
+    /// slot that cannot take the image ends the download; the core hears it as broken.
+    fn write_slot(
+        &mut self,
+        link: LinkId,
+        f: impl FnOnce(&mut SlotWriter, &mut FileFlash) -> Result<(), SlotError>,
+    ) -> Result<(), ()> {
+        let (Some((l, _, w)), Some(flash)) = (self.ota.as_mut(), self.slot_flash.as_mut()) else {
+            return Ok(());
+        };
+        if *l != link || f(w, flash).is_ok() {
+            return Ok(());
+        }
+        self.say_error("ota slot write failed");
+        if let Some((_, h, _)) = self.ota.take() {
+            h.abort();
+        }
+        Err(())
     }
 
     async fn ap_listen(&mut self) -> anyhow::Result<()> {

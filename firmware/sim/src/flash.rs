@@ -1,6 +1,7 @@
 //! A NOR flash backed by a file, with the ESP32-C3's geometry: reads of any size, 4-byte
 //! writes that can only clear bits, 4 KiB erases back to 0xFF. The config store runs on it
-//! exactly as on the device, so a `kill -9` at any point leaves what a power cut would.
+//! exactly as on the device, and so does the core's OTA slot writer (`slots`), so a
+//! `kill -9` at any point leaves what a power cut would.
 
 use embedded_storage_async::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
@@ -69,28 +70,13 @@ fn io(e: std::io::Error) -> FlashError {
     FlashError::Io(e.kind())
 }
 
-impl ErrorType for FileFlash {
-    type Error = FlashError;
-}
-
-impl ReadNorFlash for FileFlash {
-    const READ_SIZE: usize = 1;
-
-    async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
+impl FileFlash {
+    fn read_at(&self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
         let at = self.check(offset, bytes.len())?;
         self.file.read_exact_at(bytes, at).map_err(io)
     }
 
-    fn capacity(&self) -> usize {
-        self.size
-    }
-}
-
-impl NorFlash for FileFlash {
-    const WRITE_SIZE: usize = WRITE_SIZE;
-    const ERASE_SIZE: usize = ERASE_SIZE;
-
-    async fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
+    fn erase_range(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
         if !(from as usize).is_multiple_of(ERASE_SIZE)
             || !(to as usize).is_multiple_of(ERASE_SIZE)
             || to < from
@@ -103,7 +89,7 @@ impl NorFlash for FileFlash {
             .map_err(io)
     }
 
-    async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
+    fn program(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
         if !(offset as usize).is_multiple_of(WRITE_SIZE) || !bytes.len().is_multiple_of(WRITE_SIZE) {
             return Err(FlashError::NotAligned);
         }
@@ -113,6 +99,63 @@ impl NorFlash for FileFlash {
         self.file.read_exact_at(&mut old, at).map_err(io)?;
         let new: Vec<u8> = old.iter().zip(bytes).map(|(o, n)| o & n).collect();
         self.file.write_all_at(&new, at).map_err(io)
+    }
+}
+
+// Two faces of one flash: the config store is async (sequential-storage), the core's OTA
+// slot writer blocking (as on the device, where esp-storage is both). Both share the
+// error type (embedded-storage-async re-exports embedded-storage's).
+impl ErrorType for FileFlash {
+    type Error = FlashError;
+}
+
+impl ReadNorFlash for FileFlash {
+    const READ_SIZE: usize = 1;
+
+    async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
+        self.read_at(offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        self.size
+    }
+}
+
+impl NorFlash for FileFlash {
+    const WRITE_SIZE: usize = WRITE_SIZE;
+    const ERASE_SIZE: usize = ERASE_SIZE;
+
+    async fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
+        self.erase_range(from, to)
+    }
+
+    async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
+        self.program(offset, bytes)
+    }
+}
+
+impl embedded_storage::nor_flash::ReadNorFlash for FileFlash {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
+        self.read_at(offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        self.size
+    }
+}
+
+impl embedded_storage::nor_flash::NorFlash for FileFlash {
+    const WRITE_SIZE: usize = WRITE_SIZE;
+    const ERASE_SIZE: usize = ERASE_SIZE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
+        self.erase_range(from, to)
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
+        self.program(offset, bytes)
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Timing {
     pub ota_attempts: u8,
     /// How long a reset or restart waits for in-flight publishes to be acknowledged.
     pub drain: Duration,
+    /// An update on trial that has not reached the broker by then is rolled back (real
+    /// time).
+    pub trial: Duration,
 }
 
 impl Default for Timing {
@@ -58,6 +61,7 @@ impl Default for Timing {
             ota_retry: Duration::from_secs(1),
             ota_attempts: 3,
             drain: Duration::from_secs(2),
+            trial: Duration::from_secs(300),
         }
     }
 }
@@ -132,8 +136,14 @@ pub enum Action {
     },
     /// Drop the transfer and discard what was written.
     OtaCancel,
-    /// The image in the inactive slot is good: boot from it next.
+    /// The image in the inactive slot is good: boot from it next, on trial (the next boot
+    /// calls [`crate::Plug::start_trial`]).
     OtaActivate,
+    /// The update on trial reached the broker: keep it.
+    OtaConfirm,
+    /// The update on trial never reached the broker: mark it invalid and boot the previous
+    /// slot next. A [`Action::Restart`] follows.
+    OtaRollBack,
     Restart,
     Console(Console),
 }

@@ -83,6 +83,8 @@ pub struct Plug {
     reading: Option<Reading>,
     next_meter_poll: Option<Instant>,
     ota: Option<ota::Job>,
+    /// This boot is an update on trial until it reaches the broker, or until then.
+    trial_until: Option<Instant>,
     /// A reset or restart waiting for in-flight publishes, with its deadline.
     exit: Option<(Exit, Instant)>,
     out: Outbox,
@@ -110,6 +112,7 @@ impl Plug {
             reading: None,
             next_meter_poll: None,
             ota: None,
+            trial_until: None,
             exit: None,
             out: Outbox(Deque::new()),
             last_link: 0,
@@ -157,7 +160,19 @@ impl Plug {
         self.variations = variations;
     }
 
+    /// This boot is the first of an update not yet confirmed (the board's OTA data says
+    /// so): unless the session comes up within [`Timing::trial`], the plug rolls it back
+    /// ([`Action::OtaRollBack`]); when it does, the plug keeps it ([`Action::OtaConfirm`]).
+    pub fn start_trial(&mut self, now: Instant) {
+        self.trial_until = Some(now + self.timing.trial);
+    }
+
     // ---- getters ----
+
+    /// Whether this boot is an update still on trial.
+    pub fn on_trial(&self) -> bool {
+        self.trial_until.is_some()
+    }
 
     pub fn relay(&self) -> bool {
         self.relay
@@ -239,6 +254,7 @@ impl Plug {
         consider(self.countdown.as_ref().map(|c| c.next_tick));
         consider(self.ota.as_ref().map(|o| o.deadline()));
         consider(self.exit.map(|(_, d)| d));
+        consider(self.trial_until);
         match &self.mode {
             Mode::Ap(ap) => consider(ap.next_deadline()),
             Mode::Station(st) => consider(st.next_deadline()),
@@ -247,6 +263,16 @@ impl Plug {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.trial_until.is_some_and(|t| now >= t) {
+            // Nothing else matters on this image: the board restarts into the old one.
+            self.trial_until = None;
+            self.console(Console::Error {
+                what: "update never reached the broker: rolling back",
+            });
+            self.emit(Action::OtaRollBack);
+            self.emit(Action::Restart);
+            return;
+        }
         if let Some(d) = self.button_down {
             if now >= d + self.timing.hold {
                 self.button_down = None;
@@ -495,7 +521,7 @@ impl Plug {
 }
 
 #[cfg(test)]
-mod link_tests;
+mod contract_tests;
 #[cfg(test)]
 mod tests;
 // These need the switches compiled in: `cargo test -p plug-core --all-features`, or

@@ -4,7 +4,7 @@
 //! stall and retry timers and the image check; each input or timeout comes back as an
 //! [`Outcome`] the plug acts on (fetch again, cancel and report, or activate and restart).
 //! Refuses: the slot (the board writes each chunk before passing it in) and the trial of
-//! the new image after the restart (`trial`).
+//! the new image after the restart (the plug's `start_trial`).
 //!
 //! R1: the image arrived whole, verified, and was activated; the plug restarts on it.
 //! R2: the server was reached but the upgrade failed (HTTP status, stall, truncated,

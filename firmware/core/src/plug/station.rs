@@ -208,6 +208,10 @@ impl Plug {
         if !self.faults.has(Fault::NoSwitchStateOnConnect) {
             self.publish_switch_state(now);
         }
+        // An update on trial has proven itself: it reached the broker.
+        if self.trial_until.take().is_some() {
+            self.emit(Action::OtaConfirm);
+        }
     }
 
     /// Publishes on `{prefix}/device/{field}` at the provisioned QoS.

@@ -20,6 +20,7 @@ pub mod capture;
 pub mod coverage;
 pub mod dut;
 pub mod firmware;
+pub mod observe;
 pub mod ota;
 pub mod report;
 pub mod rig;

@@ -10,10 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use oracle::ap::{MqttServer, Reply};
 use oracle::measure::{Limits, Measurements};
-use oracle::subscriptions::Subscriptions;
 use oracle::timing::Periods;
-use oracle::{Identity, APP_FIELDS};
-use rumqttc::Packet;
+use oracle::Identity;
 
 use crate::ap_link::ApLink;
 use crate::app::App;
@@ -26,7 +24,7 @@ use crate::rig::console::ConsolePatterns;
 use crate::rig::Rig;
 use crate::strategy::{LeftBehind, Strategy, Unreachable};
 use crate::tap::Tap;
-use crate::timeline::{Dir, Entry, Event, Timeline};
+use crate::timeline::{Event, Timeline};
 
 /// How long the first AP request may retry while the plug's access point comes up.
 const AP_CONNECT_WITHIN: Duration = Duration::from_secs(10);
@@ -336,48 +334,6 @@ impl PlugWorld {
             .map_err(|e| anyhow::anyhow!(e))
     }
 
-    /// The timeline index of the last 4003 answered code 0.
-    fn last_4003(&self) -> Option<usize> {
-        self.timeline
-            .snapshot()
-            .iter()
-            .enumerate()
-            .rev()
-            .find_map(|(i, e)| match &e.event {
-                Event::ApReceived(raw) => Reply::parse(raw)
-                    .ok()
-                    .filter(|r| r.code == 0 && r.header == Some(oracle::ap::WIFI))
-                    .map(|_| i),
-                _ => None,
-            })
-    }
-
-    /// An accepted 4003 with no connection to the tap after it: the plug is joining.
-    fn joining(&self) -> bool {
-        let Some(at) = self.last_4003() else {
-            return false;
-        };
-        !self
-            .timeline
-            .snapshot()
-            .iter()
-            .skip(at)
-            .any(|e| matches!(e.event, Event::TapConnection { .. } | Event::TapRefused))
-    }
-
-    /// Whether the plug's last connection through the tap is still open.
-    fn connected_now(&self) -> bool {
-        self.timeline
-            .snapshot()
-            .iter()
-            .rev()
-            .find_map(|e| match e.event {
-                Event::TapConnection { open } => Some(open),
-                _ => None,
-            })
-            .unwrap_or(false)
-    }
-
     async fn new() -> anyhow::Result<PlugWorld> {
         let ctx = CONTEXT
             .try_with(Arc::clone)
@@ -474,103 +430,5 @@ impl PlugWorld {
     pub async fn ap_addr(&self) -> anyhow::Result<std::net::SocketAddr> {
         self.plug.join_ap().await?;
         Ok(self.plug.ap())
-    }
-
-    /// Waits for the plug's broker session: an accepted CONNACK on the tap, then the
-    /// broker's SUBACKs covering the five app topics (before them, an app command could be
-    /// lost), however the plug grouped its SUBSCRIBEs. Returns the index of the CONNACK.
-    pub async fn wait_connected(&self, from: usize, within: Duration) -> anyhow::Result<usize> {
-        self.plug.leave_ap().await?;
-        let deadline = tokio::time::Instant::now() + within;
-        let what = "an accepted CONNACK to the plug on the tap";
-        let (_, i) = self
-            .timeline
-            .wait_for(from, within, what, |e| match &e.event {
-                Event::Mqtt(Dir::Down, Packet::ConnAck(a))
-                    if a.code == rumqttc::ConnectReturnCode::Success =>
-                {
-                    Some(())
-                }
-                _ => None,
-            })
-            .await?;
-        // MQTT 3.1.1 lets a client subscribe before its CONNACK: count from the CONNECT.
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        self.wait_subscribed(self.session_start(i), left).await?;
-        Ok(i)
-    }
-
-    /// The plug's last CONNECT at or before timeline index `i`: where the session that `i`
-    /// belongs to starts (its SUBSCRIBEs and first publishes may precede the CONNACK).
-    pub fn session_start(&self, i: usize) -> usize {
-        let snap = self.timeline.snapshot();
-        snap.iter()
-            .enumerate()
-            .take(i + 1)
-            .rev()
-            .find_map(|(j, e)| matches!(e.event, Event::Mqtt(Dir::Up, Packet::Connect(_))).then_some(j))
-            .unwrap_or(i)
-    }
-
-    /// Waits until the SUBSCRIBEs since `from` (a session's CONNACK) are acknowledged for
-    /// all five app topics. Without a 4001 reply the topics are unknown: one SUBACK does.
-    pub async fn wait_subscribed(&self, from: usize, within: Duration) -> anyhow::Result<Subscriptions> {
-        let want: Option<Vec<String>> = self
-            .identity
-            .as_ref()
-            .map(|id| APP_FIELDS.iter().map(|f| id.app_topic(f)).collect());
-        let mut subs = Subscriptions::default();
-        let what = "the broker's SUBACKs for the five app topics";
-        let (subs, _) = self
-            .timeline
-            .wait_for(from, within, what, |e| {
-                subs.see(&e.event);
-                let done = match &want {
-                    Some(w) => subs.missing(w).is_empty(),
-                    None => !subs.granted.is_empty(),
-                };
-                done.then(|| subs.clone())
-            })
-            .await?;
-        Ok(subs)
-    }
-
-    /// Waits for the app to receive a message on `{prefix}/device/{field}`.
-    pub async fn wait_device(
-        &self,
-        from: usize,
-        field: &str,
-        within: Duration,
-    ) -> anyhow::Result<(String, usize, Duration)> {
-        let topic = self.identity()?.device_topic(field);
-        let ((p, at), i) = self
-            .timeline
-            .wait_for(from, within, &format!("a message on {topic}"), |e| {
-                match &e.event {
-                    Event::AppReceived { topic: t, payload } if *t == topic => Some((payload.clone(), e.at)),
-                    _ => None,
-                }
-            })
-            .await?;
-        Ok((p, i, at))
-    }
-
-    /// Every PUBLISH the plug sent on `{prefix}/device/{field}` since `from`, as seen on the tap.
-    pub fn tap_publishes(
-        &self,
-        from: usize,
-        field: &str,
-    ) -> anyhow::Result<Vec<(Duration, rumqttc::Publish)>> {
-        let topic = self.identity()?.device_topic(field);
-        Ok(self
-            .timeline
-            .snapshot()
-            .into_iter()
-            .skip(from)
-            .filter_map(|Entry { at, event }| match event {
-                Event::Mqtt(Dir::Up, Packet::Publish(p)) if p.topic == topic => Some((at, p)),
-                _ => None,
-            })
-            .collect())
     }
 }

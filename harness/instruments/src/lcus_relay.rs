@@ -2,7 +2,8 @@
 //! `A0 <channel> <state> <checksum>`, checksum = (0xA0 + channel + state) mod 256, channels
 //! from 1. Which state closes the contact differs between boards, so it is configurable.
 //! The relay serves as a power switch (in the mains lead) or a button actuator (across the
-//! plug's button).
+//! plug's button). The board may be a bench host's port (`rfc2217://HOST:PORT`): that one is
+//! connected at the first command and reconnected after a failed one.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -15,6 +16,7 @@ use tokio::sync::Mutex;
 use tokio_serial::SerialStream;
 
 use crate::actuators::{ButtonActuator, PowerSwitch};
+use crate::port::{Link, PortAddress, SerialSettings};
 
 pub const HEADER: u8 = 0xA0;
 
@@ -27,10 +29,30 @@ pub fn frame(channel: u8, state: u8) -> [u8; 4] {
     ]
 }
 
-/// Boards by port path: the channels of one board (power on 1, button on 2, the usual
-/// bench) share its port, which opens exclusively.
-type Board = Arc<Mutex<SerialStream>>;
-static BOARDS: LazyLock<std::sync::Mutex<HashMap<String, Weak<Mutex<SerialStream>>>>> =
+/// One board's port: a local device is opened when the relay is; a network port when it is
+/// first used (opening a relay is not async, and a bench host may come up after the rig).
+struct BoardPort {
+    address: PortAddress,
+    baud: u32,
+    link: Option<Link>,
+}
+
+impl BoardPort {
+    async fn link(&mut self) -> anyhow::Result<&mut Link> {
+        if self.link.is_none() {
+            let l = crate::port::open_address(&self.address, SerialSettings::n81(self.baud))
+                .await
+                .with_context(|| format!("opening the relay board's port {}", self.address))?;
+            self.link = Some(l);
+        }
+        self.link.as_mut().context("the relay board's port")
+    }
+}
+
+/// Boards by port: the channels of one board (power on 1, button on 2, the usual bench)
+/// share its port, which opens exclusively.
+type Board = Arc<Mutex<BoardPort>>;
+static BOARDS: LazyLock<std::sync::Mutex<HashMap<String, Weak<Mutex<BoardPort>>>>> =
     LazyLock::new(Default::default);
 
 fn board(path: &str, baud: u32) -> anyhow::Result<Board> {
@@ -38,9 +60,15 @@ fn board(path: &str, baud: u32) -> anyhow::Result<Board> {
     if let Some(b) = boards.get(path).and_then(Weak::upgrade) {
         return Ok(b);
     }
-    let port = SerialStream::open(&tokio_serial::new(path, baud))
-        .map_err(|e| anyhow::anyhow!("opening the relay board's port {path}: {e}"))?;
-    let b = Arc::new(Mutex::new(port));
+    let address = PortAddress::parse(path).context("the relay board's port")?;
+    let link: Option<Link> = match &address {
+        PortAddress::Device(_) => Some(Box::new(
+            SerialStream::open(&tokio_serial::new(path, baud))
+                .map_err(|e| anyhow::anyhow!("opening the relay board's port {path}: {e}"))?,
+        )),
+        _ => None,
+    };
+    let b = Arc::new(Mutex::new(BoardPort { address, baud, link }));
     boards.insert(path.to_string(), Arc::downgrade(&b));
     Ok(b)
 }
@@ -70,11 +98,18 @@ impl LcusRelay {
         } else {
             1 - self.closed_state
         };
-        let mut p = self.port.lock().await;
-        p.write_all(&frame(self.channel, state))
-            .await
-            .context("writing to the relay board")?;
-        p.flush().await.context("writing to the relay board")
+        let mut board = self.port.lock().await;
+        let link = board.link().await?;
+        let sent = async {
+            link.write_all(&frame(self.channel, state)).await?;
+            link.flush().await
+        }
+        .await;
+        if sent.is_err() && board.address.is_network() {
+            // A dropped connection to the bench host: reconnect on the next command.
+            board.link = None;
+        }
+        sent.with_context(|| format!("writing to the relay board at {}", board.address))
     }
 }
 

@@ -13,7 +13,8 @@ pub enum MeterSpec {
     /// watts; `kind = "sdm230"` names the same driver).
     #[serde(alias = "sdm230")]
     Sdm120 {
-        /// A serial port path, or "virtual": the simulated rig's virtual SDM120 on a pty.
+        /// A serial port path, `rfc2217://HOST:PORT` or `tcp://HOST:PORT` (a bench host's
+        /// ser2net), or "virtual": the simulated rig's virtual SDM120 on a pty.
         port: String,
         #[serde(default = "modbus_address")]
         address: u8,
@@ -25,8 +26,9 @@ pub enum MeterSpec {
     },
     /// A SCPI power analyzer (WT310-style).
     Scpi {
-        /// "host:port" for TCP, a serial port path (starting with /), or "virtual": a virtual
-        /// analyzer on loopback reading the simulated load.
+        /// "host:port" for TCP, a serial port path (starting with /), `rfc2217://HOST:PORT`
+        /// (its serial port behind ser2net), or "virtual": a virtual analyzer on loopback
+        /// reading the simulated load.
         address: String,
         #[serde(default = "sdm_baud")]
         baud: u32,
@@ -94,7 +96,7 @@ pub async fn open_meter(
         MeterSpec::Sdm120 {
             port, address, baud, ..
         } => (
-            MeterDriver::Sdm120(crate::sdm120::Sdm120::open(port, *baud, *address)?),
+            MeterDriver::Sdm120(crate::sdm120::Sdm120::connect(port, *baud, *address).await?),
             None,
         ),
         MeterSpec::Scpi { address, .. } if address == "virtual" => {
@@ -105,7 +107,7 @@ pub async fn open_meter(
             let driver = crate::scpi_analyzer::ScpiAnalyzer::connect_tcp(&v.addr.to_string()).await?;
             (MeterDriver::Scpi(driver), Some(VirtualMeter::Scpi(v)))
         }
-        MeterSpec::Scpi { address, baud, .. } if address.starts_with('/') => (
+        MeterSpec::Scpi { address, baud, .. } if address.starts_with('/') || address.contains("://") => (
             MeterDriver::Scpi(crate::scpi_analyzer::ScpiAnalyzer::open_serial(address, *baud).await?),
             None,
         ),

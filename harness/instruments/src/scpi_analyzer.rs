@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::reading::Measurement;
 
@@ -13,8 +13,7 @@ use crate::reading::Measurement;
 pub const SETUP: &str = ":NUMERIC:NORMAL:NUMBER 3;ITEM1 U,1;ITEM2 I,1;ITEM3 P,1";
 pub const QUERY: &str = ":NUMERIC:NORMAL:VALUE?";
 
-trait Link: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Link for T {}
+use crate::port::SerialLink as Link;
 
 pub struct ScpiAnalyzer {
     io: BufReader<Box<dyn Link>>,
@@ -57,10 +56,12 @@ impl ScpiAnalyzer {
         Self::setup(Box::new(s)).await
     }
 
+    /// The analyzer's serial port: a device path, `rfc2217://HOST:PORT` or `tcp://HOST:PORT`.
     pub async fn open_serial(path: &str, baud: u32) -> anyhow::Result<ScpiAnalyzer> {
-        let p = tokio_serial::SerialStream::open(&tokio_serial::new(path, baud))
-            .map_err(|e| anyhow::anyhow!("opening the analyzer's port {path}: {e}"))?;
-        Self::setup(Box::new(p)).await
+        let link = crate::port::open(path, crate::port::SerialSettings::n81(baud))
+            .await
+            .context("the analyzer's port")?;
+        Self::setup(link).await
     }
 
     async fn setup(link: Box<dyn Link>) -> anyhow::Result<ScpiAnalyzer> {

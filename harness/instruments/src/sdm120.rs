@@ -9,6 +9,8 @@ use tokio_modbus::client::{Context as ModbusContext, Reader};
 use tokio_modbus::prelude::{rtu, Slave};
 use tokio_serial::SerialStream;
 
+use crate::port::{PortAddress, SerialSettings};
+
 use crate::reading::Measurement;
 
 pub const VOLTAGE: u16 = 0x0000;
@@ -39,6 +41,20 @@ impl Sdm120 {
             .map_err(|e| anyhow::anyhow!("opening the meter's port {path}: {e}"))?;
         Ok(Sdm120 {
             ctx: rtu::attach_slave(serial, Slave(address)),
+        })
+    }
+
+    /// Opens the meter on any port a rig names: a device path, `rfc2217://HOST:PORT` (8N1
+    /// at `baud`, set through the telnet COM-port option) or `tcp://HOST:PORT`.
+    pub async fn connect(port: &str, baud: u32, address: u8) -> anyhow::Result<Sdm120> {
+        if !PortAddress::parse(port)?.is_network() {
+            return Sdm120::open(port, baud, address);
+        }
+        let link = crate::port::open(port, SerialSettings::n81(baud))
+            .await
+            .context("the meter's port")?;
+        Ok(Sdm120 {
+            ctx: rtu::attach_slave(link, Slave(address)),
         })
     }
 

@@ -1,12 +1,15 @@
 //! The plug's serial console, read line by line and handed to the caller. The same driver reads
 //! a bench plug's USB-serial port and the simulated plug's pseudo-terminal. A device's
-//! USB port vanishes while it is powered off: the driver reopens it until it is back.
+//! USB port vanishes while it is powered off: the driver reopens it until it is back. On a
+//! shared bench the port is a bench host's (`rfc2217://HOST:PORT`): a dropped connection is
+//! reopened the same way.
 
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::task::JoinHandle;
-use tokio_serial::SerialStream;
+
+use crate::port::SerialSettings;
 
 /// What the console driver reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,16 +40,19 @@ impl SerialConsole {
         let task = tokio::spawn(async move {
             let mut announced = false;
             loop {
-                let port = SerialStream::open(&tokio_serial::new(&path, baud));
-                let Ok(port) = port else {
-                    if !announced {
-                        sink(ConsoleEvent::Unavailable(format!(
-                            "console {path} not available; retrying"
-                        )));
-                        announced = true;
+                let port = crate::port::open(&path, SerialSettings::n81(baud)).await;
+                let port = match port {
+                    Ok(p) => p,
+                    Err(e) => {
+                        if !announced {
+                            sink(ConsoleEvent::Unavailable(format!(
+                                "console {path} not available ({e:#}); retrying"
+                            )));
+                            announced = true;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
                     }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
                 };
                 announced = false;
                 let mut lines = BufReader::new(port).lines();

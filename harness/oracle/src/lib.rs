@@ -5,16 +5,21 @@
 //! tolerances, and the checks that turn observations into verdicts.
 //!
 //! Read first: `rules` (what is judged), `observation` (what a rig sees, in one vocabulary),
-//! then the checks by domain: `ap`, `session`, `payloads`, `subscriptions`, `timing`.
+//! then the checks by domain: `ap`, `session`, `subscriptions`, `payloads`, `switch`,
+//! `countdown`, `timing`.
 //! It owns no clock, no socket and no runtime: callers hand it what they saw and when. It
 //! shares no code with the firmware, so a misreading in one is caught by the other.
 
 pub mod ap;
+pub mod countdown;
 pub mod measure;
+pub mod metering;
 pub mod observation;
 pub mod payloads;
 pub mod rules;
+pub mod session;
 pub mod subscriptions;
+pub mod switch;
 pub mod timing;
 
 use rumqttc::{Packet, QoS};

@@ -80,3 +80,120 @@ impl fmt::Display for Entry {
         }
     }
 }
+
+/// A view of what a rig saw, from some point on: the queries checks are written in. Indices
+/// are positions in the whole record, so a view's answers can be used as marks.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    entries: &'a [Entry],
+    from: usize,
+}
+
+impl<'a> Seen<'a> {
+    /// Everything in `entries`.
+    pub fn all(entries: &'a [Entry]) -> Seen<'a> {
+        Seen { entries, from: 0 }
+    }
+
+    /// Only what was seen at index `from` or later.
+    pub fn since(self, from: usize) -> Seen<'a> {
+        Seen {
+            entries: self.entries,
+            from: from.max(self.from),
+        }
+    }
+
+    /// Only what was seen before index `to`.
+    pub fn before(self, to: usize) -> Seen<'a> {
+        Seen {
+            entries: &self.entries[..to.min(self.entries.len())],
+            from: self.from,
+        }
+    }
+
+    /// Each entry with its index.
+    pub fn iter(self) -> impl DoubleEndedIterator<Item = (usize, &'a Entry)> {
+        self.entries.iter().enumerate().skip(self.from)
+    }
+
+    /// The first entry `f` picks something from, with its index.
+    pub fn find<T>(self, mut f: impl FnMut(&'a Entry) -> Option<T>) -> Option<(usize, T)> {
+        self.iter().find_map(|(i, e)| f(e).map(|t| (i, t)))
+    }
+
+    /// The last entry `f` picks something from, with its index.
+    pub fn rfind<T>(self, mut f: impl FnMut(&'a Entry) -> Option<T>) -> Option<(usize, T)> {
+        self.iter().rev().find_map(|(i, e)| f(e).map(|t| (i, t)))
+    }
+
+    /// The PUBLISHes on `topic` in direction `dir` through the tap: index, time, packet.
+    pub fn publishes(self, dir: Dir, topic: &str) -> Vec<(usize, Duration, &'a rumqttc::Publish)> {
+        self.iter()
+            .filter_map(|(i, e)| match &e.event {
+                Event::Mqtt(d, Packet::Publish(p)) if *d == dir && p.topic == topic => Some((i, e.at, p)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The payloads the plug published on `topic`, as text, with their times.
+    pub fn payloads_up(self, topic: &str) -> Vec<(Duration, String)> {
+        self.publishes(Dir::Up, topic)
+            .into_iter()
+            .map(|(_, at, p)| (at, String::from_utf8_lossy(&p.payload).into_owned()))
+            .collect()
+    }
+
+    /// The plug's first CONNECT.
+    pub fn connect(self) -> Option<&'a rumqttc::Connect> {
+        self.find(|e| match &e.event {
+            Event::Mqtt(Dir::Up, Packet::Connect(c)) => Some(c),
+            _ => None,
+        })
+        .map(|(_, c)| c)
+    }
+
+    /// Where the plug acknowledged the broker's PUBLISH `pkid` (PUBACK or PUBREC).
+    pub fn plug_acknowledged(self, pkid: u16) -> Option<usize> {
+        self.find(|e| match &e.event {
+            Event::Mqtt(Dir::Up, Packet::PubAck(a)) if a.pkid == pkid => Some(()),
+            Event::Mqtt(Dir::Up, Packet::PubRec(a)) if a.pkid == pkid => Some(()),
+            _ => None,
+        })
+        .map(|(i, _)| i)
+    }
+
+    /// The times of the plug's connection attempts: the tap accepted or refused them.
+    pub fn connection_attempts(self) -> Vec<Duration> {
+        self.iter()
+            .filter(|(_, e)| is_connection_attempt(&e.event))
+            .map(|(_, e)| e.at)
+            .collect()
+    }
+
+    /// The times of every packet the plug sent through the tap.
+    pub fn packets_up(self) -> Vec<Duration> {
+        self.iter()
+            .filter(|(_, e)| matches!(e.event, Event::Mqtt(Dir::Up, _)))
+            .map(|(_, e)| e.at)
+            .collect()
+    }
+
+    /// The plug's last CONNECT at or before index `i`: where the session `i` belongs to
+    /// starts (its SUBSCRIBEs and first publishes may precede the CONNACK).
+    pub fn session_start(self, i: usize) -> usize {
+        self.before(i + 1)
+            .rfind(|e| matches!(e.event, Event::Mqtt(Dir::Up, Packet::Connect(_))).then_some(()))
+            .map_or(i, |(j, _)| j)
+    }
+}
+
+/// One of the plug's connection attempts: the tap accepted it or refused it (an outage).
+pub fn is_connection_attempt(e: &Event) -> bool {
+    matches!(e, Event::TapConnection { open: true } | Event::TapRefused)
+}
+
+/// An accepted CONNACK to the plug.
+pub fn is_accepted_connack(e: &Event) -> bool {
+    matches!(e, Event::Mqtt(Dir::Down, Packet::ConnAck(a)) if a.code == rumqttc::ConnectReturnCode::Success)
+}

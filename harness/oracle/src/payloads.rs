@@ -40,6 +40,11 @@ pub fn switch_state(payload: &str) -> anyhow::Result<bool> {
     onoff(string(&o, "switch_state", "switch_state")?, "switch_state")
 }
 
+/// `delete_device`: a JSON object [spec 3.2.5; its content `{}` is this project's profile].
+pub fn delete_device(payload: &str) -> anyhow::Result<()> {
+    object(payload, "delete_device").map(drop)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirmwareInfor {
     pub company_name: String,
@@ -60,6 +65,22 @@ pub fn firmware_infor(payload: &str) -> anyhow::Result<FirmwareInfor> {
         firmware_version: s("firmware_version")?,
         device_mac: s("device_mac")?,
     })
+}
+
+/// firmware_infor of the plug whose 4001 reply gave `mac`: the same MAC in any spelling
+/// [app], and a firmware version.
+pub fn firmware_infor_of(payload: &str, mac: &str) -> anyhow::Result<FirmwareInfor> {
+    let f = firmware_infor(payload)?;
+    anyhow::ensure!(
+        crate::same_mac(&f.device_mac, mac),
+        "firmware_infor.device_mac {:?}, the 4001 reply said {mac:?}",
+        f.device_mac
+    );
+    anyhow::ensure!(
+        !f.firmware_version.is_empty(),
+        "firmware_infor.firmware_version is empty"
+    );
+    Ok(f)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

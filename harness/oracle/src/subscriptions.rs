@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use rumqttc::{Packet, SubscribeReasonCode};
 
-use crate::observation::{Dir, Event};
+use crate::observation::{Dir, Event, Seen};
 
 #[derive(Debug, Default, Clone)]
 pub struct Subscriptions {
@@ -20,6 +20,15 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
+    /// The subscriptions of the session under way at the end of `seen`.
+    pub fn of(seen: Seen<'_>) -> Subscriptions {
+        let mut subs = Subscriptions::default();
+        for (_, e) in seen.iter() {
+            subs.see(&e.event);
+        }
+        subs
+    }
+
     /// Takes one timeline event into account. A new CONNECT starts a new session: what an
     /// earlier one subscribed does not count for it.
     pub fn see(&mut self, e: &Event) {
@@ -60,6 +69,18 @@ impl Subscriptions {
     /// Filters sent but not acknowledged yet.
     pub fn unacknowledged(&self) -> Vec<&str> {
         self.pending.values().flatten().map(String::as_str).collect()
+    }
+}
+
+impl std::fmt::Display for Subscriptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "granted {:?}, refused {:?}, unacknowledged {:?}",
+            self.granted,
+            self.refused,
+            self.unacknowledged()
+        )
     }
 }
 

@@ -89,6 +89,21 @@ impl Periods {
         Ok(())
     }
 
+    /// As [`Periods::judge_intervals`], from the times of consecutive messages.
+    pub fn judge_series(
+        &self,
+        name: &str,
+        times: &[Duration],
+        expected: (Duration, Duration),
+        m: &mut Measurements,
+    ) -> Result<(), String> {
+        let gaps: Vec<(Duration, Duration)> = times
+            .windows(2)
+            .map(|p| (p[1], p[1].saturating_sub(p[0])))
+            .collect();
+        self.judge_intervals(name, &gaps, expected, m)
+    }
+
     /// Scales an application-timer duration given in real-plug seconds.
     pub fn app(&self, secs: f64) -> Duration {
         self.s(secs)

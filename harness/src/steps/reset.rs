@@ -2,28 +2,19 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Context};
+use anyhow::{bail, ensure};
 use cucumber::{then, when};
-use oracle::ap;
-use rumqttc::Packet;
-use serde_json::Value;
+use oracle::{ap, payloads};
 
 use crate::ap_link::ApLink;
-use crate::timeline::{Dir, Event};
+use crate::timeline::Event;
 use crate::world::PlugWorld;
 
 #[when(regex = r"^the app sends a reset with payload (.*)$")]
 async fn app_reset(w: &mut PlugWorld, payload: String) -> anyhow::Result<()> {
     // `empty` stands for the Android app's empty payload.
-    let payload = if payload == "empty" {
-        String::new()
-    } else {
-        payload
-    };
-    let topic = w.identity()?.app_topic("reset");
-    w.mark = w.timeline.len();
-    w.command_mark = w.mark;
-    w.app.publish(&topic, &payload).await
+    let payload = if payload == "empty" { "" } else { &payload };
+    w.app_command("reset", payload).await
 }
 
 #[then("the plug publishes delete_device")]
@@ -31,10 +22,7 @@ async fn delete_device(w: &mut PlugWorld) -> anyhow::Result<()> {
     let (p, _, _) = w
         .wait_device(w.command_mark, "delete_device", Duration::from_secs(3))
         .await?;
-    let v: Value =
-        serde_json::from_str(&p).with_context(|| format!("delete_device payload is not JSON: {p:?}"))?;
-    ensure!(v.is_object(), "delete_device payload is not an object: {p}");
-    Ok(())
+    payloads::delete_device(&p)
 }
 
 #[then("the plug leaves the broker")]
@@ -52,12 +40,13 @@ async fn leaves(w: &mut PlugWorld) -> anyhow::Result<()> {
 
 #[then("no delete_device was published")]
 async fn no_delete_device(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let topic = w.identity()?.device_topic("delete_device");
-    w.timeline.none_since(
-        w.command_mark,
-        "delete_device after an app reset",
-        |e| matches!(&e.event, Event::Mqtt(Dir::Up, Packet::Publish(p)) if p.topic == topic),
-    )
+    match w.published(w.command_mark, "delete_device", |_| Ok(()))?.first() {
+        Some((at, _)) => bail!(
+            "expected no delete_device after an app reset, saw one at {at:?}\n{}",
+            w.timeline.tail()
+        ),
+        None => Ok(()),
+    }
 }
 
 #[then("the plug answers on its AP socket again and has forgotten its configuration")]

@@ -6,85 +6,65 @@ use anyhow::{ensure, Context};
 use cucumber::{given, then, when};
 use oracle::measure::Limits;
 use oracle::payloads;
-use rumqttc::Packet;
+use oracle::switch;
 
 use super::params::OnOff;
-use crate::timeline::{Dir, Event};
+use crate::timeline::Event;
 use crate::world::PlugWorld;
 
 /// How long an app command may take to be echoed (network, not scaled).
 const ECHO_WITHIN: Duration = Duration::from_secs(2);
 
+/// A switch_state payload's state, if it is `want`.
+fn reads(want: bool) -> impl Fn(&str) -> Option<bool> {
+    move |p| payloads::switch_state(p).ok().filter(|on| *on == want)
+}
+
 #[when(expr = "the app switches the plug {onoff}")]
 async fn switch(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
-    let topic = w.identity()?.app_topic("switch_state");
-    w.mark = w.timeline.len();
-    w.command_mark = w.mark;
-    w.app
-        .publish(&topic, &format!(r#"{{"switch_state":"{}"}}"#, s.as_str()))
+    w.app_command("switch_state", &format!(r#"{{"switch_state":"{}"}}"#, s.as_str()))
         .await
 }
 
 /// The relay state the plug last reported on the tap before timeline index `before`.
 fn last_reported(w: &PlugWorld, before: usize) -> anyhow::Result<Option<bool>> {
     let topic = w.identity()?.device_topic("switch_state");
-    Ok(w.timeline
-        .snapshot()
-        .iter()
-        .take(before)
-        .rev()
-        .find_map(|e| match &e.event {
-            Event::Mqtt(Dir::Up, Packet::Publish(p)) if p.topic == topic => {
-                payloads::switch_state(&String::from_utf8_lossy(&p.payload)).ok()
-            }
-            _ => None,
-        }))
+    let last = w.look(|s| s.before(before).payloads_up(&topic).pop());
+    Ok(last.and_then(|(_, p)| payloads::switch_state(&p).ok()))
 }
 
 #[then(expr = "the plug reports switch_state {onoff}")]
 async fn reports(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
-    let topic = w.identity()?.device_topic("switch_state");
-    let want = s.is_on();
-    let waited = w
-        .timeline
-        .wait_for(
-            w.mark,
-            ECHO_WITHIN,
-            &format!("switch_state {} on {topic}", s.as_str()),
-            |e| match &e.event {
-                Event::AppReceived { topic: t, payload } if *t == topic => {
-                    payloads::switch_state(payload).ok().filter(|on| *on == want)
-                }
-                _ => None,
-            },
-        )
-        .await;
-    match waited {
+    let what = format!("switch_state {}", s.as_str());
+    match w
+        .next_device(w.mark, "switch_state", ECHO_WITHIN, &what, reads(s.is_on()))
+        .await
+    {
         Ok((_, i)) => {
-            // From the command's delivery to the plug (none for a button press) to the echo.
-            let cmd = w.identity()?.app_topic("switch_state");
-            let snap = w.timeline.snapshot();
-            let sent = snap.iter().skip(w.command_mark).find_map(|e| match &e.event {
-                Event::Mqtt(Dir::Down, Packet::Publish(p)) if p.topic == cmd => Some(e.at),
-                _ => None,
-            });
-            let echoed = snap.get(i).map(|e| e.at);
-            if let (Some(s), Some(e)) = (sent, echoed) {
-                let latency = e.saturating_sub(s).as_secs_f64();
-                w.measure(
-                    "switch_echo_latency",
-                    "s",
-                    Limits::at_most(ECHO_WITHIN.as_secs_f64()),
-                    latency,
-                    Some(e),
-                )?;
-            }
-            w.mark = i + 1
+            measure_echo(w, i)?;
+            w.mark = i + 1;
         }
         // switch_state is owed on a change [spec]: a command to the state the plug already
         // reported changes nothing, and a plug may stay silent.
-        Err(e) if last_reported(w, w.mark)? != Some(want) => return Err(e),
+        Err(e) if last_reported(w, w.mark)? != Some(s.is_on()) => return Err(e),
         Err(_) => {}
+    }
+    Ok(())
+}
+
+/// From the command's delivery to the plug (none for a button press) to its echo at `i`.
+fn measure_echo(w: &mut PlugWorld, i: usize) -> anyhow::Result<()> {
+    let sent = w.delivered(w.command_mark, "switch_state")?;
+    let echoed = w.look(|s| s.since(i).iter().next().map(|(_, e)| e.at));
+    if let (Some(s), Some(e)) = (sent, echoed) {
+        let limits = Limits::at_most(ECHO_WITHIN.as_secs_f64());
+        w.measure(
+            "switch_echo_latency",
+            "s",
+            limits,
+            e.saturating_sub(s).as_secs_f64(),
+            Some(e),
+        )?;
     }
     Ok(())
 }
@@ -117,81 +97,55 @@ async fn relay_is(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
 async fn console_relay(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     // The console's format is the plug's own: the rig file's patterns read it.
     let patterns = w.ctx.console.clone();
-    let pattern = if s.is_on() {
-        &patterns.relay_on
-    } else {
-        &patterns.relay_off
-    };
+    let what = format!(
+        "a console line matching {:?}",
+        patterns.relay_pattern(s.is_on()).as_str()
+    );
     w.timeline
-        .wait_for(
-            w.command_mark,
-            ECHO_WITHIN,
-            &format!("a console line matching {:?}", pattern.as_str()),
-            |e| match &e.event {
-                Event::Console(l) if patterns.relay(l) == Some(s.is_on()) => Some(()),
-                _ => None,
-            },
-        )
-        .await?;
-    Ok(())
+        .wait_for(w.command_mark, ECHO_WITHIN, &what, |e| match &e.event {
+            Event::Console(l) => (patterns.relay(l) == Some(s.is_on())).then_some(()),
+            _ => None,
+        })
+        .await
+        .map(drop)
 }
 
 #[then(expr = "switch_state arrives every 30 s within tolerance, {int} times in a row")]
 async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     let (period, tol) = w.periods().heartbeat();
     crate::bench::protocol_wait(period * (times as u32 + 1));
-    let mut at = Vec::new();
     // The publish on connection does not start the series: a plug may time its heartbeat
     // from boot, from the session, or from its last publish. The gaps between heartbeats
     // are what the rule fixes.
     let session = w.session_start(w.mark);
-    let (_, first, _) = w.wait_device(session, "switch_state", ECHO_WITHIN).await?;
-    let mut from = first + 1;
+    let (_, mut last, _) = w.wait_device(session, "switch_state", ECHO_WITHIN).await?;
     for _ in 0..=times {
-        let (_, i, t) = w
-            .wait_device(from, "switch_state", period + tol + Duration::from_secs(2))
-            .await?;
-        at.push(t);
-        from = i + 1;
+        last = w
+            .wait_device(last + 1, "switch_state", period + tol + Duration::from_secs(2))
+            .await?
+            .1;
     }
-    // Measured on the tap, where the plug's packets arrive without the broker's delay.
-    // The tap saw the on-connection publish first (it may precede the CONNACK).
-    let tap: Vec<Duration> = w
-        .tap_publishes(session, "switch_state")?
-        .into_iter()
-        .skip(1)
-        .map(|(t, _)| t)
-        .take(times + 1)
-        .collect();
+    // Measured on the tap, where the plug's packets arrive without the broker's delay. The
+    // tap saw the on-connection publish first (it may precede the CONNACK).
+    let tap = w.published(session, "switch_state", |_| Ok(()))?;
+    let tap: Vec<Duration> = tap.into_iter().skip(1).take(times + 1).map(|(t, _)| t).collect();
     ensure!(
         tap.len() == times + 1,
-        "the tap saw {} switch_state publishes, the app {}",
+        "the tap saw {} switch_state heartbeats, not {}",
         tap.len(),
-        at.len()
+        times + 1
     );
-    let gaps: Vec<(Duration, Duration)> = tap
-        .windows(2)
-        .map(|p| (p[1], p[1].saturating_sub(p[0])))
-        .collect();
     let periods = w.periods();
     periods
-        .judge_intervals("heartbeat_interval", &gaps, (period, tol), &mut w.measurements)
+        .judge_series("heartbeat_interval", &tap, (period, tol), &mut w.measurements)
         .map_err(|e| anyhow::anyhow!("switch_state heartbeat: {e}\n{}", w.timeline.tail()))
 }
 
 #[then("no other publish changed the relay meanwhile")]
 async fn no_change(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let states: Vec<bool> = w
-        .tap_publishes(0, "switch_state")?
-        .iter()
-        .map(|(_, p)| payloads::switch_state(&String::from_utf8_lossy(&p.payload)))
-        .collect::<anyhow::Result<_>>()
-        .context("a switch_state payload breaks spec 3.2.1")?;
-    ensure!(
-        states.windows(2).all(|s| s[0] == s[1]),
-        "switch_state changed without a command: {states:?}"
-    );
-    Ok(())
+    let states = w.published(0, "switch_state", payloads::switch_state);
+    let states = states.context("a switch_state payload breaks spec 3.2.1")?;
+    switch::check_unchanged(&states.into_iter().map(|(_, on)| on).collect::<Vec<_>>())
 }
 
 /// Kills the simulated plug's process without warning (SIGKILL): for testing how the
@@ -208,46 +162,36 @@ async fn kill(w: &mut PlugWorld) -> anyhow::Result<()> {
 /// For `cargo bench`: app-to-device switch round trips, alternating on and off.
 #[then(expr = "{int} switch round trips are measured")]
 async fn round_trips(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
-    let cmd = w.identity()?.app_topic("switch_state");
-    let state = w.identity()?.device_topic("switch_state");
     for i in 0..n {
         let on = i % 2 == 0;
-        let want = if on { "on" } else { "off" };
-        let from = w.timeline.len();
         let sent = std::time::Instant::now();
-        w.app
-            .publish(&cmd, &format!(r#"{{"switch_state":"{want}"}}"#))
-            .await?;
-        w.timeline
-            .wait_for(from, ECHO_WITHIN, "the switch_state echo", |e| match &e.event {
-                Event::AppReceived { topic, payload } if *topic == state => {
-                    payloads::switch_state(payload).ok().filter(|s| *s == on)
-                }
-                _ => None,
-            })
-            .await?;
+        w.app_command(
+            "switch_state",
+            &format!(r#"{{"switch_state":"{}"}}"#, if on { "on" } else { "off" }),
+        )
+        .await?;
+        w.next_device(
+            w.mark,
+            "switch_state",
+            ECHO_WITHIN,
+            "the switch_state echo",
+            reads(on),
+        )
+        .await?;
         crate::bench::round_trip(sent.elapsed());
+        let limits = Limits::at_most(ECHO_WITHIN.as_secs_f64());
         w.measure(
             "switch_round_trip",
             "s",
-            Limits::at_most(ECHO_WITHIN.as_secs_f64()),
+            limits,
             sent.elapsed().as_secs_f64(),
             None,
         )?;
-        let tap: Vec<(Duration, bool)> = w
-            .timeline
-            .snapshot()
-            .into_iter()
-            .skip(from)
-            .filter_map(|e| match &e.event {
-                Event::Mqtt(Dir::Down, Packet::Publish(p)) if p.topic == cmd => Some((e.at, true)),
-                Event::Mqtt(Dir::Up, Packet::Publish(p)) if p.topic == state => Some((e.at, false)),
-                _ => None,
-            })
-            .collect();
-        let cmd_at = tap.iter().find(|(_, down)| *down).map(|(t, _)| *t);
-        let echo_at = tap.iter().find(|(_, down)| !*down).map(|(t, _)| *t);
-        if let (Some(c), Some(e)) = (cmd_at, echo_at) {
+        let echo = w
+            .published(w.mark, "switch_state", |_| Ok(()))?
+            .first()
+            .map(|(t, _)| *t);
+        if let (Some(c), Some(e)) = (w.delivered(w.mark, "switch_state")?, echo) {
             crate::bench::plug_response(e.saturating_sub(c));
         }
     }
@@ -258,40 +202,19 @@ async fn round_trips(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
 async fn console_matches_mqtt(w: &mut PlugWorld) -> anyhow::Result<()> {
     // Give the last console line time to arrive over the serial port.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let state = w.identity()?.device_topic("switch_state");
     // From the moment the relay's state was made known (`Given the plug's relay is ...`):
     // the state at power-up is the plug's own, and its console need not print it.
     let (from, known) = w
         .relay_known
         .context("no known relay state to compare from: the scenario must set one first")?;
-    let (mut mqtt, mut console): (Vec<bool>, Vec<bool>) = (Vec::new(), Vec::new());
-    // Only changes: heartbeats and echoes repeat the state, a console may print it again.
-    let push = |list: &mut Vec<bool>, on: bool| {
-        if list.last().copied().unwrap_or(known) != on {
-            list.push(on);
-        }
-    };
-    for e in w.timeline.snapshot().iter().skip(from) {
-        match &e.event {
-            Event::Mqtt(Dir::Up, Packet::Publish(p)) if p.topic == state => {
-                push(
-                    &mut mqtt,
-                    payloads::switch_state(&String::from_utf8_lossy(&p.payload))?,
-                );
-            }
-            Event::Console(l) => {
-                if let Some(on) = w.ctx.console.relay(l) {
-                    push(&mut console, on);
-                }
-            }
-            _ => {}
-        }
-    }
-    ensure!(!mqtt.is_empty(), "no relay change was reported over MQTT");
-    ensure!(
-        mqtt == console,
-        "relay changes over MQTT {mqtt:?} differ from those on the console {console:?}\n{}",
-        w.timeline.tail()
-    );
-    Ok(())
+    let mqtt = w.published(from, "switch_state", payloads::switch_state)?;
+    let mqtt = switch::changes(mqtt.into_iter().map(|(_, on)| on), known);
+    let lines = w.look(|s| {
+        s.since(from)
+            .iter()
+            .filter_map(|(_, e)| w.ctx.console.relay_of(&e.event))
+            .collect::<Vec<_>>()
+    });
+    switch::check_console_matches(&mqtt, &switch::changes(lines, known))
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", w.timeline.tail()))
 }

@@ -155,11 +155,15 @@ mod tests {
     async fn a_raw_tcp_server_is_not_taken_for_rfc2217() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
-        // Accepts, says nothing, closes after a moment.
+        // Accepts, reads what comes, answers nothing, closes after a moment.
         let srv = tokio::spawn(async move {
-            if let Ok((s, _)) = l.accept().await {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                drop(s);
+            if let Ok((mut s, _)) = l.accept().await {
+                let mut buf = [0u8; 256];
+                let _ = tokio::time::timeout(Duration::from_millis(200), async {
+                    use tokio::io::AsyncReadExt;
+                    while s.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+                })
+                .await;
             }
         });
         let e = open(&format!("rfc2217://{addr}"), SerialSettings::n81(9600))

@@ -293,15 +293,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Rfc2217Stream<S> {
     }
 
     /// Sends the negotiation and waits until the server has answered COM-PORT-OPTION;
-    /// serial data that arrives meanwhile is kept for the reader.
+    /// serial data that arrives meanwhile is kept for the reader. Reads while it writes, so
+    /// a server that answers before reading everything cannot deadlock it.
     pub async fn negotiate(&mut self) -> io::Result<ComPort> {
-        use tokio::io::AsyncWriteExt;
-        self.flush().await?;
-        while self.codec.com_port == ComPort::Unanswered && !self.eof {
-            std::future::poll_fn(|cx| Pin::new(&mut *self).poll_fill(cx)).await?;
-            self.flush().await?;
-        }
-        Ok(self.codec.com_port)
+        std::future::poll_fn(|cx| loop {
+            let drained = match self.poll_drain(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                p => p.is_ready(),
+            };
+            if self.codec.com_port != ComPort::Unanswered || self.eof {
+                return if drained {
+                    Poll::Ready(Ok(self.codec.com_port))
+                } else {
+                    Poll::Pending
+                };
+            }
+            ready!(self.poll_fill(cx))?;
+        })
+        .await
     }
 
     pub fn codec(&self) -> &Codec {

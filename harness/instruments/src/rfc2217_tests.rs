@@ -169,7 +169,7 @@ async fn fake_server(mut io: tokio::io::DuplexStream) {
 
 #[tokio::test]
 async fn the_stream_negotiates_and_carries_ff_both_ways() {
-    let (client, server) = tokio::io::duplex(7); // tiny buffers: many partial reads/writes
+    let (client, server) = tokio::io::duplex(16); // small buffers: partial reads and writes
     let srv = tokio::spawn(fake_server(server));
     let mut s = Rfc2217Stream::new(client, SerialSettings::n81(9600));
     let state = tokio::time::timeout(std::time::Duration::from_secs(5), s.negotiate())

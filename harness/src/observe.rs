@@ -119,6 +119,30 @@ impl PlugWorld {
         Ok((p, i, at))
     }
 
+    /// The times of `count` consecutive publishes on `{prefix}/device/{field}` after `from`,
+    /// each due within `each` of the last: waited for on the app side (so they were
+    /// delivered), timed on the tap (where they arrive without the broker's delay).
+    pub async fn series(
+        &self,
+        from: usize,
+        field: &str,
+        count: usize,
+        each: Duration,
+    ) -> anyhow::Result<Vec<Duration>> {
+        let mut next = from;
+        for _ in 0..count {
+            next = self.wait_device(next, field, each).await?.1 + 1;
+        }
+        let tap = self.published(from, field, |_| Ok(()))?;
+        let tap: Vec<Duration> = tap.into_iter().take(count).map(|(t, _)| t).collect();
+        anyhow::ensure!(
+            tap.len() == count,
+            "the tap saw {} of the {count} {field} publishes the app received",
+            tap.len()
+        );
+        Ok(tap)
+    }
+
     /// What the plug published on `{prefix}/device/{field}` since `from`, on the tap,
     /// parsed by `parse` (each payload must parse: a bad one breaks the topic's schema).
     pub fn published<T>(

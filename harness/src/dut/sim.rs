@@ -170,6 +170,15 @@ impl SimPlug {
         self.pid
     }
 
+    /// Kills the process without warning (SIGKILL), as a crash would: its exit is reported.
+    pub fn kill_unexpectedly(&self) -> anyhow::Result<()> {
+        let pid = self.pid.context("the plug has no process id")?;
+        // SAFETY: kill(2) with the pid of the child this handle spawned and owns.
+        let r = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        anyhow::ensure!(r == 0, "kill({pid}, SIGKILL) failed");
+        Ok(())
+    }
+
     /// One control-channel command; the plug-sim reply must start with `ok`.
     pub async fn control(&self, cmd: &str) -> anyhow::Result<String> {
         let io = async {

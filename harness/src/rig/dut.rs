@@ -33,6 +33,14 @@ pub enum OtaSource {
 }
 
 impl Dut {
+    /// Checks the keys that only make sense together (a simulated plug's have defaults).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        match self {
+            Dut::Sim(_) => Ok(()),
+            Dut::External(e) => e.validate(),
+        }
+    }
+
     /// Whether the plug claims power monitoring (device_type "1").
     pub fn power_claim(&self) -> bool {
         match self {

@@ -112,16 +112,10 @@ async fn agrees_with_reference(w: &mut PlugWorld, samples: usize) -> anyhow::Res
 async fn cadence(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     let (period, tol) = w.periods().cadence();
     crate::bench::protocol_wait(period * times as u32);
-    let mut from = w.mark;
-    for _ in 0..=times {
-        from = next_sample(w, from).await?.2 + 1;
-    }
-    let at: Vec<Duration> = w
-        .published(w.mark, "electricity_information", |_| Ok(()))?
-        .into_iter()
-        .map(|(t, _)| t)
-        .take(times + 1)
-        .collect();
+    let at = w
+        .series(w.mark, "electricity_information", times + 1, period * 3 + tol)
+        .await?;
+    w.published(w.mark, "electricity_information", payloads::electricity)?;
     let periods = w.periods();
     periods
         .judge_series("electricity_interval", &at, (period, tol), &mut w.measurements)

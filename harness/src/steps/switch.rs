@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Context};
+use anyhow::Context;
 use cucumber::{given, then, when};
 use oracle::measure::Limits;
 use oracle::payloads;
@@ -117,27 +117,17 @@ async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     // The publish on connection does not start the series: a plug may time its heartbeat
     // from boot, from the session, or from its last publish. The gaps between heartbeats
     // are what the rule fixes.
-    let session = w.session_start(w.mark);
-    let (_, mut last, _) = w.wait_device(session, "switch_state", ECHO_WITHIN).await?;
-    for _ in 0..=times {
-        last = w
-            .wait_device(last + 1, "switch_state", period + tol + Duration::from_secs(2))
-            .await?
-            .1;
-    }
-    // Measured on the tap, where the plug's packets arrive without the broker's delay. The
-    // tap saw the on-connection publish first (it may precede the CONNACK).
-    let tap = w.published(session, "switch_state", |_| Ok(()))?;
-    let tap: Vec<Duration> = tap.into_iter().skip(1).take(times + 1).map(|(t, _)| t).collect();
-    ensure!(
-        tap.len() == times + 1,
-        "the tap saw {} switch_state heartbeats, not {}",
-        tap.len(),
-        times + 1
-    );
+    let on_connection = w
+        .wait_device(w.session_start(w.mark), "switch_state", ECHO_WITHIN)
+        .await?
+        .1;
+    let each = period + tol + Duration::from_secs(2);
+    let beats = w
+        .series(on_connection + 1, "switch_state", times + 1, each)
+        .await?;
     let periods = w.periods();
     periods
-        .judge_series("heartbeat_interval", &tap, (period, tol), &mut w.measurements)
+        .judge_series("heartbeat_interval", &beats, (period, tol), &mut w.measurements)
         .map_err(|e| anyhow::anyhow!("switch_state heartbeat: {e}\n{}", w.timeline.tail()))
 }
 
@@ -152,48 +142,46 @@ async fn no_change(w: &mut PlugWorld) -> anyhow::Result<()> {
 /// harness reports a DUT that dies mid-scenario.
 #[when("the plug process is killed")]
 async fn kill(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let pid = w.plug.sim()?.pid().context("the plug has no process id")?;
-    // SAFETY: kill(2) with a pid this World spawned and owns.
-    let r = unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    ensure!(r == 0, "kill({pid}, SIGKILL) failed");
-    Ok(())
+    w.plug.sim()?.kill_unexpectedly()
 }
 
 /// For `cargo bench`: app-to-device switch round trips, alternating on and off.
 #[then(expr = "{int} switch round trips are measured")]
 async fn round_trips(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
     for i in 0..n {
-        let on = i % 2 == 0;
-        let sent = std::time::Instant::now();
-        w.app_command(
-            "switch_state",
-            &format!(r#"{{"switch_state":"{}"}}"#, if on { "on" } else { "off" }),
-        )
-        .await?;
-        w.next_device(
-            w.mark,
-            "switch_state",
-            ECHO_WITHIN,
-            "the switch_state echo",
-            reads(on),
-        )
-        .await?;
-        crate::bench::round_trip(sent.elapsed());
-        let limits = Limits::at_most(ECHO_WITHIN.as_secs_f64());
-        w.measure(
-            "switch_round_trip",
-            "s",
-            limits,
-            sent.elapsed().as_secs_f64(),
-            None,
-        )?;
-        let echo = w
-            .published(w.mark, "switch_state", |_| Ok(()))?
-            .first()
-            .map(|(t, _)| *t);
-        if let (Some(c), Some(e)) = (w.delivered(w.mark, "switch_state")?, echo) {
-            crate::bench::plug_response(e.saturating_sub(c));
-        }
+        round_trip(w, if i % 2 == 0 { OnOff::On } else { OnOff::Off }).await?;
+    }
+    Ok(())
+}
+
+/// One switch command and its echo: the app's round trip, and the plug's own share
+/// between the tap's delivery of the command and the echo.
+async fn round_trip(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
+    let sent = std::time::Instant::now();
+    switch(w, s).await?;
+    w.next_device(
+        w.mark,
+        "switch_state",
+        ECHO_WITHIN,
+        "the switch_state echo",
+        reads(s.is_on()),
+    )
+    .await?;
+    crate::bench::round_trip(sent.elapsed());
+    let limits = Limits::at_most(ECHO_WITHIN.as_secs_f64());
+    w.measure(
+        "switch_round_trip",
+        "s",
+        limits,
+        sent.elapsed().as_secs_f64(),
+        None,
+    )?;
+    let echo = w
+        .published(w.mark, "switch_state", |_| Ok(()))?
+        .first()
+        .map(|(t, _)| *t);
+    if let (Some(c), Some(e)) = (w.delivered(w.mark, "switch_state")?, echo) {
+        crate::bench::plug_response(e.saturating_sub(c));
     }
     Ok(())
 }

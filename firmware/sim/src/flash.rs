@@ -35,6 +35,9 @@ impl NorFlashError for FlashError {
 pub struct FileFlash {
     file: File,
     size: usize,
+    /// Bytes are stored inverted, so a sparse file's holes read as erased (0xFF): a large
+    /// flash costs no disk until it is written.
+    inverted: bool,
 }
 
 impl FileFlash {
@@ -52,7 +55,37 @@ impl FileFlash {
             // New bytes of a fresh flash read as erased.
             file.write_all_at(&vec![0xFF; size - have], have as u64)?;
         }
-        Ok(FileFlash { file, size })
+        Ok(FileFlash {
+            file,
+            size,
+            inverted: false,
+        })
+    }
+
+    /// Opens (or creates, erased and sparse) a flash of `size` bytes stored inverted: for
+    /// the OTA slots, which are large and mostly never written.
+    pub fn open_sparse(path: &Path, size: usize) -> std::io::Result<FileFlash> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        if (file.metadata()?.len() as usize) < size {
+            file.set_len(size as u64)?;
+        }
+        Ok(FileFlash {
+            file,
+            size,
+            inverted: true,
+        })
+    }
+
+    /// The bytes as stored (the identity, or inverted).
+    fn stored(&self, bytes: &mut [u8]) {
+        if self.inverted {
+            bytes.iter_mut().for_each(|b| *b = !*b);
+        }
     }
 
     fn check(&self, offset: u32, len: usize) -> Result<u64, FlashError> {
@@ -73,7 +106,9 @@ fn io(e: std::io::Error) -> FlashError {
 impl FileFlash {
     fn read_at(&self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
         let at = self.check(offset, bytes.len())?;
-        self.file.read_exact_at(bytes, at).map_err(io)
+        self.file.read_exact_at(bytes, at).map_err(io)?;
+        self.stored(bytes);
+        Ok(())
     }
 
     fn erase_range(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
@@ -84,9 +119,9 @@ impl FileFlash {
             return Err(FlashError::NotAligned);
         }
         let at = self.check(from, (to - from) as usize)?;
-        self.file
-            .write_all_at(&vec![0xFF; (to - from) as usize], at)
-            .map_err(io)
+        let mut erased = vec![0xFF; (to - from) as usize];
+        self.stored(&mut erased);
+        self.file.write_all_at(&erased, at).map_err(io)
     }
 
     fn program(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
@@ -96,8 +131,9 @@ impl FileFlash {
         let at = self.check(offset, bytes.len())?;
         // NOR programming can only clear bits.
         let mut old = vec![0u8; bytes.len()];
-        self.file.read_exact_at(&mut old, at).map_err(io)?;
-        let new: Vec<u8> = old.iter().zip(bytes).map(|(o, n)| o & n).collect();
+        self.read_at(offset, &mut old)?;
+        let mut new: Vec<u8> = old.iter().zip(bytes).map(|(o, n)| o & n).collect();
+        self.stored(&mut new);
         self.file.write_all_at(&new, at).map_err(io)
     }
 }

@@ -1,6 +1,6 @@
 //! The two OTA slots and the record of which one boots, in the state directory, as the
-//! ESP32-C3 crate's `ota_slot` has them in flash: `slots.flash` (a file-backed NOR flash,
-//! `flash`, holding ota_0 and ota_1 at plug-board's slot size) and `otadata`.
+//! ESP32-C3 crate's `ota_slot` has them in flash: `slots.flash` (a sparse file-backed NOR
+//! flash, `flash`, holding ota_0 and ota_1) and `otadata`.
 //!
 //! Read first: plug-core's `ota_slot`, which writes a download here exactly as on the device
 //! (body from the slot's first byte, the 64-byte head in its last sector) and reads the
@@ -20,11 +20,11 @@ use plug_core::ota_image::HEADER_LEN;
 use plug_core::ota_slot::{self, SlotWriter, SECTOR};
 use plug_core::vendor_image;
 
-use crate::flash::{FileFlash, ERASE_SIZE};
+use crate::flash::FileFlash;
 
-/// Each slot's size: the device's (plug-board), so an image too large for the device is
-/// too large here.
-const SLOT_SIZE: u32 = plug_board::partitions::slot_size();
+/// Each slot's size: the largest body an image may announce and the head sector. Larger
+/// than the device's (plug-board), as the simulated plug's image is the host binary.
+const SLOT_SIZE: u32 = plug_core::ota_image::MAX_BODY + SECTOR as u32;
 
 /// What `otadata` says boots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,7 @@ impl Slots {
 
     /// The slot flash, created erased on first use.
     pub fn flash(&self) -> std::io::Result<FileFlash> {
-        FileFlash::open(&self.dir.join("slots.flash"), 2 * SLOT_SIZE as usize / ERASE_SIZE)
+        FileFlash::open_sparse(&self.dir.join("slots.flash"), 2 * SLOT_SIZE as usize)
     }
 
     fn offset(n: u8) -> u32 {

@@ -9,7 +9,8 @@
 //! - `strategy`: bringing a bench plug to a known state between scenarios;
 //! - `world`: one scenario's rig, and `observe`, the vocabulary steps read the timeline with;
 //! - `steps`: one module per domain, each step the Gherkin line it implements;
-//! - `report`, `runner`, the CLI (`main.rs`).
+//! - `report`, `runner`, the CLI (`main.rs`);
+//! - `farm`: running on a bench reserved from a labgrid coordinator (`--place`).
 
 pub mod ap_link;
 pub mod app;
@@ -19,6 +20,7 @@ pub mod capabilities;
 pub mod capture;
 pub mod coverage;
 pub mod dut;
+pub mod farm;
 pub mod firmware;
 pub mod observe;
 pub mod ota;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use plugrig::farm::{self, Ended};
 use plugrig::runner::{self, RunOptions};
 
 #[derive(Parser)]
@@ -37,6 +38,12 @@ enum Command {
         /// code then counts only [spec] and [app] failures. Also `run.advisory_profile`.
         #[arg(long)]
         advisory_profile: bool,
+        /// Run on this labgrid place: reserve it (waiting while another job holds it), lock
+        /// it, take the rig's `place:NAME` ports from its resources, unlock it at the end.
+        /// Also `[farm] place` in the rig file. Coordinator: LG_COORDINATOR or `[farm]
+        /// coordinator`.
+        #[arg(long)]
+        place: Option<String>,
         /// Feature files or directories. Default: features/.
         features: Vec<PathBuf>,
     },
@@ -60,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         command: RigCommand,
     },
+    /// Rig farm (labgrid) commands.
+    Farm {
+        #[command(subcommand)]
+        command: FarmCommand,
+    },
     /// For each rule of the protocol notes, the scenarios that check it (their @rule-<id>
     /// tags). Exits 1 if a rule has none.
     Coverage {
@@ -78,6 +90,27 @@ enum RigCommand {
         /// Rig file (TOML). Default: rigs/sim.toml.
         #[arg(long)]
         rig: Option<PathBuf>,
+        /// Check the instruments of this labgrid place (reserved, locked and released as
+        /// by `run --place`).
+        #[arg(long)]
+        place: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FarmCommand {
+    /// Free a place a killed job left locked (labgrid's locks do not expire): unlock it
+    /// and cancel its reservation. For a CI job's always-run step.
+    Unlock {
+        #[arg(long)]
+        place: String,
+        /// A rig file whose `[farm] coordinator` to use (else LG_COORDINATOR or labgrid's
+        /// default).
+        #[arg(long)]
+        rig: Option<PathBuf>,
+        /// Unlock even if another user holds the place.
+        #[arg(long)]
+        kick: bool,
     },
 }
 
@@ -107,10 +140,10 @@ fn main() -> ExitCode {
             }
         }
         Command::Rig {
-            command: RigCommand::Check { rig },
+            command: RigCommand::Check { rig, place },
         } => {
             let path = rig.unwrap_or_else(runner::default_rig);
-            let loaded = match plugrig::rig::load(&path) {
+            let (loaded, request) = match load_with_place(&path, place.as_deref()) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("plugrig: {e:#}");
@@ -122,14 +155,52 @@ fn main() -> ExitCode {
                 loaded.file.rig.name,
                 path.display()
             );
-            let report = rt.block_on(plugrig::rig_check::check(&loaded.file));
-            report.print();
-            if report.ok() {
-                println!("rig check passed");
-                ExitCode::SUCCESS
-            } else {
-                println!("rig check FAILED: {} check(s)", report.failed().len());
-                ExitCode::FAILURE
+            let check = |rig: plugrig::rig::Rig| async move {
+                let report = plugrig::rig_check::check(&rig.file).await;
+                report.print();
+                anyhow::Ok(report)
+            };
+            let report = rt.block_on(async {
+                match request {
+                    None => check(loaded).await.map(Ended::Done),
+                    Some(req) => farm::on_place(loaded, req, check).await,
+                }
+            });
+            match report {
+                Ok(Ended::Done(report)) if report.ok() => {
+                    println!("rig check passed");
+                    ExitCode::SUCCESS
+                }
+                Ok(Ended::Done(report)) => {
+                    println!("rig check FAILED: {} check(s)", report.failed().len());
+                    ExitCode::FAILURE
+                }
+                Ok(Ended::Signalled(code)) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("plugrig: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Farm {
+            command: FarmCommand::Unlock { place, rig, kick },
+        } => {
+            let coordinator = match rig.as_deref().map(plugrig::rig::load).transpose() {
+                Ok(r) => r.and_then(|r| r.file.farm).and_then(|f| f.coordinator),
+                Err(e) => {
+                    eprintln!("plugrig: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            match rt.block_on(farm::unlock(&place, coordinator.as_deref(), kick)) {
+                Ok(line) => {
+                    println!("plugrig: {line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("plugrig: {e:#}");
+                    ExitCode::from(2)
+                }
             }
         }
         Command::Image {
@@ -148,6 +219,7 @@ fn main() -> ExitCode {
             tags,
             report,
             advisory_profile,
+            place,
             features,
         } => {
             let opts = RunOptions {
@@ -157,8 +229,21 @@ fn main() -> ExitCode {
                 features,
                 advisory_profile,
             };
-            match rt.block_on(runner::run(opts)) {
-                Ok(s) => {
+            let (loaded, request) = match load_with_place(&opts.rig, place.as_deref()) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("plugrig: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            let result = rt.block_on(async {
+                match request {
+                    None => runner::run_loaded(opts, loaded).await.map(Ended::Done),
+                    Some(req) => farm::on_place(loaded, req, |rig| runner::run_loaded(opts, rig)).await,
+                }
+            });
+            match result {
+                Ok(Ended::Done(s)) => {
                     println!("{}  (wall time {:.1} s)", s.line(), s.wall.as_secs_f64());
                     if s.ok() {
                         ExitCode::SUCCESS
@@ -166,6 +251,7 @@ fn main() -> ExitCode {
                         ExitCode::FAILURE
                     }
                 }
+                Ok(Ended::Signalled(code)) => ExitCode::from(code),
                 Err(e) => {
                     eprintln!("plugrig: {e:#}");
                     ExitCode::from(2)
@@ -173,6 +259,19 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The rig, and the labgrid place to run it on when `--place` or its `[farm]` names one.
+type PlaceRequest = (farm::labgrid::Client, Vec<String>, std::time::Duration);
+
+fn load_with_place(
+    path: &std::path::Path,
+    place: Option<&str>,
+) -> anyhow::Result<(plugrig::rig::Rig, Option<PlaceRequest>)> {
+    let loaded = plugrig::rig::load(path)?;
+    let request =
+        farm::request(&loaded.file, place).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+    Ok((loaded, request))
 }
 
 fn write_images(

@@ -160,8 +160,14 @@ async fn prepare_bench(file: &rig::RigFile) -> anyhow::Result<()> {
 }
 
 pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
-    let started = Instant::now();
     let rig = rig::load(&opts.rig)?;
+    run_loaded(opts, rig).await
+}
+
+/// `run` on a rig already loaded (and, on a rig farm, with its `place:` ports resolved by
+/// `farm`); `opts.rig` only names it.
+pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summary> {
+    let started = Instant::now();
     let filter = opts
         .tags
         .as_deref()

@@ -1,6 +1,7 @@
 //! A virtual LCUS relay board on a pseudo-terminal: it reads four-byte commands, drops a
 //! frame with a bad checksum and resynchronises on the next 0xA0, and keeps each channel's
-//! state for a test (or a simulated world) to read.
+//! state for a test (or a simulated world) to read, and can tell a listener of each change
+//! (to wire a channel to a simulated plug's mains).
 
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +29,11 @@ impl Drop for VirtualLcus {
 
 impl VirtualLcus {
     pub fn start() -> anyhow::Result<VirtualLcus> {
+        VirtualLcus::start_wired(|_, _| {})
+    }
+
+    /// As `start`, calling `on_command(channel, state)` for every good frame, in order.
+    pub fn start_wired(on_command: impl Fn(u8, u8) + Send + 'static) -> anyhow::Result<VirtualLcus> {
         let (mut master, path, slave) = crate::pty::pair()?;
         let states = Arc::new(Mutex::new([0u8; 8]));
         let rejected = Arc::new(Mutex::new(0u32));
@@ -52,6 +58,7 @@ impl VirtualLcus {
                     if good {
                         st.lock().unwrap_or_else(|p| p.into_inner())[usize::from(ch - 1)] = state;
                         buf.drain(..4);
+                        on_command(ch, state);
                     } else {
                         *rj.lock().unwrap_or_else(|p| p.into_inner()) += 1;
                         buf.remove(0);

@@ -27,6 +27,9 @@ pub struct RigFile {
     pub meter: Option<MeterSpec>,
     #[serde(default)]
     pub run: RunSection,
+    /// The labgrid place this rig's instruments come from (`place:NAME` ports), if shared.
+    #[serde(default)]
+    pub farm: Option<crate::farm::FarmSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,8 +171,9 @@ fn validate(r: &RigFile) -> anyhow::Result<()> {
     if r.run.concurrency == 0 {
         anyhow::bail!("run.concurrency must be at least 1");
     }
-    if let Dut::External(e) = &r.dut {
-        e.validate()?;
+    r.dut.validate()?;
+    if let Some(f) = &r.farm {
+        f.validate()?;
     }
     if let Broker::External { host, .. } = &r.broker {
         // Tests reach loopback only; a bench rig names its broker explicitly.

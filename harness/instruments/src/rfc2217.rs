@@ -37,8 +37,11 @@ pub const SET_CONTROL: u8 = 5;
 /// A server's answer to a client command is the command's code plus this.
 pub const SERVER_OFFSET: u8 = 100;
 
-/// Options this client wants on both sides; anything else the server offers is refused.
-const WANTED: [u8; 3] = [BINARY, SGA, COM_PORT_OPTION];
+/// Options this client enables on its side (WILL): COM-PORT-OPTION is the client's to
+/// offer, and the server's DO accepts it (RFC 2217, section 2).
+const OURS: [u8; 3] = [BINARY, SGA, COM_PORT_OPTION];
+/// Options this client asks the server to enable (DO); anything else it offers is refused.
+const THEIRS: [u8; 2] = [BINARY, SGA];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Parity {
@@ -128,8 +131,11 @@ impl Codec {
     /// A codec and what the client sends first: the option requests and the port settings.
     pub fn start(settings: SerialSettings) -> (Codec, Vec<u8>) {
         let mut out = Vec::new();
-        for opt in WANTED {
-            out.extend_from_slice(&[IAC, WILL, opt, IAC, DO, opt]);
+        for opt in OURS {
+            out.extend_from_slice(&[IAC, WILL, opt]);
+        }
+        for opt in THEIRS {
+            out.extend_from_slice(&[IAC, DO, opt]);
         }
         subnegotiation(&mut out, SET_BAUDRATE, &settings.baud.to_be_bytes());
         subnegotiation(&mut out, SET_DATASIZE, &[settings.data_bits]);
@@ -145,8 +151,8 @@ impl Codec {
         let codec = Codec {
             state: State::Data,
             sub: Vec::new(),
-            sent_do: WANTED.to_vec(),
-            sent_will: WANTED.to_vec(),
+            sent_do: THEIRS.to_vec(),
+            sent_will: OURS.to_vec(),
             refused: Vec::new(),
             com_port: ComPort::Unanswered,
             server_baud: None,
@@ -199,18 +205,14 @@ impl Codec {
     }
 
     fn negotiate(&mut self, verb: u8, opt: u8, replies: &mut Vec<u8>) {
-        let wanted = WANTED.contains(&opt);
         match verb {
-            WILL if wanted => {
-                if opt == COM_PORT_OPTION {
-                    self.com_port = ComPort::Accepted;
-                }
+            WILL if THEIRS.contains(&opt) => {
                 if !self.sent_do.contains(&opt) {
                     self.sent_do.push(opt);
                     replies.extend_from_slice(&[IAC, DO, opt]);
                 }
             }
-            DO if wanted => {
+            DO if OURS.contains(&opt) => {
                 if opt == COM_PORT_OPTION {
                     self.com_port = ComPort::Accepted;
                 }
@@ -220,7 +222,8 @@ impl Codec {
                 }
             }
             WILL | DO => {
-                // Refuse once per option and verb (ECHO, terminal type, ...).
+                // Refuse once per option and verb (ECHO, terminal type, the server acting
+                // as a COM-port client, ...).
                 let answer = if verb == WILL { DONT } else { WONT };
                 if !self.refused.contains(&(verb, opt)) {
                     self.refused.push((verb, opt));
@@ -228,7 +231,8 @@ impl Codec {
                 }
             }
             WONT | DONT => {
-                if opt == COM_PORT_OPTION {
+                // Only a DONT refuses our COM-PORT-OPTION; a WONT is about the server's side.
+                if verb == DONT && opt == COM_PORT_OPTION {
                     self.com_port = ComPort::Refused;
                 }
                 // Acknowledge a switch-off of something we had on, once.

@@ -45,9 +45,7 @@ impl Drop for Tap {
 
 impl Tap {
     pub async fn start(listen: &str, upstream: SocketAddr, timeline: Arc<Timeline>) -> anyhow::Result<Tap> {
-        let l = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("the wire tap cannot listen on {listen}"))?;
+        let l = bind(listen).await?;
         let addr = l.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let (st, tl) = (state.clone(), timeline.clone());
@@ -129,6 +127,20 @@ impl Tap {
     pub fn outage(&self, d: Duration) {
         self.lock().refuse_until = Some(Instant::now() + d);
         self.cut();
+    }
+}
+
+/// Listens on `listen`. A fixed port (a bench's) may still be held for a moment by the last
+/// scenario's tap, whose task is being dropped: retried for a second.
+async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match TcpListener::bind(listen).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            r => return r.with_context(|| format!("the wire tap cannot listen on {listen}")),
+        }
     }
 }
 

@@ -9,7 +9,8 @@
 //! ser2net, so the console, the relay and the Modbus frames all cross RFC 2217.
 //!
 //! Needs labgrid-client/-coordinator/-exporter (pip install labgrid) and ser2net (Debian);
-//! without them it says so and returns. `.ci/run` installs them, so CI runs it.
+//! without them it says so and returns, unless PLUGRIG_REQUIRE_FARM is set (`.ci/run`
+//! installs them and sets it, so CI runs it for real).
 
 #[path = "support/labgrid_lab.rs"]
 mod labgrid_lab;
@@ -166,6 +167,11 @@ fn write(path: &Path, text: &str) -> String {
 #[test]
 fn plugrig_reserves_a_labgrid_place_and_runs_through_rfc2217() {
     if let Some(why) = missing_tools() {
+        // CI installs them and sets PLUGRIG_REQUIRE_FARM: there, missing tools are a failure.
+        assert!(
+            std::env::var_os("PLUGRIG_REQUIRE_FARM").is_none(),
+            "PLUGRIG_REQUIRE_FARM is set but {why}"
+        );
         println!("SKIPPED rig_farm: {why}; .ci/run installs labgrid and ser2net");
         return;
     }

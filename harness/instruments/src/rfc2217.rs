@@ -207,19 +207,22 @@ impl Codec {
     fn negotiate(&mut self, verb: u8, opt: u8, replies: &mut Vec<u8>) {
         match verb {
             WILL if THEIRS.contains(&opt) => {
-                if !self.sent_do.contains(&opt) {
-                    self.sent_do.push(opt);
-                    replies.extend_from_slice(&[IAC, DO, opt]);
+                // An acknowledgement of our DO gets no answer; an offer we want gets DO.
+                if self.sent_do.contains(&opt) {
+                    return;
                 }
+                self.sent_do.push(opt);
+                replies.extend_from_slice(&[IAC, DO, opt]);
             }
             DO if OURS.contains(&opt) => {
                 if opt == COM_PORT_OPTION {
                     self.com_port = ComPort::Accepted;
                 }
-                if !self.sent_will.contains(&opt) {
-                    self.sent_will.push(opt);
-                    replies.extend_from_slice(&[IAC, WILL, opt]);
+                if self.sent_will.contains(&opt) {
+                    return;
                 }
+                self.sent_will.push(opt);
+                replies.extend_from_slice(&[IAC, WILL, opt]);
             }
             WILL | DO => {
                 // Refuse once per option and verb (ECHO, terminal type, the server acting

@@ -19,6 +19,7 @@ const CALL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct Client {
+    program: std::path::PathBuf,
     /// `LG_COORDINATOR` for the child, when the environment does not set it.
     coordinator: Option<String>,
 }
@@ -28,8 +29,14 @@ impl Client {
     /// `[farm] coordinator`, else labgrid's default (127.0.0.1:20408). `LG_TOKEN`,
     /// `LG_USERNAME` and `LG_HOSTNAME` pass through to labgrid-client unchanged.
     pub fn new(rig_coordinator: Option<&str>) -> Client {
+        Client::with_program("labgrid-client", rig_coordinator)
+    }
+
+    /// As `new`, with another labgrid-client executable (a wrapper, or a test's stand-in).
+    pub fn with_program(program: impl Into<std::path::PathBuf>, rig_coordinator: Option<&str>) -> Client {
         let env = std::env::var_os("LG_COORDINATOR").is_some_and(|v| !v.is_empty());
         Client {
+            program: program.into(),
             coordinator: if env {
                 None
             } else {
@@ -39,7 +46,7 @@ impl Client {
     }
 
     fn std_command(&self, args: &[&str]) -> std::process::Command {
-        let mut c = std::process::Command::new("labgrid-client");
+        let mut c = std::process::Command::new(&self.program);
         if let Some(x) = &self.coordinator {
             c.env("LG_COORDINATOR", x);
         }

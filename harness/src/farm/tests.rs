@@ -119,10 +119,7 @@ fn without_a_place_nothing_changes_and_place_ports_are_refused() {
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(request(&plain, None).expect("no farm").is_none());
-    let e = format!(
-        "{:#}",
-        request(&rig(), None).err().expect("place: without a place")
-    );
+    let e = format!("{:#}", request(&rig(), None).expect_err("place: without a place"));
     assert!(e.contains("--place") && e.contains("dut.console"), "{e}");
     let (_, filters, wait) = request(&rig(), Some("bench-3")).expect("ok").expect("a place");
     assert_eq!(filters, vec!["name=bench-3".to_string()]);
@@ -160,4 +157,95 @@ fn espflash_over_a_place_port_is_refused_with_the_way_to_flash() {
     let mut r = crate::rig::parse(&text, Path::new("r.toml")).unwrap_or_else(|e| panic!("{e:#}"));
     let e = format!("{:#}", resolve(&mut r, &place("")).expect_err("espflash"));
     assert!(e.contains("dut.flash.port") && e.contains("command"), "{e}");
+}
+
+/// A stand-in for labgrid-client that logs its arguments and answers one place's story.
+fn fake_client(dir: &Path) -> (Client, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let log = dir.join("calls.log");
+    let prog = dir.join("labgrid-client");
+    let script = format!(
+        r#"#!/bin/sh
+echo "$*" >> {log}
+case "$*" in
+  "reserve --wait --shell name=bench-3") echo "export LG_TOKEN=TOK123";;
+  "-p +TOK123 lock") echo "acquired place bench-3";;
+  "-p +TOK123 show") printf "Place 'bench-3':\n  acquired: ci/job\n  reservation: TOK123\nAcquired resource 'meter' (e/b/NetworkSerialPort/meter):\n  {{'acquired': 'bench-3', 'avail': True, 'cls': 'NetworkSerialPort', 'params': {{'host': '127.0.0.1', 'port': 4002}}}}\n";;
+  "-p bench-3 unlock") echo "released place bench-3";;
+  "cancel-reservation TOK123") ;;
+  *) echo "unexpected: $*" >&2; exit 1;;
+esac
+"#,
+        log = log.display()
+    );
+    std::fs::write(&prog, script).expect("write fake labgrid-client");
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (Client::with_program(&prog, None), log)
+}
+
+fn calls(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+const RELEASED: [&str; 2] = ["-p bench-3 unlock", "cancel-reservation TOK123"];
+
+#[test]
+fn a_panic_while_holding_the_place_still_releases_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (client, log) = fake_client(dir.path());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            let filters = vec!["name=bench-3".to_string()];
+            let (_lease, place) = Lease::acquire(&client, &filters, Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            assert_eq!(place.name, "bench-3");
+            panic!("a scenario panicked while the place was held");
+        })
+    }));
+    assert!(r.is_err(), "the body panicked");
+    let c = calls(&log);
+    assert_eq!(&c[c.len() - 2..], RELEASED, "{c:?}");
+}
+
+#[tokio::test]
+async fn a_failed_run_releases_the_place_and_reports_the_failure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (client, log) = fake_client(dir.path());
+    let text = RIG
+        .replace("\"place:console\"", "\"/dev/null\"")
+        .replace("[dut.power_relay]\nport = \"place:relay\"\nchannel = 1\n", "");
+    let rig = Rig {
+        file: crate::rig::parse(&text, Path::new("r.toml")).unwrap_or_else(|e| panic!("{e:#}")),
+        path: "r.toml".into(),
+    };
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen_in = seen.clone();
+    let r = on_place(
+        rig,
+        (client, vec!["name=bench-3".into()], Duration::from_secs(30)),
+        |rig| async move {
+            if let Some(MeterSpec::Sdm120 { port, .. }) = &rig.file.meter {
+                *seen_in.lock().unwrap_or_else(|p| p.into_inner()) = port.clone();
+            }
+            anyhow::Result::<()>::Err(anyhow::anyhow!("3 scenarios failed"))
+        },
+    )
+    .await;
+    let e = format!("{:#}", r.err().expect("the body's error comes back"));
+    assert!(e.contains("3 scenarios failed"), "{e}");
+    assert_eq!(
+        *seen.lock().unwrap_or_else(|p| p.into_inner()),
+        "rfc2217://127.0.0.1:4002"
+    );
+    let c = calls(&log);
+    assert_eq!(&c[c.len() - 2..], RELEASED, "{c:?}");
 }

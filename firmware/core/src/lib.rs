@@ -4,10 +4,12 @@
 //! actions go out (see [`plug::Plug`]). The board crates (`plug-sim` on the host, the
 //! ESP32-C3 firmware) only move bytes and apply actions.
 //!
-//! Read in this order: `plug` (the application), `provisioning` (AP socket), `mqtt`
-//! (session), `ota_image`, `bl0942`, `console`, `storage`. Test-only switches, compiled
-//! into plug-sim alone: `faults` (deliberate violations) and `variations` (conformant
-//! choices other than the default, with `vendor_image`).
+//! Read in this order: `plug` (the application; `plug::contract` is what a board and the
+//! plug say to each other), `provisioning` (AP socket), `mqtt` (`mqtt::session` owns the
+//! connection, `mqtt::wire` frames and checks its bytes), `ota_image`, `bl0942`,
+//! `console`, `storage`. Test-only switches, compiled into plug-sim alone: `faults`
+//! (deliberate violations) and `variations` (conformant choices other than the default,
+//! with `vendor_image`).
 #![no_std]
 
 #[cfg(test)]

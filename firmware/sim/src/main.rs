@@ -11,12 +11,16 @@
 //! Test-only switches: `--fault NAME` (a deliberate violation, plug-core's `faults`) and
 //! `--variant NAME` (a conformant choice other than the default, plug-core's `variations`).
 
-mod board;
+mod ap_socket;
+mod app;
 mod console;
 mod control;
 mod dns;
+mod events;
 mod flash;
 mod http;
+mod mqtt_link;
+mod ota_fetch;
 mod slots;
 mod world;
 
@@ -184,7 +188,7 @@ async fn supervise(args: Args) -> anyhow::Result<()> {
             sink.line(&line);
         }
     });
-    let cfg = board::BoardConfig {
+    let cfg = app::BoardConfig {
         faults,
         variations,
         identity,
@@ -201,10 +205,10 @@ async fn supervise(args: Args) -> anyhow::Result<()> {
             continue;
         }
         world::lock(&world).powered = true;
-        let mut firmware = tokio::spawn(board::run(cfg.clone(), world.clone(), console_tx.clone()));
+        let mut firmware = tokio::spawn(app::run(cfg.clone(), world.clone(), console_tx.clone()));
         tokio::select! {
             r = &mut firmware => match r {
-                Ok(Ok(board::Stop::Restart)) => continue,
+                Ok(Ok(app::Stop::Restart)) => continue,
                 Ok(Err(e)) => anyhow::bail!("firmware stopped: {e:#}"),
                 Err(e) => anyhow::bail!("firmware task failed: {e}"),
             },

@@ -1,10 +1,13 @@
-//! The host "board": runs plug-core with real sockets, a file flash and the simulated
-//! chip, from power-on until power-off or restart. Everything here is I/O; every decision
-//! is the core's. Each I/O task lives in a JoinSet, so a power cut (aborting `run`) drops
-//! every socket at once, as a real power cut would.
+//! The application task: runs plug-core from power-on until power-off or restart, feeds
+//! it the I/O tasks' events (`events`) and applies its actions here or through the task
+//! that owns the resource (`ap_socket`, `mqtt_link`, `ota_fetch`; flash is `flash` and
+//! `slots`, the chip and relay are `world`). Each I/O task lives in a JoinSet, so a power
+//! cut (aborting `run`) drops every socket at once, as a real power cut would.
 //!
-//! Three test switches are the board's to apply, since they are about its I/O: the
-//! `console-format` and `ap-stays-open` variations and the `ota-keeps-version` fault.
+//! Refuses: decisions. Everything the plug decides is the core's; this file only moves
+//! bytes, writes flash and flips the simulated relay. Three test switches are the board's
+//! to apply, since they are about its I/O: the `console-format` and `ap-stays-open`
+//! variations and the `ota-keeps-version` fault.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,14 +22,17 @@ use plug_core::plug::{Action, ConnId, Input, LinkId, OtaInput};
 use plug_core::storage::ConfigStore;
 use plug_core::variations::{Variation, Variations};
 use plug_core::{Plug, Timing};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio::task::{AbortHandle, JoinSet};
 
+use crate::ap_socket;
+use crate::events::Ev;
 use crate::flash::FileFlash;
 use crate::http::{self, OtaEvent};
+use crate::mqtt_link::{self, MqttWriter};
+use crate::ota_fetch;
 use crate::slots::Slots;
 use crate::world::{lock, World};
 use plug_core::ota_slot::{SlotError, SlotWriter};
@@ -70,17 +76,6 @@ pub enum Stop {
     Restart,
 }
 
-enum Ev {
-    ApAccepted(ConnId, OwnedWriteHalf, AbortHandle),
-    ApData(ConnId, Vec<u8>),
-    ApClosed(ConnId),
-    MqttOpened(LinkId, OwnedWriteHalf),
-    MqttData(LinkId, Vec<u8>),
-    MqttClosed(LinkId),
-    Button(bool),
-    Ota(LinkId, OtaEvent),
-}
-
 struct Board {
     cfg: BoardConfig,
     world: Arc<Mutex<World>>,
@@ -93,7 +88,7 @@ struct Board {
     ap_listener: Option<AbortHandle>,
     ap_conns: HashMap<ConnId, (OwnedWriteHalf, AbortHandle)>,
     /// The broker stream's writer, once its link opened.
-    mqtt: Option<OwnedWriteHalf>,
+    mqtt: Option<MqttWriter>,
     /// The task behind the current broker link.
     mqtt_task: Option<(LinkId, AbortHandle)>,
     /// The current download: its link, task and the core's writer into the slot.
@@ -296,17 +291,18 @@ impl Board {
                     self.say_error("tls not supported by the simulated plug");
                     plug.handle(self.now(), Input::MqttClosed(link));
                 } else {
-                    self.mqtt_open(link, host.to_string(), port);
+                    let h = mqtt_link::open(&mut self.tasks, self.tx.clone(), link, host.to_string(), port);
+                    self.mqtt_task = Some((link, h));
                 }
             }
             Action::MqttSend(bytes) => {
                 if let Some(w) = &mut self.mqtt {
-                    let _ = w.write_all(&bytes).await;
+                    w.send(&bytes).await;
                 }
             }
             Action::MqttClose => {
-                if let Some(mut w) = self.mqtt.take() {
-                    let _ = w.shutdown().await;
+                if let Some(w) = self.mqtt.take() {
+                    w.close().await;
                 }
                 if let Some((_, h)) = self.mqtt_task.take() {
                     h.abort();
@@ -341,7 +337,6 @@ impl Board {
                     self.slot_flash = Some(self.slots.flash()?);
                 }
                 let writer = self.slots.writer();
-                let (etx, mut erx) = unbounded_channel();
                 let fetch = http::Fetch {
                     host: host.to_string(),
                     port,
@@ -349,15 +344,7 @@ impl Board {
                     resolve,
                     resolver: self.cfg.resolver,
                 };
-                let tx = self.tx.clone();
-                let h = self.tasks.spawn(async move {
-                    let pump = async {
-                        while let Some(e) = erx.recv().await {
-                            let _ = tx.send(Ev::Ota(link, e));
-                        }
-                    };
-                    tokio::join!(http::fetch(fetch, etx), pump);
-                });
+                let h = ota_fetch::start(&mut self.tasks, self.tx.clone(), link, fetch);
                 self.ota = Some((link, h, writer));
             }
             Action::OtaCancel => {
@@ -405,72 +392,10 @@ impl Board {
     }
 
     async fn ap_listen(&mut self) -> anyhow::Result<()> {
-        if self.ap_listener.is_some() {
-            return Ok(());
+        if self.ap_listener.is_none() {
+            let h = ap_socket::listen(&mut self.tasks, self.cfg.ap_addr, self.tx.clone()).await?;
+            self.ap_listener = Some(h);
         }
-        // After a restart the previous run's listener (open in station mode with
-        // ap-stays-open) goes only when the runtime drops its aborted task: wait a
-        // little for the port rather than stop the firmware.
-        let mut tries = 0;
-        let listener = loop {
-            match TcpListener::bind(self.cfg.ap_addr).await {
-                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 50 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                r => break r?,
-            }
-        };
-        let tx = self.tx.clone();
-        let h = self.tasks.spawn(async move {
-            let mut next: ConnId = 1;
-            let mut readers = JoinSet::new();
-            while let Ok((s, _)) = listener.accept().await {
-                let _ = s.set_nodelay(true);
-                let id = next;
-                next = next.wrapping_add(1);
-                let (mut r, w) = s.into_split();
-                let tx2 = tx.clone();
-                let h = readers.spawn(async move {
-                    pump(&mut r, 1024, &tx2, |d| Ev::ApData(id, d)).await;
-                    let _ = tx2.send(Ev::ApClosed(id));
-                });
-                let _ = tx.send(Ev::ApAccepted(id, w, h));
-            }
-        });
-        self.ap_listener = Some(h);
         Ok(())
-    }
-
-    fn mqtt_open(&mut self, link: LinkId, host: String, port: u16) {
-        let tx = self.tx.clone();
-        let h = self.tasks.spawn(async move {
-            let connect =
-                tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host.as_str(), port))).await;
-            let Ok(Ok(s)) = connect else {
-                let _ = tx.send(Ev::MqttClosed(link));
-                return;
-            };
-            // Nagle plus delayed ACKs would hold small packets ~40 ms on loopback.
-            let _ = s.set_nodelay(true);
-            let (mut r, w) = s.into_split();
-            let _ = tx.send(Ev::MqttOpened(link, w));
-            pump(&mut r, 2048, &tx, |d| Ev::MqttData(link, d)).await;
-            let _ = tx.send(Ev::MqttClosed(link));
-        });
-        self.mqtt_task = Some((link, h));
-    }
-}
-
-/// Forwards what a socket reads as events until it closes or fails.
-async fn pump(r: &mut OwnedReadHalf, chunk: usize, tx: &UnboundedSender<Ev>, ev: impl Fn(Vec<u8>) -> Ev) {
-    let mut buf = vec![0u8; chunk];
-    loop {
-        match r.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                let _ = tx.send(ev(buf[..n].to_vec()));
-            }
-        }
     }
 }

@@ -2,6 +2,10 @@
 //! packet both ways (rumqttc's mqttbytes) and puts it on the scenario's timeline. The
 //! broker cannot tell us a client's keepalive or clean_session; the tap can. It can also
 //! play a broker outage: cut the plug's connection, or refuse new ones for a while.
+//!
+//! A bench's tap outlives scenarios, so that a plug kept connected from one scenario to the
+//! next keeps its session: `attach` points it at each scenario's timeline and capture in
+//! turn (a connection open across the switch starts a new conversation in the new capture).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -26,12 +30,47 @@ struct State {
     refuse_until: Option<Instant>,
 }
 
+/// Where the tap's observations go: the scenario under way.
+struct Route {
+    timeline: Arc<Timeline>,
+    capture: Arc<Capture>,
+}
+
+type SharedRoute = Arc<Mutex<Route>>;
+
+fn timeline_of(r: &SharedRoute) -> Arc<Timeline> {
+    r.lock().unwrap_or_else(|p| p.into_inner()).timeline.clone()
+}
+
+/// One connection's conversation in the capture of the scenario under way.
+struct ConnCapture {
+    route: SharedRoute,
+    tracked: Mutex<Option<Tracked>>,
+}
+
+impl ConnCapture {
+    fn data(&self, dir: Dir, bytes: &[u8]) {
+        let capture = self
+            .route
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .capture
+            .clone();
+        let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+        if !t.as_ref().is_some_and(|t| t.is_in(&capture)) {
+            *t = Some(capture.track());
+        }
+        if let Some(t) = t.as_ref() {
+            t.data(dir, bytes);
+        }
+    }
+}
+
 pub struct Tap {
     pub addr: SocketAddr,
     task: JoinHandle<()>,
     state: Arc<Mutex<State>>,
-    timeline: Arc<Timeline>,
-    capture: Arc<Capture>,
+    route: SharedRoute,
 }
 
 impl Drop for Tap {
@@ -48,9 +87,11 @@ impl Tap {
         let l = bind(listen).await?;
         let addr = l.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
-        let (st, tl) = (state.clone(), timeline.clone());
-        let capture = Arc::new(Capture::new());
-        let cap = capture.clone();
+        let route = Arc::new(Mutex::new(Route {
+            timeline,
+            capture: Arc::new(Capture::new()),
+        }));
+        let (st, rt) = (state.clone(), route.clone());
         let task = tokio::spawn(async move {
             while let Ok((plug, _)) = l.accept().await {
                 let refusing = {
@@ -58,15 +99,19 @@ impl Tap {
                     s.refuse_until.is_some_and(|t| Instant::now() < t)
                 };
                 if refusing {
-                    tl.push(Event::TapRefused);
+                    timeline_of(&rt).push(Event::TapRefused);
                     drop(plug);
                     continue;
                 }
-                let tl = tl.clone();
-                let cap = cap.clone();
+                let rt = rt.clone();
                 let h = tokio::spawn(async move {
-                    let Ok(broker) = TcpStream::connect(upstream).await else {
-                        tl.push(Event::Note(format!(
+                    // TLS is terminated on both sides when used (tap_tls): the rest sees plaintext.
+                    let tl = timeline_of(&rt);
+                    let Some(plug) = crate::tap_tls::plug_side(plug, &tl).await else {
+                        return;
+                    };
+                    let Ok(broker) = crate::tap_tls::broker_side(upstream, &tl).await else {
+                        timeline_of(&rt).push(Event::Note(format!(
                             "tap could not reach the broker at {upstream}"
                         )));
                         return;
@@ -74,17 +119,20 @@ impl Tap {
                     // Nagle plus delayed ACKs would add ~40 ms to small packets.
                     let _ = plug.set_nodelay(true);
                     let _ = broker.set_nodelay(true);
-                    tl.push(Event::TapConnection { open: true });
+                    timeline_of(&rt).push(Event::TapConnection { open: true });
                     // Closes in the capture when dropped, also when a cut aborts this task.
-                    let conn = cap.track();
+                    let conn = ConnCapture {
+                        route: rt.clone(),
+                        tracked: Mutex::new(None),
+                    };
                     let (pr, pw) = plug.into_split();
                     let (br, bw) = broker.into_split();
                     tokio::join!(
-                        pump(pr, bw, Dir::Up, tl.clone(), &conn),
-                        pump(br, pw, Dir::Down, tl.clone(), &conn)
+                        pump(pr, bw, Dir::Up, &rt, &conn),
+                        pump(br, pw, Dir::Down, &rt, &conn)
                     );
                     drop(conn);
-                    tl.push(Event::TapConnection { open: false });
+                    timeline_of(&rt).push(Event::TapConnection { open: false });
                 });
                 let mut s = st.lock().unwrap_or_else(|p| p.into_inner());
                 s.conns.retain(|c| !c.is_finished());
@@ -95,14 +143,33 @@ impl Tap {
             addr,
             task,
             state,
-            timeline,
-            capture,
+            route,
         })
     }
 
-    /// The synthetic packet capture of every connection through this tap (see `capture`).
-    pub fn capture(&self) -> &Arc<Capture> {
-        &self.capture
+    /// From now on, what the tap sees goes to `timeline` and a new capture: the next
+    /// scenario's, on a tap that outlives scenarios.
+    pub fn attach(&self, timeline: Arc<Timeline>) {
+        let mut r = self.route.lock().unwrap_or_else(|p| p.into_inner());
+        *r = Route {
+            timeline,
+            capture: Arc::new(Capture::new()),
+        };
+    }
+
+    /// Whether a connection from the plug is open through the tap.
+    pub fn connected(&self) -> bool {
+        self.lock().conns.iter().any(|c| !c.is_finished())
+    }
+
+    /// The synthetic packet capture of every connection through this tap since it was
+    /// attached to the scenario under way (see `capture`).
+    pub fn capture(&self) -> Arc<Capture> {
+        self.route
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .capture
+            .clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -117,9 +184,9 @@ impl Tap {
             c.abort();
         }
         if live > 0 {
-            self.timeline
-                .push(Event::Note("tap cut the plug's broker connection".into()));
-            self.timeline.push(Event::TapConnection { open: false });
+            let timeline = timeline_of(&self.route);
+            timeline.push(Event::Note("tap cut the plug's broker connection".into()));
+            timeline.push(Event::TapConnection { open: false });
         }
     }
 
@@ -144,6 +211,76 @@ async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
     }
 }
 
+/// A plain TCP relay on loopback in front of `upstream`, for a client of the rig's own
+/// (the app client): no decoding, no timeline. rumqttd sets no TCP_NODELAY, so a small
+/// packet it sends while an earlier one is unacknowledged waits for the client's ACK,
+/// which Linux delays by up to 40 ms: an app switch command's PUBACK then holds back the
+/// plug's echo (43 ms p50 round trips, the plug's own share 0.14 ms). The relay
+/// acknowledges the broker's data at once ([`quick_ack`] after each read) and forwards
+/// with TCP_NODELAY, as the wire tap does for the plug. Dropping it closes its
+/// connections.
+pub struct Relay {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+    conns: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+        for c in self.conns.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            c.abort();
+        }
+    }
+}
+
+impl Relay {
+    /// A relay on a free loopback port; each connection accepted gets one to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> anyhow::Result<Relay> {
+        let l = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("the app relay cannot listen on loopback")?;
+        let addr = l.local_addr()?;
+        let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let list = conns.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = l.accept().await {
+                let h = tokio::spawn(async move {
+                    // A failed connect closes the client's side: it sees the broker refuse.
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::join!(relay(cr, sw), relay(sr, cw));
+                });
+                let mut c = list.lock().unwrap_or_else(|p| p.into_inner());
+                c.retain(|c| !c.is_finished());
+                c.push(h.abort_handle());
+            }
+        });
+        Ok(Relay { addr, task, conns })
+    }
+}
+
+/// Copies one direction of a relayed connection, acknowledging each read at once.
+async fn relay(mut from: OwnedReadHalf, mut to: OwnedWriteHalf) {
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        let n = match from.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        quick_ack(&from);
+        if to.write_all(&chunk[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
 /// Acknowledges received data at once. rumqttd leaves Nagle on, so a small packet it
 /// sends while an earlier one is unacknowledged waits for our ACK, which Linux would
 /// otherwise delay by up to 40 ms; quick ACKs keep the tap from adding that to every
@@ -164,7 +301,13 @@ fn quick_ack(s: &OwnedReadHalf) {
 }
 
 /// Copies one direction, decoding as it goes; either side closing closes the other.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: Dir, tl: Arc<Timeline>, cap: &Tracked) {
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    dir: Dir,
+    route: &SharedRoute,
+    cap: &ConnCapture,
+) {
     let mut buf = BytesMut::with_capacity(4096);
     let mut chunk = vec![0u8; 8192];
     loop {
@@ -179,6 +322,7 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: Dir, tl: Arc
         }
         cap.data(dir, &chunk[..n]);
         buf.extend_from_slice(&chunk[..n]);
+        let tl = timeline_of(route);
         loop {
             match Packet::read(&mut buf, MAX_PACKET) {
                 Ok(p) => tl.push(Event::Mqtt(dir, p)),

@@ -22,6 +22,7 @@ pub mod coverage;
 pub mod dut;
 pub mod farm;
 pub mod firmware;
+pub mod jitter;
 pub mod observe;
 pub mod ota;
 pub mod report;

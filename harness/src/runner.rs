@@ -198,7 +198,16 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
     }
     let mut services = start_services(&rig.file).await?;
     services.report_dir = opts.report.clone();
-    let ctx = RunContext::new(rig, broker, services);
+    // The rig's own timing jitter, before the first scenario: the oracle's allowance per
+    // interval, and the reason timing scenarios it would swamp are skipped (crate::jitter).
+    let jitter = crate::jitter::measure(&broker, crate::jitter::ap_of(&rig.file.dut)).await?;
+    println!("plugrig: {}", jitter.line());
+    let mut ctx = RunContext::new(rig, broker, services);
+    Arc::get_mut(&mut ctx)
+        .context("the run's context is shared before the rig's jitter is set")?
+        .periods
+        .allowance = jitter.allowance();
+    ctx.recorder.rig_properties(jitter.properties());
 
     let features = if opts.features.is_empty() {
         vec![workspace_dir().join("features")]
@@ -225,6 +234,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
             opts.report.as_deref(),
             concurrency,
             caps.clone(),
+            ctx.periods,
             ctx.recorder.clone(),
         );
         let s = tokio::select! {
@@ -257,7 +267,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
     print!("{failures}");
     let writing = Instant::now();
     if let Some(dir) = &opts.report {
-        let text = format!("{}\n{failures}", summary.line());
+        let text = format!("{}\n{failures}{}\n", summary.line(), jitter.line());
         std::fs::write(dir.join("verdict.txt"), text)
             .with_context(|| format!("writing {}", dir.join("verdict.txt").display()))?;
         let record = run_record(
@@ -324,6 +334,7 @@ async fn run_one(
     report: Option<&Path>,
     concurrency: usize,
     caps: Vec<Capability>,
+    periods: oracle::timing::Periods,
     recorder: Arc<Recorder>,
 ) -> anyhow::Result<Summary> {
     // Scenarios the rig cannot run are not run: they are listed and counted as skipped.
@@ -343,7 +354,10 @@ async fn run_one(
             return false;
         }
         let why = match capabilities::missing(tags(), &caps) {
-            Ok(m) if m.is_empty() => return true,
+            Ok(m) if m.is_empty() => match crate::jitter::skip_reason(&periods, tags()) {
+                None => return true,
+                Some(why) => why,
+            },
             Ok(m) => format!(
                 "needs {}",
                 m.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
@@ -441,6 +455,7 @@ async fn run_one(
             &records,
             &ctx.rig,
             &recorder.identity(),
+            &recorder.run_properties(),
             &dir.join(format!("{stem}.junit.xml")),
         )?;
         crate::report::cucumber_json::add_measurements(&records, &dir.join(format!("{stem}.cucumber.json")))?;

@@ -40,7 +40,7 @@ fn property(out: &mut String, name: &str, value: &str) {
     );
 }
 
-fn testcase(out: &mut String, s: &ScenarioRecord, rig: &Rig, dut: &DutIdentity) {
+fn testcase(out: &mut String, s: &ScenarioRecord, rig: &Rig, dut: &DutIdentity, run: &[(String, String)]) {
     let _ = writeln!(
         out,
         r#"    <testcase name="{}" classname="{}" file="{}" line="{}" time="{:.3}">"#,
@@ -52,6 +52,9 @@ fn testcase(out: &mut String, s: &ScenarioRecord, rig: &Rig, dut: &DutIdentity) 
     );
     out.push_str("      <properties>\n");
     property(out, "rig", &rig.file.rig.name);
+    for (name, value) in run {
+        property(out, name, value);
+    }
     if let Some(v) = &dut.firmware_version {
         property(out, "firmware_version", v);
     }
@@ -110,7 +113,13 @@ fn testcase(out: &mut String, s: &ScenarioRecord, rig: &Rig, dut: &DutIdentity) 
 }
 
 /// The JUnit document for `scenarios`.
-pub fn render(scenarios: &[ScenarioRecord], rig: &Rig, dut: &DutIdentity) -> String {
+/// `run`: figures about the rig (its measured jitter), given with every testcase.
+pub fn render(
+    scenarios: &[ScenarioRecord],
+    rig: &Rig,
+    dut: &DutIdentity,
+    run: &[(String, String)],
+) -> String {
     let count = |list: &[&ScenarioRecord], o: Outcome| list.iter().filter(|s| s.outcome == o).count();
     let mut features: Vec<&str> = scenarios.iter().map(|s| s.key.feature.as_str()).collect();
     features.dedup();
@@ -136,7 +145,7 @@ pub fn render(scenarios: &[ScenarioRecord], rig: &Rig, dut: &DutIdentity) -> Str
             count(&list, Outcome::Skipped)
         );
         for s in list {
-            testcase(&mut out, s, rig, dut);
+            testcase(&mut out, s, rig, dut, run);
         }
         out.push_str("  </testsuite>\n");
     }
@@ -144,6 +153,13 @@ pub fn render(scenarios: &[ScenarioRecord], rig: &Rig, dut: &DutIdentity) -> Str
     out
 }
 
-pub fn write(scenarios: &[ScenarioRecord], rig: &Rig, dut: &DutIdentity, path: &Path) -> anyhow::Result<()> {
-    std::fs::write(path, render(scenarios, rig, dut)).with_context(|| format!("writing {}", path.display()))
+pub fn write(
+    scenarios: &[ScenarioRecord],
+    rig: &Rig,
+    dut: &DutIdentity,
+    run: &[(String, String)],
+    path: &Path,
+) -> anyhow::Result<()> {
+    std::fs::write(path, render(scenarios, rig, dut, run))
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -123,6 +123,8 @@ pub struct Recorder {
     worlds: Mutex<Vec<(ScenarioKey, WorldRecord)>>,
     scenarios: Mutex<Vec<ScenarioRecord>>,
     dut: Mutex<DutIdentity>,
+    /// Figures about the rig itself for every scenario's report (its measured jitter).
+    run: Mutex<Vec<(String, String)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -161,5 +163,14 @@ impl Recorder {
 
     pub fn identity(&self) -> DutIdentity {
         lock(&self.dut).clone()
+    }
+
+    /// Adds figures about the rig (name, value), reported with every scenario.
+    pub fn rig_properties(&self, p: Vec<(String, String)>) {
+        lock(&self.run).extend(p);
+    }
+
+    pub fn run_properties(&self) -> Vec<(String, String)> {
+        lock(&self.run).clone()
     }
 }

@@ -1,0 +1,393 @@
+//! The rig's own timing jitter, measured at run start: how late the rig's timestamps of a
+//! plug's message may be for reasons that are not the plug's. The oracle adds it to each
+//! interval it judges (`oracle::timing`), and scenarios whose periods it would swamp are
+//! skipped with the reason before they start.
+//!
+//! Model (README, "Timing model"). A timestamp on the timeline is late by
+//! - the host's scheduling: a timer or a wake-up fires late under load (on the simulated
+//!   rig the plug's own timers run on this host too): the spread of timer overshoot;
+//! - the transport: the spread of round trips on the rig's own paths, each attributed
+//!   whole to one direction since a round trip cannot be split: through the broker (the
+//!   app client's path), through a loopback relay (the tap's path on this host) and, on a
+//!   rig with a plug of its own, to the plug's AP socket (4001 requests: the radio link).
+//!
+//! A spread is p99 minus the fastest sample (a delay is never below the fastest), or the
+//! slowest minus the fastest on a path that retransmitted during the probe: a lost segment
+//! delays a message by a retransmission timeout, which a p99 of a short probe would miss.
+//! One timestamp is late by at most L = scheduling + the worst path, so an interval (two
+//! timestamps) is off by at most L either way; the allowance per interval is 2 x L: the
+//! probe is short and taken before the run's own load (plugs, taps, reports) starts.
+//! Real time throughout: `time_scale` shrinks the protocol's periods, never this.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use oracle::timing::Periods;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::app::App;
+use crate::bench::quantile;
+use crate::broker::BrokerInfo;
+use crate::tap::Relay;
+use crate::timeline::{Event, Timeline};
+
+/// Timer samples: 1 ms sleeps, as the plug's and the rig's timers do.
+const TIMER_SAMPLES: usize = 150;
+/// Round trips on each path of this host.
+const LOCAL_SAMPLES: usize = 100;
+/// 4001 requests to the plug's AP socket: fewer, a real plug is small.
+const AP_SAMPLES: usize = 50;
+/// A probe slower than this counts as lost (and as its own figure).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The host timer's granularity (tokio's wheel ticks in milliseconds): no rig resolves a
+/// timestamp better, whatever a quiet probe shows.
+const FLOOR: Duration = Duration::from_millis(1);
+
+/// One path's (or the timer's) samples.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub name: &'static str,
+    pub samples: usize,
+    pub min: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+    /// Segments this side retransmitted during the probe (TCP_INFO), or probes lost.
+    pub retransmits: u32,
+}
+
+impl Figure {
+    fn of(name: &'static str, mut v: Vec<Duration>, retransmits: u32) -> Figure {
+        let (p50, p99) = (quantile(&mut v, 0.5), quantile(&mut v, 0.99));
+        Figure {
+            name,
+            samples: v.len(),
+            min: v.first().copied().unwrap_or_default(),
+            p50,
+            p99,
+            max: v.last().copied().unwrap_or_default(),
+            retransmits,
+        }
+    }
+
+    /// How late one sample may be beyond the fastest: p99, or the slowest on a path that
+    /// lost a segment (or an outlier past the p99 that a retransmission would make).
+    pub fn spread(&self) -> Duration {
+        let tail = if self.retransmits > 0 { self.max } else { self.p99 };
+        tail.saturating_sub(self.min)
+    }
+}
+
+/// What the probe found, and the allowance per interval derived from it.
+#[derive(Debug, Clone)]
+pub struct RigJitter {
+    pub scheduling: Figure,
+    pub paths: Vec<Figure>,
+    /// Paths that could not be probed, with why (a plug not in AP mode, say).
+    pub unmeasured: Vec<String>,
+}
+
+impl RigJitter {
+    /// L: how late one timestamp may be, scheduling plus the worst path.
+    pub fn one_way(&self) -> Duration {
+        let worst = self.paths.iter().map(Figure::spread).max().unwrap_or_default();
+        (self.scheduling.spread() + worst).max(FLOOR)
+    }
+
+    /// The allowance per interval: 2 x L (see the module's model).
+    pub fn allowance(&self) -> Duration {
+        self.one_way() * 2
+    }
+
+    /// The figures on one line, for the run's output and the reports.
+    pub fn line(&self) -> String {
+        let mut parts = vec![format!("scheduling {:.2} ms", ms(self.scheduling.spread()))];
+        for p in &self.paths {
+            let lost = if p.retransmits > 0 {
+                format!(", {} retransmitted/lost: max used", p.retransmits)
+            } else {
+                String::new()
+            };
+            parts.push(format!(
+                "{} {:.2} ms (rtt p50 {:.2} ms{lost})",
+                p.name,
+                ms(p.spread()),
+                ms(p.p50)
+            ));
+        }
+        for u in &self.unmeasured {
+            parts.push(u.clone());
+        }
+        format!(
+            "rig jitter (p99 over the fastest): {}; allowance 2 x {:.2} = {:.2} ms per interval",
+            parts.join(", "),
+            ms(self.one_way()),
+            ms(self.allowance())
+        )
+    }
+
+    /// The figures as (name, value) for the reports' properties.
+    pub fn properties(&self) -> Vec<(String, String)> {
+        let mut out = vec![
+            (
+                "rig_jitter.allowance_ms".into(),
+                format!("{:.3}", ms(self.allowance())),
+            ),
+            (
+                "rig_jitter.scheduling_ms".into(),
+                format!("{:.3}", ms(self.scheduling.spread())),
+            ),
+        ];
+        for p in &self.paths {
+            out.push((
+                format!("rig_jitter.{}_ms", p.name.replace(' ', "_")),
+                format!("{:.3}", ms(p.spread())),
+            ));
+        }
+        out
+    }
+}
+
+/// Why a scenario with `tags` is not run on this rig: it checks a rule whose period the
+/// rig's allowance would swamp (`oracle::timing::PERIODIC_RULES`). It is then listed as
+/// skipped with this reason, as a scenario needing a capability the rig lacks is.
+pub fn skip_reason<'a>(periods: &Periods, tags: impl Iterator<Item = &'a String>) -> Option<String> {
+    periods.unjudgeable(tags.filter_map(|t| t.strip_prefix("rule-")))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Measures the rig's jitter: the timer, the broker, a loopback relay, and `ap` (the plug's
+/// AP socket, on a rig with one plug for the run) if given. Takes well under a second on a
+/// quiet host.
+pub async fn measure(broker: &BrokerInfo, ap: Option<&str>) -> anyhow::Result<RigJitter> {
+    let scheduling = timer().await;
+    let mut paths = vec![
+        broker_path(broker)
+            .await
+            .context("probing the broker's round trip")?,
+        relay_path()
+            .await
+            .context("probing a loopback relay's round trip")?,
+    ];
+    let mut unmeasured = Vec::new();
+    if let Some(ap) = ap {
+        match ap_path(ap).await {
+            Ok(f) => paths.push(f),
+            Err(e) => unmeasured.push(format!("AP link not measured ({e:#})")),
+        }
+    }
+    Ok(RigJitter {
+        scheduling,
+        paths,
+        unmeasured,
+    })
+}
+
+/// The AP socket of a rig's one plug (`kind = "external"`), the radio link's far end; the
+/// simulated rig's plugs (one per scenario, on loopback) have none at run start.
+pub fn ap_of(dut: &crate::rig::Dut) -> Option<&str> {
+    match dut {
+        crate::rig::Dut::External(e) => Some(e.ap.as_str()),
+        crate::rig::Dut::Sim(_) => None,
+    }
+}
+
+/// Timer overshoot: how much later than asked a 1 ms sleep ends.
+async fn timer() -> Figure {
+    let want = Duration::from_millis(1);
+    let mut v = Vec::with_capacity(TIMER_SAMPLES);
+    for _ in 0..TIMER_SAMPLES {
+        let t = Instant::now();
+        tokio::time::sleep(want).await;
+        v.push(t.elapsed().saturating_sub(want));
+    }
+    Figure::of("timer", v, 0)
+}
+
+/// An app client publishing to its own subscription: the broker's round trip.
+async fn broker_path(b: &BrokerInfo) -> anyhow::Result<Figure> {
+    let tl = Arc::new(Timeline::default());
+    let mut app = App::connect(b, tl.clone()).await?;
+    let topic = format!("plugrig/jitter/{}", std::process::id());
+    app.subscribe(&format!("{topic}/#")).await?;
+    let mut v = Vec::with_capacity(LOCAL_SAMPLES);
+    let mut lost = 0;
+    for i in 0..LOCAL_SAMPLES {
+        let (from, sent, want) = (tl.len(), Instant::now(), i.to_string());
+        app.publish(&format!("{topic}/echo"), &want).await?;
+        let echo = tl
+            .wait_for(from, PROBE_TIMEOUT, "the probe's echo", |e| match &e.event {
+                Event::AppReceived { payload, .. } if *payload == want => Some(()),
+                _ => None,
+            })
+            .await;
+        lost += u32::from(echo.is_err());
+        v.push(sent.elapsed());
+    }
+    Ok(Figure::of("broker", v, lost))
+}
+
+/// A TCP echo on loopback through a [`Relay`]: the path the tap's own reads take.
+async fn relay_path() -> anyhow::Result<Figure> {
+    let l = TcpListener::bind("127.0.0.1:0").await?;
+    let echo_at = l.local_addr()?;
+    let echo = tokio::spawn(async move {
+        let Ok((mut s, _)) = l.accept().await else {
+            return;
+        };
+        let _ = s.set_nodelay(true);
+        let mut buf = [0u8; 64];
+        while let Ok(n @ 1..) = s.read(&mut buf).await {
+            if s.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    let relay = Relay::start(echo_at).await?;
+    let mut s = TcpStream::connect(relay.addr).await?;
+    s.set_nodelay(true)?;
+    let (mut v, mut buf) = (Vec::with_capacity(LOCAL_SAMPLES), [0u8; 64]);
+    let mut lost = 0;
+    for _ in 0..LOCAL_SAMPLES {
+        let t = Instant::now();
+        s.write_all(&[0x5a; 64]).await?;
+        let mut got = 0;
+        while got < 64 {
+            match tokio::time::timeout(PROBE_TIMEOUT, s.read(&mut buf[got..])).await {
+                Ok(Ok(n @ 1..)) => got += n,
+                Ok(_) => anyhow::bail!("the loopback echo closed"),
+                Err(_) => {
+                    lost += 1;
+                    break;
+                }
+            }
+        }
+        v.push(t.elapsed());
+    }
+    let retransmits = lost + total_retrans(&s);
+    echo.abort();
+    Ok(Figure::of("tap path", v, retransmits))
+}
+
+/// 4001 requests on one connection to the plug's AP socket: the radio link's round trip
+/// (and the plug's answer time, which only makes the figure larger). Read-only: 4001 asks
+/// the plug who it is. A plug not in AP mode is not measured.
+async fn ap_path(ap: &str) -> anyhow::Result<Figure> {
+    let addr: SocketAddr = tokio::net::lookup_host(ap).await?.next().context("no address")?;
+    let mut s = tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .context("no answer")??;
+    s.set_nodelay(true)?;
+    let (mut v, mut lost) = (Vec::with_capacity(AP_SAMPLES), 0);
+    let mut buf = [0u8; 1024];
+    for _ in 0..AP_SAMPLES {
+        let t = Instant::now();
+        s.write_all(br#"{"header":4001}"#).await?;
+        // One JSON object per reply, in one write of at most 1024 bytes (PROTOCOL-NOTES);
+        // read until its braces balance, whatever the segments.
+        let mut depth = 0i32;
+        let mut started = false;
+        while !(started && depth == 0) {
+            let n = match tokio::time::timeout(PROBE_TIMEOUT, s.read(&mut buf)).await {
+                Ok(Ok(n @ 1..)) => n,
+                Ok(_) => anyhow::bail!("the plug closed its AP connection"),
+                Err(_) => {
+                    lost += 1;
+                    break;
+                }
+            };
+            for &c in &buf[..n] {
+                match c {
+                    b'{' => (depth, started) = (depth + 1, true),
+                    b'}' => depth -= 1,
+                    _ => {}
+                }
+            }
+        }
+        v.push(t.elapsed());
+    }
+    let retransmits = lost + total_retrans(&s);
+    Ok(Figure::of("AP link", v, retransmits))
+}
+
+/// Segments this socket retransmitted (TCP_INFO's tcpi_total_retrans); 0 if unknown.
+fn total_retrans(s: &TcpStream) -> u32 {
+    use std::os::fd::AsRawFd;
+    // SAFETY: tcp_info is plain data; all-zero is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt on a live socket into a buffer of `len` bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        info.tcpi_total_retrans
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fig(ms: &[u64], retransmits: u32) -> Figure {
+        Figure::of(
+            "p",
+            ms.iter().map(|&m| Duration::from_micros(m * 100)).collect(),
+            retransmits,
+        )
+    }
+
+    #[test]
+    fn a_spread_is_the_tail_over_the_fastest_and_the_slowest_on_a_lossy_path() {
+        // 100 samples: 1..=100 (x 0.1 ms); p99 is the 99th.
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(fig(&v, 0).spread(), Duration::from_micros(9_800));
+        assert_eq!(fig(&v, 1).spread(), Duration::from_micros(9_900));
+        assert_eq!(fig(&[], 0).spread(), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_allowance_is_twice_scheduling_plus_the_worst_path() {
+        let j = RigJitter {
+            scheduling: fig(&[10, 30], 0),
+            paths: vec![fig(&[5, 15], 0), fig(&[20, 60], 0)],
+            unmeasured: vec!["AP link not measured (refused)".into()],
+        };
+        // 2 ms of timer spread + 4 ms on the worst path.
+        assert_eq!(j.one_way(), Duration::from_millis(6));
+        assert_eq!(j.allowance(), Duration::from_millis(12));
+        assert!(j.line().contains("allowance 2 x 6.00 = 12.00 ms"), "{}", j.line());
+        assert!(j.line().contains("AP link not measured"));
+        // A quiet probe still leaves the timer's granularity.
+        let quiet = RigJitter {
+            scheduling: fig(&[1, 1], 0),
+            paths: vec![],
+            unmeasured: vec![],
+        };
+        assert_eq!(quiet.allowance(), FLOOR * 2);
+    }
+
+    #[tokio::test]
+    async fn the_loopback_paths_are_measured() {
+        let f = relay_path().await.expect("relay probe");
+        assert_eq!(f.samples, LOCAL_SAMPLES);
+        assert!(f.min <= f.p50 && f.p50 <= f.p99 && f.p99 <= f.max);
+        assert!(f.min > Duration::ZERO);
+        let t = timer().await;
+        assert!(t.min < Duration::from_millis(50), "{t:?}");
+    }
+}

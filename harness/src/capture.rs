@@ -275,6 +275,11 @@ impl Tracked {
         self.id
     }
 
+    /// Whether this connection is recorded in `capture`.
+    pub fn is_in(&self, capture: &Arc<Capture>) -> bool {
+        Arc::ptr_eq(&self.capture, capture)
+    }
+
     pub fn data(&self, dir: Dir, bytes: &[u8]) {
         self.capture.data(self.id, dir, bytes)
     }

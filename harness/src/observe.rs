@@ -266,15 +266,4 @@ impl PlugWorld {
                 .is_some()
         })
     }
-
-    /// Whether the plug's last connection through the tap is still open.
-    pub(crate) fn connected_now(&self) -> bool {
-        self.look(|s| {
-            s.rfind(|e| match e.event {
-                Event::TapConnection { open } => Some(open),
-                _ => None,
-            })
-            .is_some_and(|(_, open)| open)
-        })
-    }
 }

@@ -22,6 +22,7 @@ use crate::ota::server::UpdateServer;
 use crate::report::record::{self, Outcome, Recorder, RunRecord, ScenarioRecord};
 use crate::report::{Failure, ScenarioCounter};
 use crate::rig;
+use crate::strategy::StartState;
 use crate::world::{PlugWorld, RunContext, Services, CONTEXT};
 
 #[derive(Debug, Clone)]
@@ -260,6 +261,12 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         summary.records.extend(s.records);
         summary.report_time += s.report_time;
     }
+    if ctx.holds_a_plug() {
+        // The bench is left factory-fresh: the plug held for a next scenario is released.
+        if let Ok(mut w) = CONTEXT.scope(ctx.clone(), PlugWorld::new()).await {
+            w.release_held().await;
+        }
+    }
     if advisory_profile {
         summary.advisory_failed = summary.failures.iter().filter(|f| f.profile_only()).count();
     }
@@ -383,8 +390,17 @@ async fn run_one(
     let counts = counter.counts.clone();
     let failures = counter.failures.clone();
     let counter = counter.discard_stats_writes().discard_arbitrary_writes();
-    let cucumber = PlugWorld::cucumber().max_concurrent_scenarios(concurrency).after(
-        |feature, _, scenario, finished, world| {
+    let cucumber = PlugWorld::cucumber()
+        .max_concurrent_scenarios(concurrency)
+        .before(|feature, _, scenario, world| {
+            Box::pin(async move {
+                // A panic fails the scenario as a failed hook, with this message.
+                if let Err(e) = world.start(StartState::of(feature, scenario)).await {
+                    panic!("the plug could not be brought to the scenario's start: {e:#}");
+                }
+            })
+        })
+        .after(|feature, _, scenario, finished, world| {
             Box::pin(async move {
                 if let Some(w) = world {
                     let failed = matches!(
@@ -396,8 +412,7 @@ async fn run_one(
                         .await;
                 }
             })
-        },
-    );
+        });
     let stats = match report {
         Some(dir) => {
             std::fs::create_dir_all(dir)

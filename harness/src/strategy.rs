@@ -1,5 +1,11 @@
-//! Bringing one physical plug to a known state before each scenario (labgrid's strategies):
-//! a scenario starts from a factory-fresh plug in AP mode, whatever the one before it left.
+//! Bringing one physical plug to the state a scenario starts from (labgrid's strategies).
+//! A scenario declares its start by its first step: "a provisioned plug connected to the
+//! broker" starts [`StartState::Connected`], anything else from a factory-fresh plug in AP
+//! mode. A plug that the last scenario left provisioned and connected, with nothing lasting
+//! changed (no reset, upgrade, power cycle, button, countdown under way, other broker
+//! settings), is kept for a next scenario that starts connected: no reset, no AP join, no
+//! provisioning. Any other start resets it first. A plug left in AP mode with nothing
+//! pending by a passed scenario is probed before it is power-cycled.
 //!
 //! "In AP mode" is decided by the protocol, not by a TCP connect: a 4001 answered with code
 //! 0. A plug may keep its AP port open while provisioned (nothing forbids it), so an
@@ -11,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use instruments::actuators::{ButtonActuator, PowerSwitch};
-use oracle::ap;
+use oracle::ap::{self, MqttServer};
 use oracle::timing::Periods;
+use oracle::Identity;
 
 use crate::ap_link::ApLink;
 use crate::dut::DutHandle;
@@ -23,9 +30,66 @@ const AP_UP_WITHIN: Duration = Duration::from_secs(10);
 /// After a 10 s hold the plug erases its configuration and restarts its access point.
 const AP_AFTER_RESET_WITHIN: Duration = Duration::from_secs(15);
 
+/// The step that starts a scenario from a provisioned plug on the broker.
+pub const CONNECTED_STEP: &str = "a provisioned plug connected to the broker";
+/// The broker settings of that start: QoS, keepalive, clean session.
+pub const CONNECTED_PROFILE: (u8, u16, u8) = (1, 60, 1);
+
+/// The tag of a scenario that starts connected but judges how a session starts: a plug
+/// kept connected from the last scenario reconnects first.
+pub const FRESH_SESSION_TAG: &str = "fresh_session";
+
+/// The state a scenario starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartState {
+    /// A factory-fresh plug in AP mode.
+    Factory,
+    /// A plug provisioned with [`CONNECTED_PROFILE`] and connected to the broker.
+    Connected,
+    /// As `Connected`, in a session that began in this scenario.
+    ConnectedFresh,
+}
+
+impl StartState {
+    /// As the scenario's first step (its feature's background first) says, and its tags.
+    pub fn of(feature: &cucumber::gherkin::Feature, scenario: &cucumber::gherkin::Scenario) -> StartState {
+        let background = feature.background.iter().flat_map(|b| b.steps.iter());
+        let fresh = feature
+            .tags
+            .iter()
+            .chain(&scenario.tags)
+            .any(|t| t == FRESH_SESSION_TAG);
+        match background.chain(scenario.steps.iter()).next() {
+            Some(s) if s.value == CONNECTED_STEP && fresh => StartState::ConnectedFresh,
+            Some(s) if s.value == CONNECTED_STEP => StartState::Connected,
+            _ => StartState::Factory,
+        }
+    }
+
+    pub fn is_connected(self) -> bool {
+        self != StartState::Factory
+    }
+}
+
+/// A plug a scenario left provisioned with [`CONNECTED_PROFILE`] and connected, having
+/// changed nothing lasting: what the next scenario that starts connected takes over.
+#[derive(Debug, Clone)]
+pub struct HeldSession {
+    pub identity: Identity,
+    pub provisioned: MqttServer,
+    /// The relay state the plug last reported: a session that goes on publishes nothing
+    /// new until something changes.
+    pub relay: Option<bool>,
+}
+
 /// What a finished scenario left in the plug, read from its timeline.
 #[derive(Debug, Clone, Default)]
 pub struct LeftBehind {
+    /// A provisioned, connected plug kept for the next scenario (see [`HeldSession`]).
+    pub held: Option<HeldSession>,
+    /// The scenario passed and left the plug in AP mode with nothing pending and no
+    /// actuator touched: a probe may find it ready without a power cycle.
+    pub clean: bool,
     /// The scenario's name, for the message if the plug cannot be brought back.
     pub scenario: String,
     /// An accepted 4002 without an accepted 4003 after it: held in the plug's RAM, where
@@ -59,6 +123,8 @@ impl LeftBehind {
         // (a reset scenario) or the closing app/reset took it off the broker.
         let provisioned = last_4003.is_some_and(|w| last_4001.is_none_or(|a| a < w));
         LeftBehind {
+            held: None,
+            clean: false,
             scenario: scenario.to_string(),
             pending_config: last_4002.is_some_and(|p| last_4003.is_none_or(|w| w < p)),
             still_provisioned: provisioned && !reset_confirmed,
@@ -116,7 +182,9 @@ impl Strategy<'_> {
         let mut tried = Vec::new();
         let has_power = self.plug.has_power_switch();
         let has_button = self.plug.has_button();
-        if has_power {
+        // A power cycle clears whatever the plug holds in RAM; after a clean scenario the
+        // probe alone may do (and the power cycle comes next if it does not).
+        if has_power && !left.clean {
             self.power_cycle().await.map_err(Unreachable)?;
         }
         let needs_reset = left.still_provisioned || (left.pending_config && !has_power);

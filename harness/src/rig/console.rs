@@ -64,15 +64,6 @@ impl Default for ConsolePatterns {
 }
 
 impl ConsolePatterns {
-    /// The pattern of the line that reports the relay `on` or off.
-    pub fn relay_pattern(&self, on: bool) -> &Pattern {
-        if on {
-            &self.relay_on
-        } else {
-            &self.relay_off
-        }
-    }
-
     /// The relay state an observation reports, if it is a console line that reports one.
     pub fn relay_of(&self, e: &oracle::observation::Event) -> Option<bool> {
         match e {

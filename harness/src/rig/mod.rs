@@ -77,6 +77,9 @@ pub enum Broker {
         username: Option<String>,
         #[serde(default)]
         password: Option<String>,
+        /// The broker's listener speaks TLS (mosquitto's in CI): the tap reaches it over TLS.
+        #[serde(default)]
+        tls: bool,
     },
 }
 
@@ -90,6 +93,15 @@ pub struct RunSection {
     /// rules are reported apart and do not fail the run.
     #[serde(default)]
     pub advisory_profile: bool,
+    /// A bench plug left provisioned and connected by a scenario that changed nothing
+    /// lasting serves the next scenario that starts connected, without a reset (default);
+    /// false resets it after every scenario.
+    #[serde(default = "yes")]
+    pub reuse_connected: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn concurrency() -> usize {
@@ -101,6 +113,7 @@ impl Default for RunSection {
         RunSection {
             concurrency: concurrency(),
             advisory_profile: false,
+            reuse_connected: true,
         }
     }
 }

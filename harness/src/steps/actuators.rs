@@ -11,8 +11,8 @@ use crate::world::PlugWorld;
 async fn short_press(w: &mut PlugWorld) -> anyhow::Result<()> {
     // Half a second of a real plug's time: well under the 2 s of a short press.
     let hold = w.periods().app(0.5);
-    w.mark = w.timeline.len();
-    w.command_mark = w.mark;
+    w.mark_command();
+    w.actuated = true;
     w.plug.press(hold).await
 }
 
@@ -21,14 +21,14 @@ async fn hold(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
     // A little longer than asked, so the plug's own timer has surely run out.
     let hold = w.periods().app(secs as f64 + 0.5);
     crate::bench::protocol_wait(w.periods().app(secs as f64));
-    w.mark = w.timeline.len();
-    w.command_mark = w.mark;
+    w.mark_command();
+    w.actuated = true;
     w.plug.press(hold).await
 }
 
 #[when("the plug's power is cycled")]
 async fn power_cycle(w: &mut PlugWorld) -> anyhow::Result<()> {
-    w.mark = w.timeline.len();
-    w.command_mark = w.mark;
+    w.mark_command();
+    w.actuated = true;
     w.plug.cycle(Duration::from_millis(300)).await
 }

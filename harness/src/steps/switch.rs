@@ -9,7 +9,6 @@ use oracle::payloads;
 use oracle::switch;
 
 use super::params::OnOff;
-use crate::timeline::Event;
 use crate::world::PlugWorld;
 
 /// How long an app command may take to be echoed (network, not scaled).
@@ -81,9 +80,13 @@ async fn on_connection(w: &mut PlugWorld) -> anyhow::Result<()> {
 #[given(expr = "the plug's relay is {onoff}")]
 async fn relay_is(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     // A known relay state for what follows; the protocol leaves the state at power-up to
-    // the plug. The on-connection publish says where it is.
-    w.wait_device(w.mark, "switch_state", ECHO_WITHIN).await?;
-    if last_reported(w, w.timeline.len())? != Some(s.is_on()) {
+    // the plug. The on-connection publish says where it is; a session taken over from the
+    // last scenario published it there.
+    if w.relay_carried.is_none() {
+        w.wait_device(w.mark, "switch_state", ECHO_WITHIN).await?;
+    }
+    let reported = last_reported(w, w.timeline.len())?.or(w.relay_carried);
+    if reported != Some(s.is_on()) {
         switch(w, s).await?;
         reports(w, s).await?;
         // Let the console's line of this change arrive before the mark.
@@ -91,23 +94,6 @@ async fn relay_is(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     }
     w.relay_known = Some((w.timeline.len(), s.is_on()));
     Ok(())
-}
-
-#[then(expr = "the console shows the relay {onoff}")]
-async fn console_relay(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
-    // The console's format is the plug's own: the rig file's patterns read it.
-    let patterns = w.ctx.console.clone();
-    let what = format!(
-        "a console line matching {:?}",
-        patterns.relay_pattern(s.is_on()).as_str()
-    );
-    w.timeline
-        .wait_for(w.command_mark, ECHO_WITHIN, &what, |e| match &e.event {
-            Event::Console(l) => (patterns.relay(l) == Some(s.is_on())).then_some(()),
-            _ => None,
-        })
-        .await
-        .map(drop)
 }
 
 #[then(expr = "switch_state arrives every 30 s within tolerance, {int} times in a row")]

@@ -1,5 +1,8 @@
-//! The World: one scenario's view of the rig. A fresh plug, tap and app client per
-//! scenario, so no scenario depends on what another left behind.
+//! The World: one scenario's view of the rig. A fresh tap and app client per scenario, and
+//! on the simulated rig a fresh plug, so no scenario depends on what another left behind; a
+//! bench plug outlives its scenario, and `between` says what the next one finds.
+
+mod between;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -22,7 +25,7 @@ use crate::ota::server::UpdateServer;
 use crate::report::record::{Recorder, ScenarioKey, WorldRecord};
 use crate::rig::console::ConsolePatterns;
 use crate::rig::Rig;
-use crate::strategy::{LeftBehind, Strategy, Unreachable};
+use crate::strategy::{HeldSession, LeftBehind};
 use crate::tap::Tap;
 use crate::timeline::{Event, Timeline};
 
@@ -46,6 +49,12 @@ pub struct RunContext {
     pub console: ConsolePatterns,
     /// What the last scenario left in an external plug.
     left_behind: Mutex<LeftBehind>,
+    /// Whether a plug left provisioned and connected may serve the next scenario that
+    /// starts connected (`run.reuse_connected`).
+    reuse_connected: bool,
+    /// The wire tap of a plug that outlives scenarios: one for the run, so that a plug kept
+    /// connected keeps its session.
+    bench_tap: tokio::sync::Mutex<Option<Arc<Tap>>>,
     /// Set when the run cannot go on (the DUT cannot be brought to a known state).
     stop: tokio::sync::watch::Sender<Option<String>>,
     /// Every scenario's record, for the reports.
@@ -88,6 +97,7 @@ impl RunContext {
         let periods = Periods::new(f64::from(rig.file.rig.time_scale));
         let images = Images::of_rig(&rig.file);
         let console = rig.file.dut.console_patterns();
+        let reuse_connected = rig.file.run.reuse_connected;
         Arc::new(RunContext {
             rig,
             broker,
@@ -97,6 +107,8 @@ impl RunContext {
             rig_host: services.rig_host,
             images,
             console,
+            reuse_connected,
+            bench_tap: Default::default(),
             left_behind: Mutex::default(),
             stop: tokio::sync::watch::channel(None).0,
             recorder: Arc::default(),
@@ -124,7 +136,7 @@ impl RunContext {
         }
     }
 
-    fn is_stopped(&self) -> Option<String> {
+    pub(crate) fn is_stopped(&self) -> Option<String> {
         self.stop.borrow().clone()
     }
 
@@ -136,31 +148,6 @@ impl RunContext {
             resolver: Some(self.dns),
         }
     }
-
-    /// Brings a plug that outlives scenarios to AP mode before the next one, from what the
-    /// last scenario left; when that fails, stops the run with one message.
-    async fn to_known_state(&self, plug: &DutHandle, timeline: Arc<Timeline>) -> anyhow::Result<()> {
-        if let Some(why) = self.is_stopped() {
-            anyhow::bail!("the run was stopped: {why}");
-        }
-        let left = self.left_behind.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let strategy = Strategy {
-            plug,
-            periods: self.periods,
-            timeline,
-        };
-        if let Err(Unreachable(why)) = strategy.to_factory(&left).await {
-            let after = if left.scenario.is_empty() {
-                "before the first scenario".to_string()
-            } else {
-                format!("after scenario {:?}", left.scenario)
-            };
-            let msg = format!("the DUT could not be returned to a factory state {after}: {why}");
-            self.stop(msg.clone());
-            anyhow::bail!(msg);
-        }
-        Ok(())
-    }
 }
 
 #[derive(cucumber::World)]
@@ -171,7 +158,8 @@ pub struct PlugWorld {
     pub plug: DutHandle,
     /// Whether the rig says this plug measures power (device_type "1").
     pub power_claim: bool,
-    pub tap: Tap,
+    /// The wire tap: this scenario's own, or the bench's, which outlives scenarios.
+    pub tap: Arc<Tap>,
     pub app: App,
     pub ap: Option<ApLink>,
     /// The reference meter's driver, opened by the first metering step.
@@ -207,6 +195,14 @@ pub struct PlugWorld {
     pub measurements: Measurements,
     /// Where on the timeline the relay's state became known, and that state.
     pub relay_known: Option<(usize, bool)>,
+    /// A rig actuator (power, button) acted on the plug in this scenario.
+    pub actuated: bool,
+    /// The relay state a plug taken over in its session last reported (in the scenario
+    /// before): nothing is published again until it changes.
+    pub relay_carried: Option<bool>,
+    /// The plug the last scenario left provisioned and connected, for this scenario's
+    /// first step to take over (see `strategy`).
+    held: Option<HeldSession>,
 }
 
 impl fmt::Debug for PlugWorld {
@@ -223,42 +219,6 @@ impl fmt::Debug for PlugWorld {
 }
 
 impl PlugWorld {
-    /// After a scenario on an external plug: send it back to AP mode with `app/reset` if it
-    /// is on the broker, and note what it may still hold for the next scenario's strategy
-    /// (a simulated plug is simply discarded).
-    async fn reset_external(&mut self, scenario: &str) {
-        if !self.plug.outlives_scenario() {
-            return;
-        }
-        // A plug provisioned at the scenario's very end may still be joining: let it reach
-        // the broker so that the reset can reach it.
-        if self.identity.is_some() && !self.connected_now() && self.joining() {
-            let from = self.timeline.len().saturating_sub(1);
-            let _ = self
-                .wait_connected(self.last_4003().unwrap_or(from), Duration::from_secs(10))
-                .await;
-        }
-        let reset_confirmed = match (self.identity.clone(), self.connected_now()) {
-            (Some(id), true) => {
-                let from = self.timeline.len();
-                self.app.publish(&id.app_topic("reset"), "").await.is_ok()
-                    && self
-                        .timeline
-                        .wait_for(
-                            from,
-                            Duration::from_secs(5),
-                            "the plug to leave the broker",
-                            |e| matches!(e.event, Event::TapConnection { open: false }).then_some(()),
-                        )
-                        .await
-                        .is_ok()
-            }
-            _ => false,
-        };
-        let left = LeftBehind::read(scenario, &self.timeline, reset_confirmed);
-        *self.ctx.left_behind.lock().unwrap_or_else(|p| p.into_inner()) = left;
-    }
-
     /// At the end of a scenario: an external plug sent back to AP mode, and what the
     /// scenario saw (timeline, measurements) handed to the run's record.
     pub async fn finish(&mut self, key: ScenarioKey, scenario: &str, failed: bool) {
@@ -266,7 +226,7 @@ impl PlugWorld {
         let failed_at = failed.then(|| self.timeline.now());
         let elapsed = self.timeline.now();
         let timeline = self.timeline.snapshot();
-        self.reset_external(scenario).await;
+        self.leave_for_next(scenario, failed).await;
         self.ctx.recorder.dut(|d| {
             if let Some(id) = &self.identity {
                 d.prefix.get_or_insert_with(|| id.prefix());
@@ -334,7 +294,7 @@ impl PlugWorld {
             .map_err(|e| anyhow::anyhow!(e))
     }
 
-    async fn new() -> anyhow::Result<PlugWorld> {
+    pub(crate) async fn new() -> anyhow::Result<PlugWorld> {
         let ctx = CONTEXT
             .try_with(Arc::clone)
             .context("no run context: a World is made only inside runner::run")?;
@@ -349,11 +309,12 @@ impl PlugWorld {
         );
         let dut = &ctx.rig.file.dut;
         let plug = DutHandle::open(dut, ctx.open_options(&mac), timeline.clone()).await?;
-        if plug.outlives_scenario() {
-            ctx.to_known_state(&plug, timeline.clone()).await?;
-        }
         let (power_claim, tap_listen) = (dut.power_claim(), dut.tap_listen());
-        let tap = Tap::start(&tap_listen, ctx.broker.addr, timeline.clone()).await?;
+        let tap = if plug.outlives_scenario() {
+            ctx.bench_tap(&tap_listen, timeline.clone()).await?
+        } else {
+            Arc::new(Tap::start(&tap_listen, ctx.broker.addr, timeline.clone()).await?)
+        };
         let app = App::connect(&ctx.broker, timeline.clone()).await?;
         Ok(PlugWorld {
             ctx,
@@ -381,6 +342,9 @@ impl PlugWorld {
             known_load: None,
             measurements: Measurements::default(),
             relay_known: None,
+            actuated: false,
+            relay_carried: None,
+            held: None,
         })
     }
 

@@ -21,10 +21,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use instruments::flash::FlashSpec;
 use serde::Deserialize;
 
-use crate::rig::{Dut, MeterSpec, Rig, RigFile};
+use crate::rig::{MeterSpec, Rig, RigFile};
 use labgrid::{Client, Lease};
 use show::{Place, Resource};
 
@@ -119,31 +118,7 @@ fn each_port(
     rig: &mut RigFile,
     f: &mut dyn FnMut(&str, &mut String) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    match &mut rig.dut {
-        Dut::External(e) => {
-            if let Some(FlashSpec::Espflash { port, .. }) = &e.flash {
-                if port.starts_with(PREFIX) {
-                    bail!(
-                        "dut.flash.port = {port:?}: espflash needs a local serial port (it drives the reset lines itself); on a shared bench flash on the bench host with kind = \"command\" (see the README's \"Rig farm\")"
-                    );
-                }
-            }
-            if let Some(c) = e.console.as_mut() {
-                f("dut.console", c)?;
-            }
-            if let Some(r) = e.power_relay.as_mut() {
-                f("dut.power_relay.port", &mut r.port)?;
-            }
-            if let Some(r) = e.button_relay.as_mut() {
-                f("dut.button_relay.port", &mut r.port)?;
-            }
-        }
-        Dut::Sim(s) => {
-            if s.console.starts_with(PREFIX) {
-                bail!("dut.console = {:?}: the simulated plug's console is its own pty (\"pty\" or \"stdout\"); a place's console is for an external plug", s.console);
-            }
-        }
-    }
+    rig.dut.each_port(PREFIX, f)?;
     match &mut rig.meter {
         Some(MeterSpec::Sdm120 { port, .. }) => f("meter.port", port)?,
         Some(MeterSpec::Scpi { address, .. }) => f("meter.address", address)?,

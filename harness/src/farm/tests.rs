@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::rig::Dut;
 
 const RIG: &str = r#"
 [rig]

@@ -154,6 +154,43 @@ impl Dut {
         }
     }
 
+    /// Calls `f` with each serial port of the DUT that names an instrument a rig farm's place
+    /// provides (`prefix`, e.g. "place:"): the console and the relay ports. Refused where
+    /// such a port cannot serve: espflash drives a local port's reset lines itself, and the
+    /// simulated plug's console is its own pty.
+    pub fn each_port(
+        &mut self,
+        prefix: &str,
+        f: &mut dyn FnMut(&str, &mut String) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        match self {
+            Dut::External(e) => {
+                if let Some(FlashSpec::Espflash { port, .. }) = &e.flash {
+                    if port.starts_with(prefix) {
+                        anyhow::bail!(
+                            "dut.flash.port = {port:?}: espflash needs a local serial port (it drives the reset lines itself); on a shared bench flash on the bench host with kind = \"command\" (see the README's \"Rig farm\")"
+                        );
+                    }
+                }
+                if let Some(c) = e.console.as_mut() {
+                    f("dut.console", c)?;
+                }
+                if let Some(r) = e.power_relay.as_mut() {
+                    f("dut.power_relay.port", &mut r.port)?;
+                }
+                if let Some(r) = e.button_relay.as_mut() {
+                    f("dut.button_relay.port", &mut r.port)?;
+                }
+                Ok(())
+            }
+            Dut::Sim(s) if s.console.starts_with(prefix) => anyhow::bail!(
+                "dut.console = {:?}: the simulated plug's console is its own pty (\"pty\" or \"stdout\"); a place's console is for an external plug",
+                s.console
+            ),
+            Dut::Sim(_) => Ok(()),
+        }
+    }
+
     /// Where the upgrade images come from.
     pub fn ota_source(&self) -> OtaSource {
         match self {

@@ -16,56 +16,18 @@ pub mod labgrid;
 pub mod pylit;
 pub mod show;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
 
+use crate::rig::farm::wait_s;
 use crate::rig::{MeterSpec, Rig, RigFile};
 use labgrid::{Client, Lease};
 use show::{Place, Resource};
 
 /// A port string naming a resource of the place: `place:NAME`.
 pub const PREFIX: &str = "place:";
-
-/// `[farm]` in a rig file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FarmSection {
-    /// The place to reserve; `--place` overrides it.
-    #[serde(default)]
-    pub place: Option<String>,
-    /// The coordinator, `HOST:PORT`; `LG_COORDINATOR` overrides it.
-    #[serde(default)]
-    pub coordinator: Option<String>,
-    /// Reserve any place with these tags (and the place's name, if one is given).
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    /// How long to wait for the place while other jobs hold it, seconds.
-    #[serde(default = "wait_s")]
-    pub wait_s: u64,
-}
-
-fn wait_s() -> u64 {
-    3600
-}
-
-impl FarmSection {
-    pub fn validate(&self) -> anyhow::Result<()> {
-        for (k, v) in &self.tags {
-            let ok = |s: &str| !s.is_empty() && !s.contains(['=', ' ', '\t']);
-            if !ok(k) || !ok(v) || k == "name" {
-                bail!("farm.tags: {k:?} = {v:?} is not a labgrid tag filter (the place's name goes in farm.place)");
-            }
-        }
-        if self.wait_s == 0 {
-            bail!("farm.wait_s must be at least 1");
-        }
-        Ok(())
-    }
-}
 
 /// What to reserve: from `--place` and the rig's `[farm]`; None when neither names a place
 /// or tags (the rig runs on its own instruments, as before).

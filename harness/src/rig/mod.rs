@@ -7,6 +7,7 @@
 pub mod console;
 pub mod dut;
 pub mod external;
+pub mod farm;
 pub mod sim;
 
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ pub struct RigFile {
     pub run: RunSection,
     /// The labgrid place this rig's instruments come from (`place:NAME` ports), if shared.
     #[serde(default)]
-    pub farm: Option<crate::farm::FarmSection>,
+    pub farm: Option<farm::FarmSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,9 +78,10 @@ pub enum Broker {
         username: Option<String>,
         #[serde(default)]
         password: Option<String>,
-        /// The broker's listener speaks TLS (mosquitto's in CI): the tap reaches it over TLS.
+        /// The same broker's TLS listener (mosquitto's in CI): the tap carries the plug's
+        /// session there over TLS; the app side stays on `port`.
         #[serde(default)]
-        tls: bool,
+        tls_port: Option<u16>,
     },
 }
 

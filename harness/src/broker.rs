@@ -91,6 +91,7 @@ pub async fn start(b: &rig::Broker) -> anyhow::Result<BrokerInfo> {
             port,
             username,
             password,
+            tls_port,
         } => {
             let addr = tokio::net::lookup_host((host.as_str(), *port))
                 .await
@@ -98,6 +99,11 @@ pub async fn start(b: &rig::Broker) -> anyhow::Result<BrokerInfo> {
                 .next()
                 .with_context(|| format!("broker host {host} has no address"))?;
             reachable(addr, Duration::from_secs(10)).await?;
+            if let Some(p) = tls_port {
+                let tls_addr = SocketAddr::new(addr.ip(), *p);
+                reachable(tls_addr, Duration::from_secs(10)).await?;
+                crate::tap_tls::broker_tls_at(addr, tls_addr);
+            }
             Ok(BrokerInfo {
                 addr,
                 username: username.clone().unwrap_or_else(|| "plugrig".into()),

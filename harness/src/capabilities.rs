@@ -29,6 +29,9 @@ pub enum Capability {
     /// The DUT resolves names through plugrig's DNS server (the simulated plug is pointed at
     /// it; a bench plug when the bench's DHCP hands it out).
     RigDns,
+    /// The DUT connects over TLS when provisioned with connect_mode 1 (the rig file claims
+    /// it; a plug that refuses connect_mode 1 is then reported, not skipped).
+    Tls,
 }
 
 impl Capability {
@@ -46,6 +49,7 @@ impl Capability {
             "ota_broken_image" => Ok(Capability::OtaBrokenImage),
             "ota_other_target" => Ok(Capability::OtaOtherTarget),
             "rig_dns" => Ok(Capability::RigDns),
+            "tls" => Ok(Capability::Tls),
             other => Err(format!("unknown capability tag @needs_{other}")),
         })
     }
@@ -63,6 +67,7 @@ impl Capability {
             Capability::OtaBrokenImage => "ota_broken_image",
             Capability::OtaOtherTarget => "ota_other_target",
             Capability::RigDns => "rig_dns",
+            Capability::Tls => "tls",
         }
     }
 }

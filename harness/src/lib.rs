@@ -32,6 +32,7 @@ pub mod runner;
 pub mod steps;
 pub mod strategy;
 pub mod tap;
+pub mod tap_tls;
 pub mod timeline;
 pub mod workspace;
 pub mod world;

@@ -48,6 +48,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("accept-wrong-target", "@rule-ota-r2 and not @slow", "ota-r2"),
     ("ota-keeps-version", "@rule-ota-r1", "ota-r1"),
     ("voltage-in-volts", "@rule-electricity-units", "electricity-units"),
+    ("plain-under-tls", "@rule-tls-no-clear", "tls-no-clear"),
     // Wrong units show by physics too, without the reference meter.
     (
         "power-in-deciwatts",

@@ -43,9 +43,12 @@ pub enum Fault {
     OtaKeepsVersion,
     /// electricity_information reports voltage in V instead of 0.1 V.
     VoltageInVolts,
+    /// Under connect_mode 1 the plug speaks MQTT in clear, without TLS. The board applies
+    /// it: it is the board that opens the broker socket (see plug-sim's `mqtt_link`).
+    PlainUnderTls,
 }
 
-pub const ALL: [(Fault, &str); 18] = [
+pub const ALL: [(Fault, &str); 19] = [
     (Fault::NoCancelOnSwitch, "no-cancel-on-switch"),
     (Fault::PowerInDeciwatts, "power-in-deciwatts"),
     (Fault::WrongOrderCode, "wrong-order-code"),
@@ -64,6 +67,7 @@ pub const ALL: [(Fault, &str); 18] = [
     (Fault::AcceptWrongTarget, "accept-wrong-target"),
     (Fault::OtaKeepsVersion, "ota-keeps-version"),
     (Fault::VoltageInVolts, "voltage-in-volts"),
+    (Fault::PlainUnderTls, "plain-under-tls"),
 ];
 
 impl Fault {

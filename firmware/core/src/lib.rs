@@ -7,7 +7,8 @@
 //! Read in this order: `plug` (the application; `plug::contract` is what a board and the
 //! plug say to each other), `provisioning` (AP socket), `mqtt` (`mqtt::session` owns the
 //! connection, `mqtt::wire` frames and checks its bytes), `ota_image`, `bl0942`,
-//! `console`, `storage`. Test-only switches, compiled into plug-sim alone: `faults`
+//! `console`, `storage`; with the `tls` feature, `tls` (under the session for
+//! connect_mode 1). Test-only switches, compiled into plug-sim alone: `faults`
 //! (deliberate violations) and `variations` (conformant choices other than the default,
 //! with `vendor_image`).
 #![no_std]
@@ -29,6 +30,8 @@ pub mod plug;
 pub mod provisioning;
 pub mod storage;
 pub mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod variations;
 pub mod vendor_image;
 

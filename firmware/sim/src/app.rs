@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use plug_core::console::{self, Format};
-use plug_core::faults::Faults;
+use plug_core::faults::{Fault, Faults};
 use plug_core::identity::Identity;
 use plug_core::mqtt::NetTiming;
 use plug_core::plug::{Action, ConnId, Input, LinkId, OtaInput};
@@ -287,13 +287,16 @@ impl Board {
                 port,
                 tls,
             } => {
-                if tls {
-                    self.say_error("tls not supported by the simulated plug");
-                    plug.handle(self.now(), Input::MqttClosed(link));
-                } else {
-                    let h = mqtt_link::open(&mut self.tasks, self.tx.clone(), link, host.to_string(), port);
-                    self.mqtt_task = Some((link, h));
-                }
+                let tls = tls && !self.cfg.faults.has(Fault::PlainUnderTls);
+                let h = mqtt_link::open(
+                    &mut self.tasks,
+                    self.tx.clone(),
+                    link,
+                    host.to_string(),
+                    port,
+                    tls,
+                );
+                self.mqtt_task = Some((link, h));
             }
             Action::MqttSend(bytes) => {
                 if let Some(w) = &mut self.mqtt {

@@ -140,8 +140,8 @@ fn identity(a: &Args) -> anyhow::Result<Identity> {
         firmware_version: hs("firmware-version", &a.firmware_version)?,
         ota_target: hs("ota-target", "sim")?,
         ota_image: hs("ota-image", &a.ota_image)?,
-        // As the ESP32-C3 build: no TLS stack (see the README).
-        tls: false,
+        // As the ESP32-C3 build: plug-core's TLS client (see `mqtt_link`).
+        tls: true,
     })
 }
 
@@ -150,7 +150,9 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(supervise(args))
+    // A LocalSet: the TLS client's tasks are not Send (see `mqtt_link`), so the firmware
+    // runs as a local task, as it runs on one core on the device.
+    tokio::task::LocalSet::new().block_on(&rt, supervise(args))
 }
 
 /// The power supply: runs the firmware while powered, and starts it again after a
@@ -205,7 +207,7 @@ async fn supervise(args: Args) -> anyhow::Result<()> {
             continue;
         }
         world::lock(&world).powered = true;
-        let mut firmware = tokio::spawn(app::run(cfg.clone(), world.clone(), console_tx.clone()));
+        let mut firmware = tokio::task::spawn_local(app::run(cfg.clone(), world.clone(), console_tx.clone()));
         tokio::select! {
             r = &mut firmware => match r {
                 Ok(Ok(app::Stop::Restart)) => continue,

@@ -26,6 +26,18 @@ pub enum Event {
     /// The tap refused a connection from the plug (a broker outage it plays): still one of
     /// the plug's connection attempts.
     TapRefused,
+    /// How the plug opened a connection through the tap: its first bytes were a TLS
+    /// ClientHello (`tls`, and the tap terminated TLS) or were not (MQTT in clear).
+    TapOpened {
+        tls: bool,
+    },
+    /// The tap completed a TLS handshake with the plug: what was negotiated, and the server
+    /// name the plug sent (none when it was provisioned with an address).
+    TlsHandshake {
+        version: String,
+        cipher_suite: String,
+        sni: Option<String>,
+    },
     ApSent(String),
     ApReceived(String),
     ApClosed,
@@ -69,6 +81,16 @@ impl fmt::Display for Entry {
                 if *open { "opened" } else { "closed" }
             ),
             Event::TapRefused => write!(f, "{t:9.3}s tap refused a connection (broker outage)"),
+            Event::TapOpened { tls } => write!(f, "{t:9.3}s tap: the plug opened {}", opening(*tls)),
+            Event::TlsHandshake {
+                version,
+                cipher_suite,
+                sni,
+            } => write!(
+                f,
+                "{t:9.3}s tap: {}",
+                handshake(version, cipher_suite, sni.as_deref())
+            ),
             Event::ApSent(s) => write!(f, "{t:9.3}s ap<- {s}"),
             Event::ApReceived(s) => write!(f, "{t:9.3}s ap-> {s}"),
             Event::ApClosed => write!(f, "{t:9.3}s ap connection closed by the plug"),
@@ -79,6 +101,23 @@ impl fmt::Display for Entry {
             Event::Note(s) => write!(f, "{t:9.3}s note: {s}"),
         }
     }
+}
+
+/// How a connection opened, for reports.
+pub fn opening(tls: bool) -> &'static str {
+    if tls {
+        "with a TLS ClientHello"
+    } else {
+        "in clear (no TLS)"
+    }
+}
+
+/// A TLS handshake's summary, for reports.
+pub fn handshake(version: &str, suite: &str, sni: Option<&str>) -> String {
+    format!(
+        "TLS handshake done: {version}, {suite}, SNI {}",
+        sni.unwrap_or("none")
+    )
 }
 
 /// A view of what a rig saw, from some point on: the queries checks are written in. Indices
@@ -176,6 +215,16 @@ impl<'a> Seen<'a> {
         self.iter()
             .filter(|(_, e)| matches!(e.event, Event::Mqtt(Dir::Up, _)))
             .map(|(_, e)| e.at)
+            .collect()
+    }
+
+    /// How each of the plug's connections through the tap opened: index, with TLS or not.
+    pub fn openings(self) -> Vec<(usize, bool)> {
+        self.iter()
+            .filter_map(|(i, e)| match e.event {
+                Event::TapOpened { tls } => Some((i, tls)),
+                _ => None,
+            })
             .collect()
     }
 

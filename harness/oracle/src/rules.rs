@@ -61,6 +61,10 @@ pub const RULES: &[Rule] = &[
     r("session-keepalive", Spec, "the plug sends a control packet at least once per keepalive"),
     r("session-refused", Profile, "refused credentials are retried no faster than once a second, no slower than once a minute"),
     r("session-reconnect", Profile, "after a broker loss the plug reconnects with back-off and republishes switch_state"),
+    // connect_mode (4002): 0 TCP, 1 TLS
+    r("tls-connect", Spec, "with connect_mode 1 the plug connects over TLS and its session honours the provisioning"),
+    r("tls-no-clear", Spec, "with connect_mode 1 every connection opens with a TLS ClientHello: no MQTT in clear"),
+    r("tls-not-unasked", Spec, "with connect_mode 0 the plug connects over plain TCP and never starts TLS"),
     // Published by the plug
     r("switch-on-connect", Spec, "switch_state is published on every connection"),
     r("switch-on-change", Spec, "switch_state is published on every on/off change"),

@@ -226,6 +226,8 @@ impl Dut {
                     Capability::LoadControl,
                     Capability::SimulatedDut,
                     Capability::RigDns,
+                    // plug-sim runs plug-core's TLS client.
+                    Capability::Tls,
                 ]);
                 if s.console == "pty" {
                     caps.push(Capability::Console);
@@ -243,6 +245,9 @@ impl Dut {
                 }
                 if e.uses_rig_dns {
                     caps.push(Capability::RigDns);
+                }
+                if e.tls {
+                    caps.push(Capability::Tls);
                 }
             }
         }

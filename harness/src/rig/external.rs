@@ -82,6 +82,10 @@ pub struct ExternalDut {
     /// The plug resolves names through plugrig's DNS (the bench's DHCP points it there).
     #[serde(default)]
     pub uses_rig_dns: bool,
+    /// The plug connects over TLS when provisioned with connect_mode 1 (the `tls`
+    /// capability): the TLS scenarios run, and a plug that refuses them fails them.
+    #[serde(default)]
+    pub tls: bool,
     /// This host's address on the plug's network: the update server and the DNS server
     /// listen there, and upgrade realms name it. Default: broker_host, when it is an IP
     /// address.

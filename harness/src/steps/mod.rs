@@ -12,3 +12,4 @@ pub mod provisioning_errors;
 pub mod reset;
 pub mod session;
 pub mod switch;
+pub mod tls;

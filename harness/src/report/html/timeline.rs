@@ -52,6 +52,20 @@ pub(super) fn describe(e: &Event) -> (&'static str, &'static str, String) {
             },
         ),
         Event::TapRefused => ("tap", "tap", "refused a connection (broker outage)".into()),
+        Event::TapOpened { tls } => (
+            "tap",
+            "tap",
+            format!("the plug opened {}", oracle::observation::opening(*tls)),
+        ),
+        Event::TlsHandshake {
+            version,
+            cipher_suite,
+            sni,
+        } => (
+            "tap",
+            "tap",
+            oracle::observation::handshake(version, cipher_suite, sni.as_deref()),
+        ),
         Event::ApSent(s) => ("ap", "rig &rarr; AP", s.clone()),
         Event::ApReceived(s) => ("ap", "AP &rarr; rig", s.clone()),
         Event::ApClosed => ("ap", "AP", "connection closed by the plug".into()),

@@ -129,16 +129,14 @@ async fn apply(plug: &mut Plug, hw: &mut Hardware, st: &mut State, a: Action) {
             port,
             tls,
         } => {
-            if tls {
-                // No TLS stack in this build (see the README): say so and let the core
-                // retry as after any failed connection.
-                say(&Console::Error {
-                    what: "tls not supported by this build",
-                });
-                plug.handle(now(), Input::MqttClosed(link));
-            } else {
-                MQTT_CMDS.send(MqttCmd::Open { link, host, port }).await;
-            }
+            MQTT_CMDS
+                .send(MqttCmd::Open {
+                    link,
+                    host,
+                    port,
+                    tls,
+                })
+                .await;
         }
         Action::MqttSend(bytes) => MQTT_CMDS.send(MqttCmd::Send(bytes)).await,
         Action::MqttClose => MQTT_CMDS.send(MqttCmd::Close).await,

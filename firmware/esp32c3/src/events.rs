@@ -69,6 +69,8 @@ pub enum MqttCmd {
         link: LinkId,
         host: String<64>,
         port: u16,
+        /// connect_mode 1: the session runs under plug-core's TLS client.
+        tls: bool,
     },
     Send(plug_core::mqtt::Bytes),
     Close,

@@ -213,9 +213,8 @@ fn identity(mac: &[u8; 6], version: &str) -> Identity {
         firmware_version: s(version),
         ota_target: s(BOARD.ota_target),
         ota_image: s("plug-esp32c3.bin"),
-        // No TLS stack in this build (README, "The ESP32-C3 firmware"): a 4002 asking for
-        // connect_mode 1 is answered with code 6.
-        tls: false,
+        // plug-core's TLS client under the session (mqtt_link; README, "TLS").
+        tls: true,
     }
 }
 

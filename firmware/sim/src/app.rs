@@ -29,9 +29,10 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use crate::ap_socket;
 use crate::events::Ev;
+use crate::events::MqttWriter;
 use crate::flash::FileFlash;
 use crate::http::{self, OtaEvent};
-use crate::mqtt_link::{self, MqttWriter};
+use crate::mqtt_link;
 use crate::ota_fetch;
 use crate::slots::Slots;
 use crate::world::{lock, World};

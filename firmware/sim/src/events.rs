@@ -1,16 +1,16 @@
 //! What the I/O tasks tell the application task (`app`), and the one read loop they share.
-//! Like the ESP32-C3 crate's `events.rs`: owns the message type and nothing else.
+//! Like the ESP32-C3 crate's `events.rs`: owns the message type (with the writer an opened
+//! link hands over) and nothing else.
 //!
 //! Refuses: decisions. A task reports what its socket did; what it means is the core's.
 
 use plug_core::plug::{ConnId, LinkId};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
 
 use crate::http::OtaEvent;
-use crate::mqtt_link::MqttWriter;
 
 /// Inputs for the core, from the board's I/O tasks.
 pub enum Ev {
@@ -22,6 +22,35 @@ pub enum Ev {
     MqttClosed(LinkId),
     Button(bool),
     Ota(LinkId, OtaEvent),
+}
+
+/// The app task's end of an open link: the socket itself, or the TLS task's input.
+pub enum MqttWriter {
+    Plain(OwnedWriteHalf),
+    Tls(UnboundedSender<Vec<u8>>),
+}
+
+impl MqttWriter {
+    pub async fn send(&mut self, bytes: &[u8]) {
+        match self {
+            MqttWriter::Plain(w) => {
+                let _ = w.write_all(bytes).await;
+            }
+            MqttWriter::Tls(tx) => {
+                let _ = tx.send(bytes.to_vec());
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        match self {
+            MqttWriter::Plain(mut w) => {
+                let _ = w.shutdown().await;
+            }
+            // The TLS task ends when its input closes.
+            MqttWriter::Tls(tx) => drop(tx),
+        }
+    }
 }
 
 /// Forwards what a socket reads as events until it closes or fails.

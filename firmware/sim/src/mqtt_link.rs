@@ -13,47 +13,16 @@ use embedded_io::ErrorKind;
 use embedded_io_async::{Read, Write};
 use plug_core::plug::LinkId;
 use plug_core::tls;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::task::{AbortHandle, JoinSet};
 
-use crate::events::{pump, Ev};
+use crate::events::{pump, Ev, MqttWriter};
 
 /// How long a connect may take before the link counts as closed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the TLS handshake may take, on top of the connect.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The app task's end of an open link: the socket itself, or the TLS task's input.
-pub enum MqttWriter {
-    Plain(OwnedWriteHalf),
-    Tls(UnboundedSender<Vec<u8>>),
-}
-
-impl MqttWriter {
-    pub async fn send(&mut self, bytes: &[u8]) {
-        match self {
-            MqttWriter::Plain(w) => {
-                let _ = w.write_all(bytes).await;
-            }
-            MqttWriter::Tls(tx) => {
-                let _ = tx.send(bytes.to_vec());
-            }
-        }
-    }
-
-    pub async fn close(self) {
-        match self {
-            MqttWriter::Plain(mut w) => {
-                let _ = w.shutdown().await;
-            }
-            // The TLS task ends when its input closes.
-            MqttWriter::Tls(tx) => drop(tx),
-        }
-    }
-}
 
 /// Connects to `host:port` in a task of `tasks`, over TLS when `tls`, and reports the
 /// link's life as events. A local task: embedded-tls's connection is not Send.

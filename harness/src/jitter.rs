@@ -11,12 +11,18 @@
 //!   app client's path), through a loopback relay (the tap's path on this host) and, on a
 //!   rig with a plug of its own, to the plug's AP socket (4001 requests: the radio link).
 //!
-//! A spread is p99 minus the fastest sample (a delay is never below the fastest), or the
-//! slowest minus the fastest on a path that retransmitted during the probe: a lost segment
-//! delays a message by a retransmission timeout, which a p99 of a short probe would miss.
-//! One timestamp is late by at most L = scheduling + the worst path, so an interval (two
-//! timestamps) is off by at most L either way; the allowance per interval is 2 x L: the
-//! probe is short and taken before the run's own load (plugs, taps, reports) starts.
+//! A spread is one-sided: p99 minus the fastest sample (a delay is never below the
+//! fastest). A round trip's spread bounds either direction's. Retransmissions seen during
+//! the probe are reported, not added: a segment the link lost delays one message by a
+//! retransmission timeout (200 ms and more), which no allowance could cover without
+//! swamping every check; the oracle recognises such a message instead (an interval too
+//! long followed by one as much too short, `oracle::timing`).
+//! One timestamp is late by between 0 and L = scheduling + the worst path beyond the
+//! fastest, so an interval, the difference of two timestamps, is off by at most L either
+//! way: the allowance per interval is L (twice a two-sided jitter, since these spreads
+//! are measured from the fastest sample, not from the median). The scheduling spread
+//! counts once: the plug's timer on the simulated rig; the rig's own wake-ups are inside
+//! the round trips.
 //! Real time throughout: `time_scale` shrinks the protocol's periods, never this.
 
 use std::net::SocketAddr;
@@ -38,8 +44,9 @@ use crate::timeline::{Event, Timeline};
 const TIMER_SAMPLES: usize = 150;
 /// Round trips on each path of this host.
 const LOCAL_SAMPLES: usize = 100;
-/// 4001 requests to the plug's AP socket: fewer, a real plug is small.
-const AP_SAMPLES: usize = 50;
+/// 4001 requests to the plug's AP socket: a real plug is small, but a radio link's rare
+/// losses need samples to show (a second at a WiFi round trip of a few ms).
+const AP_SAMPLES: usize = 100;
 /// A probe slower than this counts as lost (and as its own figure).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The host timer's granularity (tokio's wheel ticks in milliseconds): no rig resolves a
@@ -55,7 +62,8 @@ pub struct Figure {
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
-    /// Segments this side retransmitted during the probe (TCP_INFO), or probes lost.
+    /// Segments this side retransmitted during the probe (TCP_INFO), probes lost, and
+    /// (AP link) replies ten times the median: the link loses segments.
     pub retransmits: u32,
 }
 
@@ -73,11 +81,9 @@ impl Figure {
         }
     }
 
-    /// How late one sample may be beyond the fastest: p99, or the slowest on a path that
-    /// lost a segment (or an outlier past the p99 that a retransmission would make).
+    /// How late one sample may be beyond the fastest: its p99.
     pub fn spread(&self) -> Duration {
-        let tail = if self.retransmits > 0 { self.max } else { self.p99 };
-        tail.saturating_sub(self.min)
+        self.p99.saturating_sub(self.min)
     }
 }
 
@@ -97,9 +103,9 @@ impl RigJitter {
         (self.scheduling.spread() + worst).max(FLOOR)
     }
 
-    /// The allowance per interval: 2 x L (see the module's model).
+    /// The allowance per interval: L (see the module's model).
     pub fn allowance(&self) -> Duration {
-        self.one_way() * 2
+        self.one_way()
     }
 
     /// The figures on one line, for the run's output and the reports.
@@ -107,7 +113,7 @@ impl RigJitter {
         let mut parts = vec![format!("scheduling {:.2} ms", ms(self.scheduling.spread()))];
         for p in &self.paths {
             let lost = if p.retransmits > 0 {
-                format!(", {} retransmitted/lost: max used", p.retransmits)
+                format!(", {} retransmitted or lost", p.retransmits)
             } else {
                 String::new()
             };
@@ -122,9 +128,8 @@ impl RigJitter {
             parts.push(u.clone());
         }
         format!(
-            "rig jitter (p99 over the fastest): {}; allowance 2 x {:.2} = {:.2} ms per interval",
+            "rig jitter (p99 over the fastest): {}; allowance {:.2} ms per interval",
             parts.join(", "),
-            ms(self.one_way()),
             ms(self.allowance())
         )
     }
@@ -312,7 +317,12 @@ async fn ap_path(ap: &str) -> anyhow::Result<Figure> {
         }
         v.push(t.elapsed());
     }
-    let retransmits = lost + total_retrans(&s);
+    // A reply the plug's stack had to retransmit shows only as its delay: one past ten
+    // times the median is taken as a loss, as our own retransmissions are.
+    let mut sorted = v.clone();
+    let median = quantile(&mut sorted, 0.5);
+    let outliers = v.iter().filter(|d| **d > median * 10).count() as u32;
+    let retransmits = lost + total_retrans(&s) + outliers;
     Ok(Figure::of("AP link", v, retransmits))
 }
 
@@ -352,25 +362,31 @@ mod tests {
     }
 
     #[test]
-    fn a_spread_is_the_tail_over_the_fastest_and_the_slowest_on_a_lossy_path() {
+    fn a_spread_is_the_tail_over_the_fastest() {
         // 100 samples: 1..=100 (x 0.1 ms); p99 is the 99th.
         let v: Vec<u64> = (1..=100).collect();
         assert_eq!(fig(&v, 0).spread(), Duration::from_micros(9_800));
-        assert_eq!(fig(&v, 1).spread(), Duration::from_micros(9_900));
+        // One retransmission (a 200 ms outlier) is reported, not allowed for.
+        let mut lossy = v.clone();
+        lossy[50] = 2000;
+        assert_eq!(fig(&lossy, 1).spread(), Duration::from_micros(9_900));
         assert_eq!(fig(&[], 0).spread(), Duration::ZERO);
     }
 
     #[test]
-    fn the_allowance_is_twice_scheduling_plus_the_worst_path() {
+    fn the_allowance_is_scheduling_plus_the_worst_path() {
         let j = RigJitter {
             scheduling: fig(&[10, 30], 0),
             paths: vec![fig(&[5, 15], 0), fig(&[20, 60], 0)],
             unmeasured: vec!["AP link not measured (refused)".into()],
         };
         // 2 ms of timer spread + 4 ms on the worst path.
-        assert_eq!(j.one_way(), Duration::from_millis(6));
-        assert_eq!(j.allowance(), Duration::from_millis(12));
-        assert!(j.line().contains("allowance 2 x 6.00 = 12.00 ms"), "{}", j.line());
+        assert_eq!(j.allowance(), Duration::from_millis(6));
+        assert!(
+            j.line().contains("allowance 6.00 ms per interval"),
+            "{}",
+            j.line()
+        );
         assert!(j.line().contains("AP link not measured"));
         // A quiet probe still leaves the timer's granularity.
         let quiet = RigJitter {
@@ -378,7 +394,7 @@ mod tests {
             paths: vec![],
             unmeasured: vec![],
         };
-        assert_eq!(quiet.allowance(), FLOOR * 2);
+        assert_eq!(quiet.allowance(), FLOOR);
     }
 
     #[tokio::test]

@@ -129,6 +129,14 @@ impl Periods {
     /// and the mean of n intervals, which only the first and the last timestamp decide, by
     /// the tolerance plus `allowance / n`. A plug whose period is wrong fails the mean; a
     /// single late message on a loaded host or a jittery link does not fail the plug.
+    ///
+    /// A link that loses a segment delivers that message a retransmission timeout late
+    /// (200 ms and more), far beyond any jitter allowance, and the next one on time: an
+    /// interval too long followed by one as much too short, which together keep the period.
+    /// Such a pair is recorded as `{name}_pair` and judged as two intervals (2 x period
+    /// +- 2 x tol + allowance): from its timestamps the rig cannot tell a delivery late by
+    /// the link from a send late by the plug that catches up at once, and only the first is
+    /// likely. A message late at the very end of the series has no pair and is judged alone.
     /// `gaps` are (end of the interval on the timeline, length). Where the allowance makes
     /// the check meaningless it is not made (an error saying so: the runner skips such
     /// scenarios by their rule before they start, see [`PERIODIC_RULES`]).
@@ -142,14 +150,26 @@ impl Periods {
         self.judgeable(name, (period, tol))?;
         let rig = self.allowance;
         let one = Limits::within(period.as_secs_f64(), (tol + rig).as_secs_f64());
+        let pair = Limits::within(2.0 * period.as_secs_f64(), (2 * tol + rig).as_secs_f64());
         let mut first_bad = None;
-        for (i, (at, gap)) in gaps.iter().enumerate() {
+        let mut i = 0;
+        while let Some((at, gap)) = gaps.get(i) {
+            let next = gaps.get(i + 1).filter(|(_, g)| *g < period);
+            if let Some((at2, g2)) = next.filter(|_| *gap > period && !one.contains(gap.as_secs_f64())) {
+                let sum = (*gap + *g2).as_secs_f64();
+                if pair.contains(sum) {
+                    m.record(&format!("{name}_pair"), "s", pair, sum, *at2);
+                    i += 2;
+                    continue;
+                }
+            }
             if !m.record(name, "s", one, gap.as_secs_f64(), *at) && first_bad.is_none() {
                 first_bad = Some(format!(
                     "interval {} is {gap:?}, expected {period:?} +- {tol:?} (+ {rig:?} for the rig's measured jitter)",
                     i + 1
                 ));
             }
+            i += 1;
         }
         if let Some(bad) = first_bad {
             return Err(bad);
@@ -230,12 +250,12 @@ mod tests {
 
     #[test]
     fn the_allowance_is_the_measured_one_not_a_constant() {
-        // A quiet rig: a 25 ms late timestamp is 5 ms outside 100 +- 20 ms.
+        // A quiet rig: an interval 25 ms long is 5 ms outside 100 +- 20 ms.
         let quiet = rig(10.0, 1);
-        let err = judge(quiet, &[100, 125, 76]).unwrap_err();
+        let err = judge(quiet, &[100, 125, 100]).unwrap_err();
         assert!(err.contains("interval 2") && err.contains("1ms"), "{err}");
         // A rig whose measured jitter covers it.
-        assert_eq!(judge(rig(10.0, 6), &[100, 125, 76]), Ok(()));
+        assert_eq!(judge(rig(10.0, 6), &[100, 125, 100]), Ok(()));
         // Unmeasured (zero): the protocol's tolerance alone.
         assert!(judge(Periods::new(10.0), &[100, 121]).is_err());
         assert_eq!(judge(Periods::new(10.0), &[100, 120]), Ok(()));
@@ -278,6 +298,27 @@ mod tests {
             let r = p.judge_intervals("h", &late, p.heartbeat(), &mut Measurements::default());
             assert!(r.is_err(), "late heartbeat passed at scale {scale}");
         }
+    }
+
+    #[test]
+    fn a_message_the_link_delayed_is_a_long_interval_and_a_short_one() {
+        let p = rig(1.0, 12);
+        // Message 2 of a 1 s cadence delivered 213 ms late (a retransmission), the next on
+        // time: the pair keeps 2 s.
+        let mut m = Measurements::default();
+        let r = p.judge_intervals("c", &ms(&[1000, 1213, 788, 1001]), p.cadence(), &mut m);
+        assert_eq!(r, Ok(()));
+        let names: Vec<&str> = m.all().iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["c", "c_pair", "c", "c_mean"]);
+        assert!(m.all().iter().all(|x| x.pass));
+        // A skipped tick is not a delayed one: the pair is 3 s.
+        assert!(judge(p, &[1000, 2000, 1000]).is_err());
+        // Late and no catching up: the plug's timer, not the link.
+        assert!(judge(p, &[1000, 1300, 1000]).is_err());
+        // Late at the very end: no pair to tell, judged alone.
+        assert!(judge(p, &[1000, 1000, 1300]).is_err());
+        // A short interval first is never excused by the next one.
+        assert!(judge(p, &[700, 1300, 1000]).is_err());
     }
 
     #[test]

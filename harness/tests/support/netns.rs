@@ -304,6 +304,270 @@ impl VirtualBench {
     }
 }
 
+/// Link conditions for `tc netem` on the bench's veth links, applied on every end so each
+/// direction of both links gets them (the plug's AP network and its home network).
+#[derive(Clone, Copy, Debug)]
+pub struct Netem {
+    /// One-way delay, milliseconds.
+    pub delay_ms: f64,
+    /// Its variation (netem's normal distribution's sigma), milliseconds.
+    pub jitter_ms: f64,
+    /// Packets dropped, percent.
+    pub loss_percent: f64,
+}
+
+impl Netem {
+    /// `tc qdisc` arguments after `netem`.
+    fn args(&self) -> Vec<String> {
+        let mut a = vec![
+            "delay".to_string(),
+            format!("{}ms", self.delay_ms),
+            format!("{}ms", self.jitter_ms),
+            "distribution".into(),
+            "normal".into(),
+        ];
+        if self.loss_percent > 0.0 {
+            a.extend(["loss".to_string(), format!("{}%", self.loss_percent)]);
+        }
+        a
+    }
+}
+
+impl VirtualBench {
+    /// Puts `n` on the egress of all four veth ends (`tc -n NS qdisc replace ... netem`),
+    /// then reads it back: the bench's links now delay, vary and drop as a radio link.
+    pub fn netem(&self, n: Netem) -> anyhow::Result<()> {
+        for ns in [Ns::Plug, Ns::Rig] {
+            for dev in ns.links() {
+                let mut cmd = Command::new("tc");
+                cmd.args([
+                    "-n",
+                    self.name(ns),
+                    "qdisc",
+                    "replace",
+                    "dev",
+                    dev,
+                    "root",
+                    "netem",
+                ])
+                .args(n.args())
+                .stdin(Stdio::null());
+                let shown = format!("{cmd:?}");
+                let out = cmd
+                    .output()
+                    .with_context(|| format!("running {shown} (iproute2's tc)"))?;
+                if !out.status.success() {
+                    bail!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+                }
+                let shown = Command::new("tc")
+                    .args(["-n", self.name(ns), "qdisc", "show", "dev", dev])
+                    .output()
+                    .context("tc qdisc show")?;
+                let text = String::from_utf8_lossy(&shown.stdout);
+                if !text.contains("netem") {
+                    bail!("no netem on {dev} in {}: {text}", self.name(ns));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A radio link emulated in user space, for kernels without netem (this project's CI VM has
+/// no `sch_netem`): a link's veth pair is replaced by two TUN devices with the same names
+/// and addresses, one in each namespace, and this process carries every IP packet between
+/// them, held for `Netem`'s delay (normal, never negative, order kept as a radio link
+/// keeps it) or dropped at its loss rate, so TCP on both ends sees real loss and
+/// retransmits. The draws come from a fixed seed: a run's link behaves the same each time.
+pub struct LinkEmulator {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<(u64, u64)>>,
+}
+
+impl LinkEmulator {
+    /// Stops carrying packets; (packets carried, packets dropped) over all directions.
+    pub fn stop(mut self) -> (u64, u64) {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> (u64, u64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut t = (0, 0);
+        for h in self.threads.drain(..) {
+            if let Ok((c, d)) = h.join() {
+                t = (t.0 + c, t.1 + d);
+            }
+        }
+        t
+    }
+}
+
+impl Drop for LinkEmulator {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// A small deterministic generator (xorshift64*) with normal draws (Box-Muller).
+struct Draw(u64);
+
+impl Draw {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.unit().max(1e-12), self.unit());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// `struct ifreq` as TUNSETIFF reads it: the name, the flags, the rest of the union.
+#[repr(C)]
+struct IfReq {
+    name: [u8; 16],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+
+/// Opens a TUN device `dev` inside namespace `ns` (a thread joins the namespace to create
+/// it, so no name is taken in the host's); the descriptor works from any thread.
+fn tun_in(ns: &str, dev: &str) -> anyhow::Result<std::fs::File> {
+    let (ns, dev) = (ns.to_string(), dev.to_string());
+    std::thread::spawn(move || -> anyhow::Result<std::fs::File> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let nsf =
+            std::fs::File::open(format!("/var/run/netns/{ns}")).with_context(|| format!("namespace {ns}"))?;
+        // SAFETY: setns(2) on this thread only, with a namespace descriptor we hold.
+        if unsafe { libc::setns(nsf.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            bail!("setns {ns}: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: open(2) of a constant path; the descriptor is owned by the File below.
+        let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            bail!("/dev/net/tun: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: fd was just opened and is owned by nothing else.
+        let file = unsafe { std::fs::File::from_raw_fd(fd) };
+        let mut req = IfReq {
+            name: [0; 16],
+            flags: (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short,
+            _pad: [0; 22],
+        };
+        req.name[..dev.len()].copy_from_slice(dev.as_bytes());
+        // SAFETY: TUNSETIFF reads and writes an ifreq-sized struct we own.
+        if unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF, &mut req) } != 0 {
+            bail!("TUNSETIFF {dev} in {ns}: {}", std::io::Error::last_os_error());
+        }
+        Ok(file)
+    })
+    .join()
+    .map_err(|_| anyhow!("the TUN thread panicked"))?
+}
+
+/// Carries packets from `from` to `to` as `n` says until `stop`; (carried, dropped).
+fn carry(
+    from: std::fs::File,
+    to: std::fs::File,
+    n: Netem,
+    seed: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u64, u64) {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    let stop_w = stop.clone();
+    let writer = std::thread::spawn(move || {
+        let mut to = to;
+        while !stop_w.load(Ordering::Relaxed) {
+            let Ok((at, p)) = rx.recv_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            let _ = to.write(&p);
+        }
+    });
+    let (mut draw, mut from) = (Draw(seed | 1), from);
+    let (mut carried, mut dropped) = (0, 0);
+    let mut last = Instant::now();
+    let mut buf = vec![0u8; 65536];
+    while !stop.load(Ordering::Relaxed) {
+        let mut pfd = libc::pollfd {
+            fd: from.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll(2) on one pollfd we own.
+        if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
+            continue;
+        }
+        let Ok(len) = from.read(&mut buf) else {
+            break;
+        };
+        if draw.unit() * 100.0 < n.loss_percent {
+            dropped += 1;
+            continue;
+        }
+        let delay = (n.delay_ms + n.jitter_ms * draw.normal()).max(0.0);
+        let at = (Instant::now() + Duration::from_secs_f64(delay / 1e3)).max(last);
+        last = at;
+        carried += 1;
+        if tx.send((at, buf[..len].to_vec())).is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.join();
+    (carried, dropped)
+}
+
+impl VirtualBench {
+    /// Replaces both links' veth pairs by [`LinkEmulator`] TUN pairs (same names and
+    /// addresses), then checks the routes again.
+    pub fn emulate_links(&self, n: Netem, seed: u64) -> anyhow::Result<LinkEmulator> {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut emu = LinkEmulator {
+            stop: stop.clone(),
+            threads: Vec::new(),
+        };
+        let [plug_ap, plug_home] = Ns::Plug.links();
+        let [rig_ap, rig_home] = Ns::Rig.links();
+        for (i, (p, r, p_addr, r_addr)) in [
+            (plug_ap, rig_ap, PLUG_AP, RIG_AP),
+            (plug_home, rig_home, PLUG_HOME, RIG_HOME),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            // Deleting one end of a veth pair deletes both.
+            self.ip(Ns::Plug, ["link", "del", p])?;
+            let pt = tun_in(&self.plug, p)?;
+            let rt = tun_in(&self.rig, r)?;
+            self.ip(Ns::Plug, ["addr", "add", &format!("{p_addr}/24"), "dev", p])?;
+            self.ip(Ns::Rig, ["addr", "add", &format!("{r_addr}/24"), "dev", r])?;
+            self.ip(Ns::Plug, ["link", "set", p, "up"])?;
+            self.ip(Ns::Rig, ["link", "set", r, "up"])?;
+            let seed = seed.wrapping_add(i as u64 * 2);
+            let (pt2, rt2) = (pt.try_clone()?, rt.try_clone()?);
+            let s = stop.clone();
+            emu.threads
+                .push(std::thread::spawn(move || carry(pt, rt2, n, seed, s)));
+            let s = stop.clone();
+            emu.threads
+                .push(std::thread::spawn(move || carry(rt, pt2, n, seed + 1, s)));
+        }
+        self.check_routes()?;
+        Ok(emu)
+    }
+}
+
 impl Drop for VirtualBench {
     fn drop(&mut self) {
         for name in self.owned.drain(..) {

@@ -2,6 +2,9 @@
 //! imposes, and how long an app switch command takes to come back from the plug against
 //! the broker's own round trip, both measured in this run.
 
+#[path = "support/external.rs"]
+mod external;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,13 +40,6 @@ async fn broker_round_trips(n: usize) -> anyhow::Result<Vec<Duration>> {
         out.push(sent.elapsed());
     }
     Ok(out)
-}
-
-/// The second figure, the external rig's suite wall time against its protocol
-/// waits (and AP joins), is measured by the strategy work that reuses a connected plug;
-/// it fills this in. `None`: not measured by this benchmark yet.
-fn external_suite_figure() -> Option<String> {
-    None
 }
 
 /// Bytes of every file under `dir`.
@@ -141,7 +137,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "  external suite wall / protocol waits                   {}",
-        external_suite_figure().unwrap_or_else(|| "not measured here".into())
+        external::external_suite_figure(&rt).unwrap_or_else(|e| format!("not measured: {e:#}"))
     );
     println!(
         "  app round trip p50/p99 vs broker round trip p50/p99    {:.2}/{:.2} ms vs {:.2}/{:.2} ms",

@@ -15,6 +15,7 @@ use oracle::ap::{Reply, WIFI};
 use oracle::observation::{Dir, Entry, Event, Seen};
 use oracle::payloads;
 use oracle::session::RETRY_MAX;
+use rumqttc::{ConnectReturnCode, Packet};
 
 use super::{PlugWorld, RunContext};
 use crate::dut::DutHandle;
@@ -127,10 +128,26 @@ impl PlugWorld {
         let (identity, provisioned) = (self.identity.clone()?, self.provisioned.clone()?);
         let (qos, keepalive, clean) = CONNECTED_PROFILE;
         let profile = (provisioned.qos, provisioned.keepalive, provisioned.clean_session);
+        // Exactly the connected start's 4002: a plug given other credentials (refused by
+        // the broker) or another broker address is not that plug.
+        let broker = &self.ctx.broker;
+        let address = (provisioned.host.as_str(), provisioned.port);
         let settings = profile == (qos, keepalive, clean)
             && provisioned.connect_mode == 0
-            && provisioned.client_id.is_none();
-        let ok = self.ctx.reuse_connected && !failed && !self.actuated && settings && self.tap.connected();
+            && provisioned.client_id.is_none()
+            && (provisioned.username.as_str(), provisioned.password.as_str())
+                == (broker.username.as_str(), broker.password.as_str())
+            && address
+                == (
+                    self.ctx.rig.file.dut.broker_host(self.tap.addr.ip()).as_str(),
+                    self.tap.addr.port(),
+                );
+        let ok = self.ctx.reuse_connected
+            && !failed
+            && !self.actuated
+            && settings
+            && self.tap.connected()
+            && self.look(in_session);
         let unchanged = self.look(|s| lasting_change(s, &identity, self.periods().app(2.0)).is_none());
         let topic = identity.device_topic("switch_state");
         let last = self.look(|s| s.payloads_up(&topic).pop());
@@ -156,6 +173,17 @@ impl PlugWorld {
     fn note(&self, s: &str) {
         self.timeline.push(Event::Note(s.to_string()));
     }
+}
+
+/// Whether the plug's last CONNECT, if this scenario saw one, was accepted: an attempt the
+/// broker is refusing may be open through the tap for a moment.
+fn in_session(seen: Seen<'_>) -> bool {
+    let last = seen.rfind(|e| match &e.event {
+        Event::Mqtt(Dir::Up, Packet::Connect(_)) => Some(false),
+        Event::Mqtt(Dir::Down, Packet::ConnAck(a)) => Some(a.code == ConnectReturnCode::Success),
+        _ => None,
+    });
+    last.is_none_or(|(_, accepted)| accepted)
 }
 
 /// What a scenario did to the plug that outlasts it, read from what it saw: a reset or an

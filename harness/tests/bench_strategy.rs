@@ -16,9 +16,11 @@ use plugrig::runner::{self, RunOptions, Summary};
 use plugrig::timeline::Event;
 use standin::{plug_sim_binary, StandIn};
 
-/// Connected starts (switch, countdown, firmware_infor) between factory starts
-/// (provisioning, reset), so that both the hold and the release are exercised.
-const TAGS: &str = "@switch or @countdown or @firmware_infor or @reset or @provisioning and not @errors";
+/// Connected starts (switch, countdown, firmware_infor, session outages) between factory
+/// starts (provisioning, reset, refused credentials), so that both the hold and the release
+/// are exercised.
+const TAGS: &str =
+    "@switch or @countdown or @firmware_infor or @reset or @session or @provisioning and not @errors";
 
 /// A free loopback port for the tap: a bench's tap listens on a fixed one.
 fn free_port() -> u16 {

@@ -32,7 +32,28 @@ pub fn judge(
     periods: Periods,
     m: &mut Measurements,
 ) -> anyhow::Result<()> {
-    let (period, tol) = periods.cadence();
+    judge_progress(msgs, total, start, periods, m)?;
+    let gaps: Vec<(Duration, Duration)> = msgs
+        .windows(2)
+        .map(|p| (p[1].0, p[1].0.saturating_sub(p[0].0)))
+        .collect();
+    periods
+        .judge_intervals("delay_time_interval", &gaps, periods.cadence(), m)
+        .map_err(|e| anyhow::anyhow!("delay_time cadence: {e}"))
+}
+
+/// A countdown's progress without its cadence: each reported remaining time within one
+/// second plus the tolerance of the true one, going down, the target unchanged. For checks
+/// whose rule is not the cadence (a countdown that goes on unchanged): the cadence is its own
+/// rule's, and the runner skips that one where the rig's jitter cannot judge it.
+pub fn judge_progress(
+    msgs: &[(Duration, DelayTime)],
+    total: i64,
+    start: Duration,
+    periods: Periods,
+    m: &mut Measurements,
+) -> anyhow::Result<()> {
+    let (_, tol) = periods.cadence();
     // In the plug's own seconds: the true remaining time at `t`.
     let true_left = |t: Duration| total as f64 - t.saturating_sub(start).as_secs_f64() * periods.scale;
     let slack = 1.0 + tol.as_secs_f64() * periods.scale;
@@ -69,13 +90,7 @@ pub fn judge(
             "the target changed during the countdown"
         );
     }
-    let gaps: Vec<(Duration, Duration)> = msgs
-        .windows(2)
-        .map(|p| (p[1].0, p[1].0.saturating_sub(p[0].0)))
-        .collect();
-    periods
-        .judge_intervals("delay_time_interval", &gaps, (period, tol), m)
-        .map_err(|e| anyhow::anyhow!("delay_time cadence: {e}"))
+    Ok(())
 }
 
 /// [profile]: one message for every whole second from the start down to 0. The protocol

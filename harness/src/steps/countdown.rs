@@ -51,12 +51,18 @@ fn countdown_start(w: &PlugWorld) -> anyhow::Result<Duration> {
         .unwrap_or_default())
 }
 
-/// The whole countdown since its start, judged against the true remaining time.
-fn judge_since_start(w: &mut PlugWorld) -> anyhow::Result<Vec<(Duration, DelayTime)>> {
+/// The whole countdown since its start, judged against the true remaining time, and its
+/// cadence when `cadence` (the cadence rule's scenarios only: see `countdown::judge_progress`).
+fn judge_since_start(w: &mut PlugWorld, cadence: bool) -> anyhow::Result<Vec<(Duration, DelayTime)>> {
     let all = delays(w, w.countdown_mark)?;
     let total = all.first().map(|(_, d)| d.total_seconds()).unwrap_or(0);
     let (start, periods) = (countdown_start(w)?, w.periods());
-    countdown::judge(&all, total, start, periods, &mut w.measurements)?;
+    let judge = if cadence {
+        countdown::judge
+    } else {
+        countdown::judge_progress
+    };
+    judge(&all, total, start, periods, &mut w.measurements)?;
     Ok(all)
 }
 
@@ -85,7 +91,7 @@ async fn run_to_zero(w: &PlugWorld) -> anyhow::Result<Vec<(Duration, DelayTime)>
 #[then("delay_time counts down to 0 h 0 min 0 s every second within tolerance")]
 async fn counts_down(w: &mut PlugWorld) -> anyhow::Result<()> {
     run_to_zero(w).await?;
-    judge_since_start(w).map(drop)
+    judge_since_start(w, true).map(drop)
 }
 
 #[then("delay_time reports every whole second from the start down to 0 h 0 min 0 s")]
@@ -177,5 +183,5 @@ async fn unchanged(w: &mut PlugWorld) -> anyhow::Result<()> {
     for _ in 0..3 {
         from = w.wait_device(from, "delay_time", within).await?.1 + 1;
     }
-    judge_since_start(w).map(drop)
+    judge_since_start(w, false).map(drop)
 }

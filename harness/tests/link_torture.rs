@@ -8,7 +8,8 @@
 //!
 //! Short version (CI, a few minutes): `cargo test -p plugrig --test link_torture`.
 //! Long version: `PLUGRIG_TORTURE=long cargo test -p plugrig --test link_torture --
-//! --nocapture` (about 25 minutes), or `scripts/torture.sh`. Needs root, iproute2 (`ip
+//! --nocapture` (about 25 minutes), or `scripts/torture.sh`; `PLUGRIG_TORTURE_ONLY=stress`
+//! (part of a condition's name) runs only those conditions. Needs root, iproute2 (`ip
 //! netns`, `tc`) and, for the load case, stress-ng (skipped with a line if absent).
 
 #[path = "support/netns.rs"]
@@ -254,7 +255,9 @@ fn timing_verdicts_hold_on_a_wifi_like_link_and_under_load() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut table = Vec::new();
     let mut false_failures = Vec::new();
-    for c in plan(long) {
+    // PLUGRIG_TORTURE_ONLY=stress (a part of a condition's name) runs only those.
+    let only = std::env::var("PLUGRIG_TORTURE_ONLY").unwrap_or_default();
+    for c in plan(long).into_iter().filter(|c| c.name.contains(only.as_str())) {
         let (mut load, mut emulated) = (None, None);
         let bench = match c.at {
             Where::WifiBench => {

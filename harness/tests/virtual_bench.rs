@@ -108,7 +108,7 @@ fn write_rig(dir: &Path, plug: &StandIn) -> std::path::PathBuf {
     let rig = format!(
         "[rig]\nname = \"virtual-bench\"\ntime_scale = 10\n\n[dut]\n{dut}\
          broker_host = \"{RIG_HOME}\"\ntap_listen = \"{RIG_HOME}:0\"\nuses_rig_dns = true\n\
-         power_monitoring = true\n{console}{image}ota_next_image = \"{next}\"\n\
+         power_monitoring = true\ntls = true\n{console}{image}ota_next_image = \"{next}\"\n\
          ota_next_version = \"v2.4.2\"\n\n[run]\nadvisory_profile = true\n{broker}",
         dut = plug.dut_keys(),
         console = standin::VARIANT_CONSOLE_KEYS,

@@ -266,7 +266,14 @@ impl Relay {
 }
 
 /// Copies one direction of a relayed connection, acknowledging each read at once.
-async fn relay(mut from: OwnedReadHalf, mut to: OwnedWriteHalf) {
+async fn relay(from: OwnedReadHalf, to: OwnedWriteHalf) {
+    forward(from, to, |_| {}).await
+}
+
+/// Copies one direction, acknowledging each read at once and handing what was forwarded to
+/// `seen` (after it is forwarded: the tap must not add latency for decoding); either side
+/// closing closes the other.
+async fn forward(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut seen: impl FnMut(&[u8])) {
     let mut chunk = vec![0u8; 8192];
     loop {
         let n = match from.read(&mut chunk).await {
@@ -277,6 +284,7 @@ async fn relay(mut from: OwnedReadHalf, mut to: OwnedWriteHalf) {
         if to.write_all(&chunk[..n]).await.is_err() {
             break;
         }
+        seen(&chunk[..n]);
     }
     let _ = to.shutdown().await;
 }
@@ -300,28 +308,12 @@ fn quick_ack(s: &OwnedReadHalf) {
     }
 }
 
-/// Copies one direction, decoding as it goes; either side closing closes the other.
-async fn pump(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
-    dir: Dir,
-    route: &SharedRoute,
-    cap: &ConnCapture,
-) {
+/// Copies one direction, decoding as it goes onto the scenario's timeline and capture.
+async fn pump(from: OwnedReadHalf, to: OwnedWriteHalf, dir: Dir, route: &SharedRoute, cap: &ConnCapture) {
     let mut buf = BytesMut::with_capacity(4096);
-    let mut chunk = vec![0u8; 8192];
-    loop {
-        let n = match from.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        quick_ack(&from);
-        // Forward first: the tap must not add latency for decoding.
-        if to.write_all(&chunk[..n]).await.is_err() {
-            break;
-        }
-        cap.data(dir, &chunk[..n]);
-        buf.extend_from_slice(&chunk[..n]);
+    forward(from, to, |bytes| {
+        cap.data(dir, bytes);
+        buf.extend_from_slice(bytes);
         let tl = timeline_of(route);
         loop {
             match Packet::read(&mut buf, MAX_PACKET) {
@@ -334,6 +326,6 @@ async fn pump(
                 }
             }
         }
-    }
-    let _ = to.shutdown().await;
+    })
+    .await
 }

@@ -66,7 +66,12 @@ impl ApLink {
                     return Ok(ApLink { stream, timeline });
                 }
                 Ok(Err(e)) if tokio::time::Instant::now() < deadline => {
-                    let _ = e;
+                    // A plug process that is gone will not come up: say so now.
+                    if let Some(why) = timeline.plug_exit() {
+                        return Err(e).with_context(|| {
+                            format!("connecting to the plug's AP socket {addr}: the plug exited ({why})")
+                        });
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Ok(Err(e)) => {

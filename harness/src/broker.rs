@@ -1,6 +1,6 @@
 //! The broker the plug is provisioned against: rumqttd embedded in the harness, or an
 //! external one (Debian's mosquitto in CI). rumqttd runs on its own thread and cannot
-//! report its port, so a free loopback port is picked first.
+//! report its port, so a free loopback port is reserved first and held while it runs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,10 +17,6 @@ pub struct BrokerInfo {
     pub username: String,
     pub password: String,
     pub kind: &'static str,
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 async fn reachable(addr: SocketAddr, within: Duration) -> anyhow::Result<()> {
@@ -40,7 +36,12 @@ async fn reachable(addr: SocketAddr, within: Duration) -> anyhow::Result<()> {
 pub async fn start(b: &rig::Broker) -> anyhow::Result<BrokerInfo> {
     match b {
         rig::Broker::Embedded { username, password } => {
-            let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
+            // Held for as long as the process runs, as the broker is: until rumqttd binds
+            // it, no other socket may take it (see `reserved_port`).
+            let port = crate::reserved_port::ReservedPort::for_listener([127, 0, 0, 1].into())
+                .context("reserving a loopback port for the embedded broker")?;
+            let addr = port.addr;
+            std::mem::forget(port);
             let mut auth = HashMap::new();
             auth.insert(username.clone(), password.clone());
             let server = ServerSettings {

@@ -4,6 +4,7 @@
 //!
 //! Read in this order, from the bottom up (each layer uses only the ones before it):
 //! - `rig`: the rig file's schema and every question it answers about the DUT;
+//! - `reserved_port` (ports held for the rig's own listeners);
 //! - `timeline` (one scenario's observations, with waits), `dut` (the plug a scenario
 //!   drives), `broker`, `tap`, `app`, `ap_link`, `ota`, `capture`, `firmware`;
 //! - `strategy`: bringing a bench plug to a known state between scenarios;
@@ -26,6 +27,7 @@ pub mod jitter;
 pub mod observe;
 pub mod ota;
 pub mod report;
+pub mod reserved_port;
 pub mod rig;
 pub mod rig_check;
 pub mod runner;

@@ -106,17 +106,24 @@ impl Summary {
         } else {
             String::new()
         };
+        let rig = self.failures.iter().filter(|f| f.rig_failure.is_some()).count();
+        let rig = if rig > 0 {
+            format!(" ({rig} of them the rig's failure, not the plug's)")
+        } else {
+            String::new()
+        };
         format!(
-            "conformance: {} passed, {} failed{advisory}, {} skipped",
+            "conformance: {} passed, {} failed{advisory}{rig}, {} skipped",
             self.passed, self.failed, self.skipped
         )
     }
 
     /// The failures in two sections: those that fail the run, and the advisory ones.
     pub fn failure_report(&self, advisory_profile: bool) -> String {
-        let (advisory, strict): (Vec<&Failure>, Vec<&Failure>) = self
-            .failures
-            .iter()
+        let (rig, judged): (Vec<&Failure>, Vec<&Failure>) =
+            self.failures.iter().partition(|f| f.rig_failure.is_some());
+        let (advisory, strict): (Vec<&Failure>, Vec<&Failure>) = judged
+            .into_iter()
             .partition(|f| advisory_profile && f.profile_only());
         let mut out = String::new();
         let mut section = |title: &str, list: &[&Failure]| {
@@ -127,6 +134,9 @@ impl Summary {
             out.push('\n');
             for f in list {
                 out.push_str(&format!("  {} (rules: {})\n", f.scenario, f.rules.join(", ")));
+                if let Some(why) = &f.why {
+                    out.push_str(&format!("    {why}\n"));
+                }
             }
         };
         section("Failed [spec]/[app] scenarios:", &strict);
@@ -134,6 +144,17 @@ impl Summary {
             "Advisory: failed scenarios that check only [profile] rules (this project's choices):",
             &advisory,
         );
+        if !rig.is_empty() {
+            out.push_str("The rig's failures (no verdict on the plug; the run fails all the same):\n");
+            for f in &rig {
+                let rig = f.rig_failure.as_deref().unwrap_or_default();
+                out.push_str(&format!(
+                    "  {} (rules: {})\n    {rig}\n",
+                    f.scenario,
+                    f.rules.join(", ")
+                ));
+            }
+        }
         out
     }
 }
@@ -267,8 +288,20 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
             w.release_held().await;
         }
     }
+    for f in &mut summary.failures {
+        f.rig_failure = summary
+            .records
+            .iter()
+            .find(|r| r.name == f.scenario && r.rig_failure().is_some())
+            .and_then(|r| r.rig_failure())
+            .map(str::to_string);
+    }
     if advisory_profile {
-        summary.advisory_failed = summary.failures.iter().filter(|f| f.profile_only()).count();
+        summary.advisory_failed = summary
+            .failures
+            .iter()
+            .filter(|f| f.rig_failure.is_none() && f.profile_only())
+            .count();
     }
     let failures = summary.failure_report(advisory_profile);
     print!("{failures}");

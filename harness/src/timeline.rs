@@ -58,6 +58,14 @@ impl Timeline {
         self.len.send_replace(n);
     }
 
+    /// Why the plug's process exited, if it did (a simulated plug; see `dut::sim`).
+    pub fn plug_exit(&self) -> Option<String> {
+        self.lock().iter().find_map(|e| match &e.event {
+            Event::PlugExited(why) => Some(why.clone()),
+            _ => None,
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }

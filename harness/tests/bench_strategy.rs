@@ -22,10 +22,9 @@ use standin::{plug_sim_binary, StandIn};
 const TAGS: &str =
     "@switch or @countdown or @firmware_infor or @reset or @session or @provisioning and not @errors";
 
-/// A free loopback port for the tap: a bench's tap listens on a fixed one.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+/// A loopback port for the tap, held for the test: a bench's tap listens on a fixed one.
+fn tap_port() -> plugrig::reserved_port::ReservedPort {
+    plugrig::reserved_port::ReservedPort::for_listener([127, 0, 0, 1].into()).expect("reserve")
 }
 
 fn rig_file(dir: &Path, plug: &StandIn, reuse: bool, tap_port: u16) -> PathBuf {
@@ -154,7 +153,8 @@ fn a_connected_plug_is_reused_and_the_verdicts_do_not_depend_on_it_or_on_order()
     let args: Vec<String> = ["--time-scale", "10"].iter().map(|s| s.to_string()).collect();
     let plug = StandIn::start(std::process::Command::new(&bin), &args);
     let dir = tempfile::tempdir().expect("tempdir");
-    let tap_port = free_port();
+    let held = tap_port();
+    let tap_port = held.port();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -116,9 +116,10 @@ fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
 fn a_plug_that_cannot_be_brought_to_ap_mode_stops_the_run_with_one_message() {
     // Nothing listens at the AP address; power and button "work" (commands that succeed)
     // but bring nothing back. The run must stop once, saying so, not fail every scenario.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let ap = dead.local_addr().expect("addr");
-    drop(dead);
+    // Held (bound, never listening) for the whole test: no other socket can start
+    // listening there meanwhile.
+    let dead = plugrig::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
+    let ap = dead.addr;
     let dir = tempfile::tempdir().expect("tempdir");
     let rig = dir.path().join("dead.toml");
     std::fs::write(
@@ -166,6 +167,65 @@ password = "p"
     // Three probes of at most 10-15 s each, not one per scenario.
     assert!(
         started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_simulated_plug_that_fails_on_its_own_is_reported_as_the_rigs_failure() {
+    // A stand-in for plug-sim that says ready, then stops as plug-sim does on a failure of
+    // the host (issue 19: its AP port taken by another socket): status 3 and one stderr line.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ap = plugrig::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
+    let control = plugrig::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
+    let script = dir.path().join("plug-sim");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho 'plug-sim ready ap={} control={}'\nsleep 0.2\n\
+             echo \"plug-sim: board failure (the simulation, not the plug's firmware): firmware stopped: Address already in use (os error 98)\" >&2\nexit 3\n",
+            ap.addr, control.addr
+        ),
+    )
+    .expect("write script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let sim = std::fs::read_to_string(runner::default_rig()).expect("sim.toml");
+    let rig_text = sim
+        .replace(
+            "kind = \"sim\"",
+            &format!("kind = \"sim\"\nbinary = {:?}", script.display().to_string()),
+        )
+        .replace("console = \"pty\"", "console = \"stdout\"");
+    assert!(rig_text.contains("binary = "), "rigs/sim.toml changed shape");
+    let rig = dir.path().join("dying.toml");
+    std::fs::write(&rig, rig_text).expect("write rig");
+    let started = std::time::Instant::now();
+    let s = run(RunOptions {
+        tags: Some("@provisioning and not @errors".into()),
+        ..RunOptions::new(rig)
+    });
+    assert_eq!((s.passed, s.failed, s.skipped), (0, 3, 0), "{s:?}");
+    for f in &s.failures {
+        let why = f.rig_failure.as_deref().unwrap_or_default();
+        assert!(
+            why.starts_with("the rig failed, not the plug") && why.contains("Address already in use"),
+            "{f:?}"
+        );
+    }
+    assert!(
+        s.line().contains("(3 of them the rig's failure, not the plug's)"),
+        "{}",
+        s.line()
+    );
+    assert!(
+        s.failure_report(false).contains("The rig's failures"),
+        "{}",
+        s.failure_report(false)
+    );
+    // The dead plug is noticed at once, not after the AP connection's 10 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );

@@ -206,11 +206,9 @@ mod scpi {
 
     #[tokio::test]
     async fn an_analyzer_that_is_not_there_fails_fast() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let refusing =
+            plugrig::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
+        let port = refusing.port();
         let e = ScpiAnalyzer::connect_tcp(&format!("127.0.0.1:{port}"))
             .await
             .err()

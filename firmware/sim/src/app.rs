@@ -178,6 +178,9 @@ pub async fn run(
     loop {
         while let Some(a) = plug.poll_action() {
             if let Some(stop) = b.apply(&mut plug, a).await? {
+                // Every socket of this run closes before the next run opens its own (the
+                // AP listener on the same port).
+                b.tasks.shutdown().await;
                 return Ok(stop);
             }
         }

@@ -145,14 +145,28 @@ fn identity(a: &Args) -> anyhow::Result<Identity> {
     })
 }
 
-fn main() -> anyhow::Result<()> {
+/// The exit status of a plug-sim that stopped for a reason of its own (the host's sockets,
+/// files or pty, a bad flag), not for anything plug-core decided: the rig reports such an
+/// exit as the rig's failure, not as a verdict on the plug. A panic in plug-core exits 101.
+pub const EXIT_BOARD_FAILURE: u8 = 3;
+
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    // A LocalSet: the TLS client's tasks are not Send (see `mqtt_link`), so the firmware
-    // runs as a local task, as it runs on one core on the device.
-    tokio::task::LocalSet::new().block_on(&rt, supervise(args))
+    let run = || -> anyhow::Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // A LocalSet: the TLS client's tasks are not Send (see `mqtt_link`), so the
+        // firmware runs as a local task, as it runs on one core on the device.
+        tokio::task::LocalSet::new().block_on(&rt, supervise(args))
+    };
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("plug-sim: board failure (the simulation, not the plug's firmware): {e:#}");
+            std::process::ExitCode::from(EXIT_BOARD_FAILURE)
+        }
+    }
 }
 
 /// The power supply: runs the firmware while powered, and starts it again after a
@@ -162,8 +176,10 @@ async fn supervise(args: Args) -> anyhow::Result<()> {
     let identity = identity(&args)?;
     let (faults, variations) = switches(&args)?;
     std::fs::create_dir_all(&args.state_dir)?;
-    // Fix the AP port now so it stays the same across power cycles and mode changes.
-    let ap_addr = std::net::TcpListener::bind(args.ap)?.local_addr()?;
+    // The AP port is reserved now and held until the process ends, so it stays this
+    // plug's across power cycles and mode changes (see `ap_socket::ApPort`).
+    let ap_port = ap_socket::ApPort::reserve(args.ap)?;
+    let ap_addr = ap_port.addr;
     let world = Arc::new(Mutex::new(world::World::new(
         args.load_watts,
         args.mains_volts,

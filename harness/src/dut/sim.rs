@@ -131,11 +131,14 @@ impl SimPlug {
             }
         });
         let tl = timeline.clone();
-        tokio::spawn(async move {
+        let stderr_read = tokio::spawn(async move {
             let mut err = BufReader::new(stderr).lines();
+            let mut last = None;
             while let Ok(Some(l)) = err.next_line().await {
                 tl.push(Event::Note(format!("plug-sim stderr: {l}")));
+                last = Some(l);
             }
+            last
         });
         let expected_exit = Arc::new(AtomicBool::new(false));
         let pid = child.id();
@@ -147,7 +150,13 @@ impl SimPlug {
             tokio::select! {
                 st = child.wait() => {
                     if !expected.load(Ordering::SeqCst) {
-                        timeline.push(Event::PlugExited(describe(st)));
+                        // The stderr pipe ends with the process: its last line says why.
+                        let last = tokio::time::timeout(Duration::from_secs(1), stderr_read)
+                            .await
+                            .ok()
+                            .and_then(Result::ok)
+                            .flatten();
+                        timeline.push(Event::PlugExited(describe(st, last)));
                     }
                 }
                 _ = killed => {
@@ -212,7 +221,27 @@ impl Drop for SimPlug {
     }
 }
 
-fn describe(st: std::io::Result<std::process::ExitStatus>) -> String {
+/// How an unexpected exit reads on the timeline. plug-sim's own failures (a socket, file or
+/// pty of the host: `EXIT_BOARD_FAILURE`) begin with [`RIG_FAILURE`]: the reports then
+/// count the scenario as the rig's failure, not as a verdict on the plug.
+fn describe(st: std::io::Result<std::process::ExitStatus>, stderr: Option<String>) -> String {
+    let status = exit_status(&st);
+    let board = matches!(&st, Ok(s) if s.code() == Some(EXIT_BOARD_FAILURE));
+    match (board, stderr) {
+        (true, Some(why)) => format!("{RIG_FAILURE}: plug-sim {status}: {why}"),
+        (true, None) => format!("{RIG_FAILURE}: plug-sim {status}"),
+        (false, Some(last)) => format!("{status}; its last words: {last}"),
+        (false, None) => status,
+    }
+}
+
+/// plug-sim's exit status for a failure of its own (`firmware/sim/src/main.rs`).
+const EXIT_BOARD_FAILURE: i32 = 3;
+
+/// The start of a `PlugExited` text that is the rig's failure (see [`describe`]).
+pub const RIG_FAILURE: &str = "the rig failed, not the plug";
+
+fn exit_status(st: &std::io::Result<std::process::ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
     match st {
         Ok(s) => match (s.code(), s.signal()) {

@@ -23,6 +23,11 @@ pub struct Counts {
 pub struct Failure {
     pub scenario: String,
     pub rules: Vec<String>,
+    /// Set when the failure is the rig's (its simulated plug stopped on a failure of its
+    /// own): what the rig said. See `ScenarioRecord::rig_failure`.
+    pub rig_failure: Option<String>,
+    /// The first line of the failing step's error.
+    pub why: Option<String>,
 }
 
 impl Failure {
@@ -159,6 +164,14 @@ impl ScenarioCounter {
                         .push(Failure {
                             scenario: sc.name.clone(),
                             rules,
+                            rig_failure: None,
+                            why: r
+                                .steps
+                                .iter()
+                                .filter(|st| st.outcome == Outcome::Failed)
+                                .find_map(|st| st.error.as_deref())
+                                .and_then(|e| e.lines().next())
+                                .map(str::to_string),
                         });
                 }
                 let c = {

@@ -93,14 +93,30 @@ fn testcase(out: &mut String, s: &ScenarioRecord, rig: &Rig, dut: &DutIdentity, 
                 .map(|st| (st.text.as_str(), st.error.clone().unwrap_or_default()))
                 .unwrap_or(("", String::new()));
             let first_line = error.lines().next().unwrap_or_default();
-            let _ = writeln!(
-                out,
-                r#"      <failure message="{}" type="step">{}
+            // JUnit's <error> is a test that could not run as meant, <failure> an assertion
+            // that failed: the rig's failure is no verdict on the plug.
+            match s.rig_failure() {
+                Some(why) => {
+                    let _ = writeln!(
+                        out,
+                        r#"      <error message="{}" type="rig">{}
+{}</error>"#,
+                        esc(why),
+                        esc(step),
+                        esc(&error)
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        r#"      <failure message="{}" type="step">{}
 {}</failure>"#,
-                esc(first_line),
-                esc(step),
-                esc(&error)
-            );
+                        esc(first_line),
+                        esc(step),
+                        esc(&error)
+                    );
+                }
+            }
             out.push_str("      <system-out>");
             for e in &s.world.timeline {
                 out.push_str(&esc(&e.to_string()));
@@ -120,16 +136,22 @@ pub fn render(
     dut: &DutIdentity,
     run: &[(String, String)],
 ) -> String {
-    let count = |list: &[&ScenarioRecord], o: Outcome| list.iter().filter(|s| s.outcome == o).count();
+    let count = |list: &[&ScenarioRecord], o: Outcome| {
+        list.iter()
+            .filter(|s| s.outcome == o && s.rig_failure().is_none())
+            .count()
+    };
+    let errors = |list: &[&ScenarioRecord]| list.iter().filter(|s| s.rig_failure().is_some()).count();
     let mut features: Vec<&str> = scenarios.iter().map(|s| s.key.feature.as_str()).collect();
     features.dedup();
     let all: Vec<&ScenarioRecord> = scenarios.iter().collect();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        r#"<testsuites name="plugrig" tests="{}" failures="{}" skipped="{}">"#,
+        r#"<testsuites name="plugrig" tests="{}" failures="{}" errors="{}" skipped="{}">"#,
         all.len(),
         count(&all, Outcome::Failed),
+        errors(&all),
         count(&all, Outcome::Skipped)
     );
     for f in features {
@@ -138,10 +160,11 @@ pub fn render(
         let time: f64 = list.iter().map(|s| s.duration.as_secs_f64()).sum();
         let _ = writeln!(
             out,
-            r#"  <testsuite name="{}" tests="{}" failures="{}" skipped="{}" time="{time:.3}">"#,
+            r#"  <testsuite name="{}" tests="{}" failures="{}" errors="{}" skipped="{}" time="{time:.3}">"#,
             esc(name),
             list.len(),
             count(&list, Outcome::Failed),
+            errors(&list),
             count(&list, Outcome::Skipped)
         );
         for s in list {

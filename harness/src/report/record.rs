@@ -92,6 +92,21 @@ impl ScenarioRecord {
     pub fn rules(&self) -> impl Iterator<Item = &str> {
         self.tags.iter().filter_map(|t| t.strip_prefix("rule-"))
     }
+
+    /// For a failed scenario whose simulated plug stopped on a failure of its own (a socket
+    /// or file of the host, not anything the firmware decided): what the rig said. Such a
+    /// failure is the rig's, and no verdict on the plug.
+    pub fn rig_failure(&self) -> Option<&str> {
+        if self.outcome != Outcome::Failed {
+            return None;
+        }
+        self.world.timeline.iter().find_map(|e| match &e.event {
+            crate::timeline::Event::PlugExited(why) if why.starts_with(crate::dut::sim::RIG_FAILURE) => {
+                Some(why.as_str())
+            }
+            _ => None,
+        })
+    }
 }
 
 /// Who was judged: from the 4001 reply and firmware_infor, as the first scenario to see

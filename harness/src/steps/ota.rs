@@ -108,9 +108,12 @@ async fn type0_realm(w: &mut PlugWorld, realm: String) -> anyhow::Result<()> {
 
 #[when("the app requests an upgrade from a port where nothing listens")]
 async fn closed_port(w: &mut PlugWorld) -> anyhow::Result<()> {
-    // Bind and drop: a port of the rig's address that refuses connections.
+    // A port of the rig's address that refuses connections, held for the rest of the
+    // scenario so that no other socket of the host starts listening there meanwhile.
     let host = w.ctx.rig_host;
-    let port = std::net::TcpListener::bind((host, 0))?.local_addr()?.port();
+    let refusing = crate::reserved_port::ReservedPort::refusing(host)?;
+    let port = refusing.port();
+    w.refusing_port = Some(refusing);
     // Three attempts one second apart before R3.
     crate::bench::protocol_wait(Duration::from_secs(2));
     upgrade(w, 0, &host.to_string(), port).await

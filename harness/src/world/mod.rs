@@ -189,6 +189,8 @@ pub struct PlugWorld {
     pub version_before: Option<String>,
     /// The version of the newer image this scenario offers.
     pub ota_new_version: Option<String>,
+    /// A port where nothing listens, held while the plug is sent to it (R3).
+    pub refusing_port: Option<crate::reserved_port::ReservedPort>,
     /// The load a load driver set in this scenario, watts.
     pub known_load: Option<f64>,
     /// Every quantity the steps judged, with its limits and verdict.
@@ -339,6 +341,7 @@ impl PlugWorld {
             countdown_mark: 0,
             version_before: None,
             ota_new_version: None,
+            refusing_port: None,
             known_load: None,
             measurements: Measurements::default(),
             relay_known: None,

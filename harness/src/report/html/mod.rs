@@ -129,6 +129,8 @@ fn advisory(run: &RunRecord, s: &ScenarioRecord) -> bool {
         && Failure {
             scenario: s.name.clone(),
             rules: s.rules().map(str::to_string).collect(),
+            rig_failure: None,
+            why: None,
         }
         .profile_only()
 }
@@ -274,7 +276,13 @@ fn order(run: &RunRecord) -> Vec<usize> {
 }
 
 fn outcome_badge(run: &RunRecord, s: &ScenarioRecord) -> String {
-    if advisory(run, s) {
+    if let Some(why) = s.rig_failure() {
+        // The rig's failure: no verdict on the plug (see `ScenarioRecord::rig_failure`).
+        format!(
+            "<span class=\"badge failed\">failed</span> <span class=\"badge advisory\" title=\"{}\">the rig's failure</span>",
+            escape(why)
+        )
+    } else if advisory(run, s) {
         "<span class=\"badge failed\">failed</span> <span class=\"badge advisory\">advisory</span>"
             .to_string()
     } else {

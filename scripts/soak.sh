@@ -3,6 +3,7 @@
 #
 #   scripts/soak.sh N [plugrig run options...]     e.g. scripts/soak.sh 200
 #   SOAK_STRESS=1 scripts/soak.sh 50               the same with stress-ng --cpu 2 beside it
+#   SOAK_BIN_DIR=DIR scripts/soak.sh N             with plugrig and plug-sim from DIR
 #
 # Builds once (release), then runs `plugrig run --report DIR` N times (default rig unless
 # --rig is given). Prints a line per run (exit code, closing line, wall time) and at the end
@@ -14,9 +15,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:?usage: scripts/soak.sh N [plugrig run options...]}
 shift
-cargo build --release -q -p plugrig -p plug-sim
-bin=target/release/plugrig
-export PLUGRIG_SIM_BIN=$PWD/target/release/plug-sim
+# SOAK_BIN_DIR: a directory holding plugrig and plug-sim already built (CI's, or a copy
+# that a build during the soak cannot change); otherwise they are built here.
+if [ -n "${SOAK_BIN_DIR:-}" ]; then
+  bins=$(cd "$SOAK_BIN_DIR" && pwd)
+else
+  cargo build --release -q -p plugrig -p plug-sim
+  bins=$PWD/target/release
+fi
+bin=$bins/plugrig
+export PLUGRIG_SIM_BIN=$bins/plug-sim
 dir=${SOAK_DIR:-$(mktemp -d -t plugrig-soak.XXXXXX)}
 mkdir -p "$dir"
 stress_pid=

@@ -127,6 +127,8 @@ fn parse(out: &str) -> Option<Outcome> {
             .skip_while(|l| !l.starts_with("Failed [spec]/[app]"))
             .skip(1)
             .take_while(|l| l.starts_with("  "))
+            // A failure's own line; the error's first line under it is indented further.
+            .filter(|l| !l.starts_with("    "))
             .map(|l| l.trim().to_string())
             .collect(),
         skips: out

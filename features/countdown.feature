@@ -11,14 +11,14 @@ Feature: The countdown
     Given a provisioned plug connected to the broker
     And the plug's relay is off
 
-  @rule-delay-cadence @rule-delay-target @rule-delay-end
+  @slow @rule-delay-cadence @rule-delay-target @rule-delay-end
   Scenario: A countdown runs every second to zero, then switches the relay
     When the app starts a countdown of 0 h 1 min
     Then the first delay_time reads 0 h 1 min 0 s with target on
     And delay_time counts down to 0 h 0 min 0 s every second within tolerance
     And the relay switches on after the last delay_time
 
-  @profile @rule-delay-every-value
+  @slow @profile @rule-delay-every-value
   Scenario: delay_time reports every whole second, none skipped
     When the app starts a countdown of 0 h 1 min
     Then the first delay_time reads 0 h 1 min 0 s with target on

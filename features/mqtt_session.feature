@@ -17,18 +17,18 @@ Feature: The plug's MQTT session honours what was provisioned
       | 1   | 90        | 0     |
       | 2   | 120       | 1     |
 
-  @profile @rule-session-refused
+  @slow @profile @rule-session-refused
   Scenario: Wrong credentials are refused and the plug retries at a sane pace
     Given a plug provisioned with a wrong broker password
     Then the broker refuses the plug, which retries no faster than once a second, 3 times
 
-  @rule-switch-on-connect
+  @slow @rule-switch-on-connect
   Scenario: After a broker outage the plug reconnects and republishes switch_state
     Given a provisioned plug connected to the broker
     When the broker is unreachable for 3 s
     Then the plug reconnects and publishes switch_state again
 
-  @profile @rule-session-reconnect
+  @slow @profile @rule-session-reconnect
   Scenario: After a broker outage the plug reconnects with a sane back-off
     Given a provisioned plug connected to the broker
     When the broker is unreachable for 3 s

@@ -19,7 +19,7 @@ Feature: Switching the relay and the switch_state heartbeat
     When the app switches the plug off
     Then the plug reports switch_state off
 
-  @rule-switch-heartbeat @rule-session-keepalive @fresh_session
+  @slow @rule-switch-heartbeat @rule-session-keepalive @fresh_session
   Scenario: The heartbeat comes every 30 s
     Then switch_state arrives every 30 s within tolerance, 3 times in a row
     And no other publish changed the relay meanwhile

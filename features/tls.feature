@@ -19,14 +19,14 @@ Feature: connect_mode selects TLS or plain TCP to the broker
       | 1   | 60        | 1     |
       | 2   | 120       | 0     |
 
-  @needs_tls @rule-tls-no-clear @rule-switch-on-connect
+  @slow @needs_tls @rule-tls-no-clear @rule-switch-on-connect
   Scenario: With connect_mode 1 no connection opens in clear, reconnections included
     Given a plug provisioned over TLS with QoS 1, keepalive 60 and clean session 1
     When the broker is unreachable for 3 s
     Then the plug reconnects and publishes switch_state again
     And every connection of the plug to the broker opened with a TLS ClientHello
 
-  @rule-tls-not-unasked
+  @slow @rule-tls-not-unasked
   Scenario: With connect_mode 0 the plug never starts TLS
     Given a plug provisioned with QoS 1, keepalive 60 and clean session 1
     When the broker is unreachable for 3 s

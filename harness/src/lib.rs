@@ -31,6 +31,7 @@ pub mod reserved_port;
 pub mod rig;
 pub mod rig_check;
 pub mod runner;
+pub mod scenario_order;
 pub mod steps;
 pub mod strategy;
 pub mod tap;

@@ -26,7 +26,7 @@ enum Command {
         /// Rig file (TOML). Default: rigs/sim.toml, the simulated rig.
         #[arg(long)]
         rig: Option<PathBuf>,
-        /// Tag expression selecting scenarios, e.g. "@provisioning and not @slow".
+        /// Tag expression selecting scenarios, e.g. "@provisioning and not @errors".
         #[arg(long)]
         tags: Option<String>,
         /// Directory for reports: index.html, <feature>.junit.xml, <feature>.cucumber.json,

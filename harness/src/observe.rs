@@ -43,7 +43,7 @@ impl PlugWorld {
     /// An observation window of `window` on the plug's clock: nothing can be awaited when
     /// the rule is that nothing comes. Counted as a wait the protocol imposes.
     pub async fn watch(&self, window: Duration) {
-        crate::bench::protocol_wait(window);
+        self.protocol_wait(window);
         tokio::time::sleep(window).await;
     }
 

@@ -69,6 +69,9 @@ pub struct Summary {
     pub records: Vec<ScenarioRecord>,
     /// Time spent writing the reports (`--report`), included in `wall`.
     pub report_time: Duration,
+    /// From the start to the first scenario: the broker, the services, the simulated
+    /// plug's build check and the jitter probe. Included in `wall`.
+    pub startup: Duration,
 }
 
 impl std::fmt::Debug for Summary {
@@ -248,6 +251,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         advisory_failed: 0,
         records: Vec::new(),
         report_time: Duration::ZERO,
+        startup: started.elapsed(),
     };
     for input in &features {
         let one = run_one(
@@ -423,7 +427,8 @@ async fn run_one(
     let counts = counter.counts.clone();
     let failures = counter.failures.clone();
     let counter = counter.discard_stats_writes().discard_arbitrary_writes();
-    let cucumber = PlugWorld::cucumber()
+    let cucumber = PlugWorld::cucumber::<&Path>()
+        .with_parser(crate::scenario_order::SlowFirst)
         .max_concurrent_scenarios(concurrency)
         .before(|feature, _, scenario, world| {
             Box::pin(async move {
@@ -520,5 +525,6 @@ async fn run_one(
         advisory_failed: 0,
         records,
         report_time: writing.elapsed(),
+        startup: Duration::ZERO,
     })
 }

@@ -80,6 +80,12 @@ impl Periods {
         Duration::from_secs(2)
     }
 
+    /// A stalled upgrade transfer is abandoned with R2 within 25 s [profile] (rule
+    /// ota-stall): the plug's stall timeout is an application timer, scaled as the others.
+    pub fn ota_stall_within(&self) -> Duration {
+        self.s(25.0)
+    }
+
     /// Button hold for a factory reset: 10 s [spec 3.2.5].
     pub fn reset_hold(&self) -> Duration {
         self.s(10.0)

@@ -69,6 +69,9 @@ pub struct WorldRecord {
     pub capture: Option<PathBuf>,
     /// From the World's start (the scenario's start) to its end.
     pub elapsed: Duration,
+    /// The waits the protocol imposed on this scenario (periods, holds, observation
+    /// windows, the plug's own timeouts): its floor, whatever the rig.
+    pub protocol_wait: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -32,6 +32,9 @@ pub enum OtaSource {
     None,
 }
 
+/// plug-core's stall timeout (`Timing::default().ota_stall`; a test holds them equal).
+const SIM_OTA_STALL_S: f64 = 15.0;
+
 impl Dut {
     /// Checks the keys that only make sense together (a simulated plug's have defaults).
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -58,6 +61,16 @@ impl Dut {
     }
 
     /// The load on the socket when the rig knows it without a load driver, watts.
+    /// The plug's own stall timeout for an upgrade transfer, seconds of the plug's clock
+    /// (to be divided by the time scale): the simulated plug's is plug-core's, an external
+    /// plug's its rig key `ota_stall_s`.
+    pub fn ota_stall_s(&self) -> f64 {
+        match self {
+            Dut::Sim(_) => SIM_OTA_STALL_S,
+            Dut::External(e) => e.ota_stall_s,
+        }
+    }
+
     pub fn load_watts(&self) -> Option<f64> {
         match self {
             Dut::Sim(s) => Some(s.load_watts),
@@ -271,5 +284,16 @@ impl Dut {
             OtaSource::None => Vec::new(),
         });
         caps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_simulated_plugs_stall_timeout_is_plug_cores() {
+        assert_eq!(
+            super::SIM_OTA_STALL_S,
+            plug_core::Timing::default().ota_stall.as_secs_f64()
+        );
     }
 }

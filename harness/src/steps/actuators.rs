@@ -20,7 +20,7 @@ async fn short_press(w: &mut PlugWorld) -> anyhow::Result<()> {
 async fn hold(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
     // A little longer than asked, so the plug's own timer has surely run out.
     let hold = w.periods().app(secs as f64 + 0.5);
-    crate::bench::protocol_wait(w.periods().app(secs as f64));
+    w.protocol_wait(w.periods().app(secs as f64));
     w.mark_command();
     w.actuated = true;
     w.plug.press(hold).await

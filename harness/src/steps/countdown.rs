@@ -74,7 +74,7 @@ async fn run_to_zero(w: &PlugWorld) -> anyhow::Result<Vec<(Duration, DelayTime)>
         .first()
         .map(|(_, d)| d.total_seconds())
         .unwrap_or(60);
-    crate::bench::protocol_wait(period * total as u32);
+    w.protocol_wait(period * total as u32);
     let within = period * (total as u32 + 3) + Duration::from_secs(2);
     let zero = |p: &str| payloads::delay_time(p).ok().filter(|d| d.total_seconds() == 0);
     w.next_device(

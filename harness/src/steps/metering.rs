@@ -55,7 +55,7 @@ fn known_load(w: &PlugWorld) -> Option<f64> {
 /// count of protocol waits).
 async fn first_settled(w: &PlugWorld, samples: usize) -> anyhow::Result<usize> {
     let (period, _) = w.periods().cadence();
-    crate::bench::protocol_wait(period * (samples as u32 + 1));
+    w.protocol_wait(period * (samples as u32 + 1));
     Ok(next_sample(w, w.mark).await?.2 + 1)
 }
 
@@ -111,7 +111,7 @@ async fn agrees_with_reference(w: &mut PlugWorld, samples: usize) -> anyhow::Res
 #[then(expr = "electricity_information arrives every second within tolerance, {int} times in a row")]
 async fn cadence(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     let (period, tol) = w.periods().cadence();
-    crate::bench::protocol_wait(period * times as u32);
+    w.protocol_wait(period * times as u32);
     let at = w
         .series(w.mark, "electricity_information", times + 1, period * 3 + tol)
         .await?;

@@ -65,8 +65,9 @@ async fn stall(w: &mut PlugWorld) -> anyhow::Result<()> {
     let img = w.ctx.images.good(&w.ctx.rig.file).await?;
     let keep = (64 + 1000).min(img.len() / 2);
     offer(w, "stall", Mode::Stall(img, keep));
-    // The plug's own stall timeout (15 s, network time) is what this scenario waits for.
-    crate::bench::protocol_wait(Duration::from_secs(15));
+    // The plug's own stall timeout is what this scenario waits for: its floor.
+    let stall = w.ctx.rig.file.dut.ota_stall_s();
+    w.protocol_wait(w.periods().app(stall));
     Ok(())
 }
 
@@ -115,8 +116,29 @@ async fn closed_port(w: &mut PlugWorld) -> anyhow::Result<()> {
     let port = refusing.port();
     w.refusing_port = Some(refusing);
     // Three attempts one second apart before R3.
-    crate::bench::protocol_wait(Duration::from_secs(2));
+    w.protocol_wait(Duration::from_secs(2));
     upgrade(w, 0, &host.to_string(), port).await
+}
+
+/// The network's share of a stalled transfer before the plug's stall timer runs: connecting
+/// to the update server and the first bytes (real time, not scaled).
+const STALL_NETWORK_SHARE: Duration = Duration::from_millis(500);
+
+#[then("the plug abandons the stalled transfer with ota_result R2 within 25 s")]
+async fn stall_result(w: &mut PlugWorld) -> anyhow::Result<()> {
+    // The [profile] rule's 25 s on the plug's clock (scaled, as the stall timer is an
+    // application timer), plus the rig's allowance and the network's share.
+    let p = w.periods();
+    let within = p.ota_stall_within() + p.allowance + STALL_NETWORK_SHARE;
+    let (payload, i, _) = w.wait_device(w.command_mark, "ota_upgrade_state", within).await?;
+    let got = payloads::ota_result(&payload)?;
+    ensure!(
+        got == "R2",
+        "ota_result {got}, expected R2\n{}",
+        w.timeline.tail()
+    );
+    w.mark = i + 1;
+    Ok(())
 }
 
 #[then(expr = "the plug reports ota_result {word} within {int} s")]

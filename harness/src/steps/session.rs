@@ -122,7 +122,7 @@ fn judge_attempts(w: &mut PlugWorld, from: usize) -> anyhow::Result<()> {
 async fn refused_and_retries(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     // Any back-off within the bounds is conformant: each next attempt may take up to a
     // minute. (This plug-sim's, 1 s doubling, is quicker.)
-    crate::bench::protocol_wait(Duration::from_secs((1 << times.min(6)) - 1));
+    w.protocol_wait(Duration::from_secs((1 << times.min(6)) - 1));
     let mut from = w.mark;
     for n in 1..=times + 1 {
         let what = format!("connection attempt {n}");
@@ -146,7 +146,7 @@ async fn refused_and_retries(w: &mut PlugWorld, times: usize) -> anyhow::Result<
 async fn outage(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
     w.mark_command();
     w.tap.outage(Duration::from_secs(secs));
-    crate::bench::protocol_wait(Duration::from_secs(secs));
+    w.protocol_wait(Duration::from_secs(secs));
     Ok(())
 }
 

@@ -99,7 +99,7 @@ async fn relay_is(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
 #[then(expr = "switch_state arrives every 30 s within tolerance, {int} times in a row")]
 async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
     let (period, tol) = w.periods().heartbeat();
-    crate::bench::protocol_wait(period * (times as u32 + 1));
+    w.protocol_wait(period * (times as u32 + 1));
     // The publish on connection does not start the series: a plug may time its heartbeat
     // from boot, from the session, or from its last publish. The gaps between heartbeats
     // are what the rule fixes.

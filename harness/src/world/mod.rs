@@ -191,6 +191,8 @@ pub struct PlugWorld {
     pub ota_new_version: Option<String>,
     /// A port where nothing listens, held while the plug is sent to it (R3).
     pub refusing_port: Option<crate::reserved_port::ReservedPort>,
+    /// The waits the protocol imposed on this scenario so far, µs (see `protocol_wait`).
+    protocol_wait_us: std::sync::atomic::AtomicU64,
     /// The load a load driver set in this scenario, watts.
     pub known_load: Option<f64>,
     /// Every quantity the steps judged, with its limits and verdict.
@@ -221,6 +223,15 @@ impl fmt::Debug for PlugWorld {
 }
 
 impl PlugWorld {
+    /// The scenario waited `d` because the protocol says so (a period, a hold, an
+    /// observation window, the plug's own timeout): recorded for this scenario and for the
+    /// benchmark's sum (`bench`).
+    pub fn protocol_wait(&self, d: Duration) {
+        self.protocol_wait_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        crate::bench::protocol_wait(d);
+    }
+
     /// At the end of a scenario: an external plug sent back to AP mode, and what the
     /// scenario saw (timeline, measurements) handed to the run's record.
     pub async fn finish(&mut self, key: ScenarioKey, scenario: &str, failed: bool) {
@@ -252,6 +263,7 @@ impl PlugWorld {
             measurements: self.measurements.all().to_vec(),
             capture,
             elapsed,
+            protocol_wait: Duration::from_micros(self.protocol_wait_us.load(Ordering::Relaxed)),
         };
         self.ctx.recorder.world(key, record);
     }
@@ -342,6 +354,7 @@ impl PlugWorld {
             version_before: None,
             ota_new_version: None,
             refusing_port: None,
+            protocol_wait_us: Default::default(),
             known_load: None,
             measurements: Measurements::default(),
             relay_known: None,

@@ -23,7 +23,9 @@ pub type ConnId = u32;
 pub type LinkId = u32;
 
 /// Application timers. The simulator divides them by its time scale; network timeouts
-/// ([`NetTiming`], `ap_idle`, `ota_*`) stay real.
+/// ([`NetTiming`], `ap_idle`, `ota_retry`, `trial`) stay real. The upgrade's stall timeout
+/// is the plug's own decision, not the network's, and scales too: a rig at time scale 10
+/// waits 1.5 s for it, not 15 s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     /// `switch_state` period (spec 3.2.1: 30 s).
@@ -36,7 +38,7 @@ pub struct Timing {
     pub short_press: Duration,
     /// Idle AP connection dropped after this (real time).
     pub ap_idle: Duration,
-    /// An upgrade transfer with no progress for this long fails with R2 (real time).
+    /// An upgrade transfer with no progress for this long fails with R2.
     pub ota_stall: Duration,
     /// Between connection attempts to the upgrade server (real time).
     pub ota_retry: Duration,
@@ -76,6 +78,7 @@ impl Timing {
             cadence: d.cadence / s,
             hold: d.hold / s,
             short_press: d.short_press / s,
+            ota_stall: d.ota_stall / s,
             ..d
         }
     }

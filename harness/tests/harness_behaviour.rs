@@ -230,3 +230,81 @@ fn a_simulated_plug_that_fails_on_its_own_is_reported_as_the_rigs_failure() {
         started.elapsed()
     );
 }
+
+/// The plug-sim processes whose parent is `pid`.
+fn plug_sims_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            let exe = std::fs::read_link(format!("/proc/{p}/exe")).unwrap_or_default();
+            ppid == Some(&pid.to_string()) && exe.to_string_lossy().contains("plug-sim")
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_killed_with_sigkill_leaves_no_plug_running_and_the_next_run_sweeps_its_state() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_plugrig"))
+        .args(["run", "--tags", "@switch"])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("plugrig runs");
+    let pid = run.id();
+    // Mid-scenario: plugs are up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let plugs = loop {
+        let p = plug_sims_of(pid);
+        if !p.is_empty() {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "no plug-sim started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    run.kill().expect("SIGKILL");
+    run.wait().expect("reaped");
+    // The parent-death signal is immediate; give the kernel a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let alive = |p: &u32| Path::new(&format!("/proc/{p}")).exists();
+    while plugs.iter().any(alive) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<&u32> = plugs.iter().filter(|p| alive(p)).collect();
+    assert!(
+        left.is_empty(),
+        "plug-sim processes outlived the killed run: {left:?}"
+    );
+    let stale = || -> usize {
+        std::fs::read_dir(tmp.path())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("plugrig-sim-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        stale() > 0,
+        "the killed run left no state to sweep: the test proves nothing"
+    );
+    // The next run sweeps it (a selection that runs one scenario).
+    let out = Command::new(env!("CARGO_BIN_EXE_plugrig"))
+        .args(["run", "--tags", "@rule-firmware-infor"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("plugrig runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("state left by runs that died"), "{text}");
+    assert_eq!(stale(), 0, "stale state directories remain");
+}

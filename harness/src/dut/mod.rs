@@ -45,9 +45,16 @@ impl DutHandle {
 
     /// The executable a run builds before its first scenario, so no step's deadline pays
     /// for it (the simulated plug's; a bench plug has none).
+    /// Also sweeps the state that simulated plugs of runs which died left behind.
     pub async fn prebuild(dut: &Dut) -> anyhow::Result<Option<PathBuf>> {
         match dut {
-            Dut::Sim(cfg) => sim::binary(cfg).await.map(Some),
+            Dut::Sim(cfg) => {
+                let swept = sim::sweep_stale_state();
+                if swept > 0 {
+                    println!("plugrig: removed {swept} simulated plugs' state left by runs that died");
+                }
+                sim::binary(cfg).await.map(Some)
+            }
             Dut::External(_) => Ok(None),
         }
     }

@@ -59,6 +59,71 @@ async fn build() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// The prefix of a simulated plug's state directory under the temporary directory.
+const STATE_PREFIX: &str = "plugrig-sim-";
+/// In a state directory: the pid of the plugrig process that made it.
+const OWNER_FILE: &str = "plugrig.pid";
+
+/// The plug dies with plugrig, however plugrig dies (SIGKILL, the OOM killer, a CI
+/// timeout): Linux's parent-death signal, SIGKILL, set in the child before it runs
+/// plug-sim. The signal follows the thread that forked, and tokio forks from its worker
+/// threads, which live as long as the runtime, so as long as plugrig.
+fn exit_with_this_process(cmd: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // plugrig died between the fork and the prctl: the signal will not come.
+            if libc::getppid() as u32 != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Removes the state directories that runs which died left behind: those whose owner
+/// process is gone, and, without an owner file (older runs), those untouched for an hour.
+/// Returns how many were removed.
+pub fn sweep_stale_state() -> usize {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().starts_with(STATE_PREFIX) {
+            continue;
+        }
+        let dir = e.path();
+        let stale = match std::fs::read_to_string(dir.join(OWNER_FILE)) {
+            Ok(pid) => match pid.trim().parse::<i32>() {
+                Ok(pid) => !process_alive(pid),
+                Err(_) => true,
+            },
+            Err(_) => e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600)),
+        };
+        if stale && std::fs::remove_dir_all(&dir).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// One running simulated plug.
 pub struct SimPlug {
     /// The console reader, when the console is on a pty.
@@ -88,8 +153,12 @@ pub struct Spawn<'a> {
 impl SimPlug {
     pub async fn spawn(s: Spawn<'_>, timeline: Arc<Timeline>) -> anyhow::Result<SimPlug> {
         let bin = binary(s.cfg).await?;
-        let state = tempfile::Builder::new().prefix("plugrig-sim-").tempdir()?;
+        let state = tempfile::Builder::new().prefix(STATE_PREFIX).tempdir()?;
+        // Whose it is: a run that dies leaves it behind, and the next run's sweep
+        // (`sweep_stale_state`) removes it once this process is gone.
+        std::fs::write(state.path().join(OWNER_FILE), std::process::id().to_string())?;
         let mut cmd = Command::new(&bin);
+        exit_with_this_process(&mut cmd);
         cmd.arg("--state-dir")
             .arg(state.path())
             .args(["--time-scale", &s.time_scale.to_string()])

@@ -26,6 +26,7 @@ pub mod firmware;
 pub mod jitter;
 pub mod observe;
 pub mod ota;
+pub mod provenance;
 pub mod report;
 pub mod reserved_port;
 pub mod rig;

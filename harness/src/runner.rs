@@ -166,7 +166,8 @@ pub use crate::workspace::{default_rig, workspace_dir};
 
 /// A plug on a bench: its instruments must pass the rig check before any scenario runs;
 /// then, if the rig says so, the workspace's firmware is flashed and must boot.
-async fn prepare_bench(file: &rig::RigFile) -> anyhow::Result<()> {
+/// Returns what was flashed, if anything.
+async fn prepare_bench(file: &rig::RigFile) -> anyhow::Result<Option<crate::provenance::Firmware>> {
     println!("plugrig: rig check");
     let report = crate::rig_check::check(file).await;
     report.print();
@@ -179,9 +180,9 @@ async fn prepare_bench(file: &rig::RigFile) -> anyhow::Result<()> {
             "plugrig: flashing the workspace's firmware with {}",
             spec.describe()
         );
-        crate::firmware::flash_and_boot(spec, &file.dut).await?;
+        return Ok(Some(crate::firmware::flash_and_boot(spec, &file.dut).await?));
     }
-    Ok(())
+    Ok(None)
 }
 
 pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
@@ -198,8 +199,10 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         .as_deref()
         .map(|t| TagOperation::from_str(t).map_err(|e| anyhow::anyhow!("--tags {t:?}: {e}")))
         .transpose()?;
+    let wall_clock_start = std::time::SystemTime::now();
+    let mut firmware = None;
     if rig.file.dut.checked_before_run() {
-        prepare_bench(&rig.file).await?;
+        firmware = prepare_bench(&rig.file).await?;
     }
     let broker = crate::broker::start(&rig.file.broker).await?;
     println!(
@@ -213,6 +216,13 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
     // Build the simulated plug before the first scenario, so no step's deadline pays for it.
     if let Some(bin) = DutHandle::prebuild(&rig.file.dut).await? {
         println!("plugrig: simulated plug {}", bin.display());
+        let sha256 = crate::provenance::sha256_file(&bin)
+            .with_context(|| format!("reading {} for its SHA-256", bin.display()))?;
+        firmware = Some(crate::provenance::Firmware {
+            what: "plug-sim binary".into(),
+            path: bin,
+            sha256,
+        });
     }
     println!("plugrig: {}", rig.file.dut.describe());
     let concurrency = rig.file.dut.concurrency(rig.file.run.concurrency);
@@ -227,11 +237,28 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
     // interval, and the reason timing scenarios it would swamp are skipped (crate::jitter).
     let jitter = crate::jitter::measure(&broker, crate::jitter::ap_of(&rig.file.dut)).await?;
     println!("plugrig: {}", jitter.line());
+    let provenance = crate::provenance::Provenance {
+        rig_name: rig.file.rig.name.clone(),
+        rig_path: rig.path.clone(),
+        rig_sha256: crate::provenance::sha256_file(&rig.path)
+            .with_context(|| format!("reading {} for its SHA-256", rig.path.display()))?,
+        firmware,
+        host: crate::provenance::host(),
+        time_scale: rig.file.rig.time_scale,
+        jitter: jitter.line(),
+        started: wall_clock_start,
+        tags: opts.tags.clone(),
+        features: opts.features.iter().map(|f| f.display().to_string()).collect(),
+    };
+    println!("plugrig: {}", crate::provenance::Provenance::plugrig());
     let mut ctx = RunContext::new(rig, broker, services);
-    Arc::get_mut(&mut ctx)
-        .context("the run's context is shared before the rig's jitter is set")?
-        .periods
-        .allowance = jitter.allowance();
+    {
+        let c =
+            Arc::get_mut(&mut ctx).context("the run's context is shared before the rig's jitter is set")?;
+        c.periods.allowance = jitter.allowance();
+        c.provenance = Some(provenance.clone());
+    }
+    ctx.recorder.rig_properties(provenance.properties());
     ctx.recorder.rig_properties(jitter.properties());
 
     let features = if opts.features.is_empty() {
@@ -311,7 +338,18 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
     print!("{failures}");
     let writing = Instant::now();
     if let Some(dir) = &opts.report {
-        let text = format!("{}\n{failures}{}\n", summary.line(), jitter.line());
+        let dut = ctx.recorder.identity();
+        let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "not seen".into());
+        let text = format!(
+            "{}\n{failures}{}\n{}dut {} (device_type {}), firmware_version {}, product_model {}\n",
+            summary.line(),
+            jitter.line(),
+            provenance.lines(std::time::SystemTime::now()),
+            or_unknown(&dut.prefix),
+            or_unknown(&dut.device_type),
+            or_unknown(&dut.firmware_version),
+            or_unknown(&dut.product_model),
+        );
         std::fs::write(dir.join("verdict.txt"), text)
             .with_context(|| format!("writing {}", dir.join("verdict.txt").display()))?;
         let record = run_record(
@@ -344,6 +382,7 @@ fn run_record(
         dut: ctx.recorder.identity(),
         scenarios,
         wall: started.elapsed(),
+        provenance: ctx.provenance.clone(),
     }
 }
 
@@ -504,14 +543,23 @@ async fn run_one(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "features".into());
         let ctx = CONTEXT.with(Arc::clone);
+        let mut run_properties = recorder.run_properties();
+        run_properties.push((
+            "run.ended".into(),
+            crate::provenance::rfc3339(std::time::SystemTime::now()),
+        ));
         crate::report::junit::write(
             &records,
             &ctx.rig,
             &recorder.identity(),
-            &recorder.run_properties(),
+            &run_properties,
             &dir.join(format!("{stem}.junit.xml")),
         )?;
-        crate::report::cucumber_json::add_measurements(&records, &dir.join(format!("{stem}.cucumber.json")))?;
+        crate::report::cucumber_json::add_measurements(
+            &records,
+            &run_properties,
+            &dir.join(format!("{stem}.cucumber.json")),
+        )?;
     }
     Ok(Summary {
         passed: sc.passed,

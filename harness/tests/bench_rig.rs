@@ -210,7 +210,7 @@ async fn a_command_flasher_writes_the_factory_image_and_the_boot_line_is_awaited
             .expect("console write");
         master
     });
-    plugrig::firmware::flash_and_boot(&spec, &dut)
+    let flashed = plugrig::firmware::flash_and_boot(&spec, &dut)
         .await
         .expect("flashed and booted");
     let _master = booter.await.expect("booter");
@@ -227,6 +227,8 @@ async fn a_command_flasher_writes_the_factory_image_and_the_boot_line_is_awaited
         "configuration and OTA data erased: a factory-fresh plug"
     );
     assert_eq!(&written[0x10000..0x10000 + images.app.len()], &images.app[..]);
+    // The run's provenance names the image flashed by its SHA-256.
+    assert_eq!(flashed.sha256, plugrig::provenance::sha256_bytes(&images.app));
 
     // The same flash with no boot line fails, naming what it waited for.
     std::fs::remove_file(&out).expect("rm");

@@ -16,6 +16,11 @@ use crate::timeline::Timeline;
 
 /// The ELF to flash: the rig file's, or firmware/esp32c3 built now.
 pub async fn firmware_images(spec: &FlashSpec) -> anyhow::Result<Images> {
+    Ok(firmware_images_from(spec).await?.1)
+}
+
+/// The ELF the images come from, and the images.
+async fn firmware_images_from(spec: &FlashSpec) -> anyhow::Result<(std::path::PathBuf, Images)> {
     let elf = match spec.elf() {
         Some(e) => e.clone(),
         None => tokio::task::spawn_blocking(build::build_firmware).await??,
@@ -23,7 +28,7 @@ pub async fn firmware_images(spec: &FlashSpec) -> anyhow::Result<Images> {
     let bytes = tokio::fs::read(&elf)
         .await
         .with_context(|| format!("reading the firmware ELF {}", elf.display()))?;
-    image::from_elf(&bytes)
+    Ok((elf, image::from_elf(&bytes)?))
 }
 
 /// The app image as an OTA download for the board's target at `version`.
@@ -37,8 +42,15 @@ pub fn ota_image(app: &[u8], target: &str, version: &str) -> Vec<u8> {
 
 /// Flashes, then waits for the boot line on the plug's console (the rig's `console_boot`
 /// pattern); without a console, waits the boot timeout and says so.
-pub async fn flash_and_boot(spec: &FlashSpec, dut: &Dut) -> anyhow::Result<()> {
-    let images = firmware_images(spec).await?;
+/// Returns what was flashed, for the run's provenance: the app image's SHA-256 and the ELF
+/// it was made from.
+pub async fn flash_and_boot(spec: &FlashSpec, dut: &Dut) -> anyhow::Result<crate::provenance::Firmware> {
+    let (elf, images) = firmware_images_from(spec).await?;
+    let flashed = crate::provenance::Firmware {
+        what: "application image from".into(),
+        path: elf,
+        sha256: crate::provenance::sha256_bytes(&images.app),
+    };
     println!("plugrig: app image {}", image::size_line(images.app.len()));
     let timeline = Arc::new(Timeline::default());
     let console = dut
@@ -49,12 +61,12 @@ pub async fn flash_and_boot(spec: &FlashSpec, dut: &Dut) -> anyhow::Result<()> {
     if console.is_none() {
         println!("plugrig: no console to see the boot; waiting {limit:?}");
         tokio::time::sleep(limit).await;
-        return Ok(());
+        return Ok(flashed);
     }
     let line = timeline
         .wait_for_boot(0, &dut.console_patterns().boot, limit)
         .await
         .context("the plug did not boot after flashing")?;
     println!("plugrig: booted: {line}");
-    Ok(())
+    Ok(flashed)
 }

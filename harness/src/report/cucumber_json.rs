@@ -12,14 +12,26 @@ use super::record::ScenarioRecord;
 
 /// Adds the measurements of `scenarios` to the Cucumber JSON file at `path`, matching each
 /// element by its feature file and line.
-pub fn add_measurements(scenarios: &[ScenarioRecord], path: &Path) -> anyhow::Result<()> {
+/// Also gives every feature a `plugrig` object with the run's provenance and rig figures
+/// (`run`: name-value pairs, as in the JUnit properties); readers ignore fields they do not
+/// know.
+pub fn add_measurements(
+    scenarios: &[ScenarioRecord],
+    run: &[(String, String)],
+    path: &Path,
+) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut doc: Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     let Some(features) = doc.as_array_mut() else {
         return Ok(());
     };
+    let provenance: serde_json::Map<String, Value> = run
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
     for f in features {
+        f["plugrig"] = Value::Object(provenance.clone());
         let uri = f["uri"].as_str().unwrap_or_default().to_string();
         let Some(elements) = f["elements"].as_array_mut() else {
             continue;

@@ -133,6 +133,8 @@ pub struct RunRecord {
     pub dut: DutIdentity,
     pub scenarios: Vec<ScenarioRecord>,
     pub wall: Duration,
+    /// Where the verdicts come from (None only in the reports' own tests).
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 /// Shared by the run's writer (steps, outcomes) and its Worlds (timelines, measurements).

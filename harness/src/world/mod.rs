@@ -64,6 +64,8 @@ pub struct RunContext {
     /// Time spent writing captures, microseconds: part of the reports' cost.
     pub capture_writing_us: std::sync::atomic::AtomicU64,
     next_plug: AtomicU32,
+    /// Where the run's verdicts come from (set by the runner before the first scenario).
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 impl fmt::Debug for RunContext {
@@ -115,6 +117,7 @@ impl RunContext {
             report_dir: services.report_dir,
             capture_writing_us: Default::default(),
             next_plug: AtomicU32::new(1),
+            provenance: None,
         })
     }
 

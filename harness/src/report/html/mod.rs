@@ -189,6 +189,44 @@ fn opt(v: &Option<String>) -> String {
     }
 }
 
+/// Where the verdicts come from: plugrig's build, the firmware, the rig file, the host, the
+/// run's times and selection.
+fn provenance(h: &mut String, p: &crate::provenance::Provenance, wall: Duration) {
+    use crate::provenance::{rfc3339, Provenance};
+    h.push_str("<details class=\"provenance\" id=\"provenance\"><summary>Provenance</summary>\n<table class=\"kv\">\n");
+    kv(h, "plugrig", &escape(&Provenance::plugrig()));
+    kv(
+        h,
+        "plugrig commit",
+        &format!("<code>{}</code>", escape(crate::provenance::COMMIT)),
+    );
+    kv(h, "firmware", &escape(&p.firmware_line()));
+    kv(
+        h,
+        "rig file",
+        &format!(
+            "<code>{}</code> sha256 <code>{}</code>",
+            escape(&p.rig_path.display().to_string()),
+            escape(&p.rig_sha256)
+        ),
+    );
+    kv(h, "host", &escape(&p.host));
+    kv(h, "rig jitter", &escape(&p.jitter));
+    kv(
+        h,
+        "started, ended",
+        &format!("{}, {}", rfc3339(p.started), rfc3339(p.started + wall)),
+    );
+    kv(h, "tags", &escape(p.tags.as_deref().unwrap_or("(all)")));
+    let features = if p.features.is_empty() {
+        "(default)".to_string()
+    } else {
+        p.features.join(" ")
+    };
+    kv(h, "features", &escape(&features));
+    h.push_str("</table>\n</details>\n");
+}
+
 fn summary(h: &mut String, run: &RunRecord, t: &Totals) {
     h.push_str("<section id=\"summary\">\n<h2>Run</h2>\n<div class=\"cols\">\n<table class=\"kv\">\n");
     kv(
@@ -229,7 +267,11 @@ fn summary(h: &mut String, run: &RunRecord, t: &Totals) {
     kv(h, "device type", &device_type);
     kv(h, "firmware version", &opt(&run.dut.firmware_version));
     kv(h, "product model", &opt(&run.dut.product_model));
-    h.push_str("</table>\n</div>\n<ul class=\"totals\">\n");
+    h.push_str("</table>\n</div>\n");
+    if let Some(p) = &run.provenance {
+        provenance(h, p, run.wall);
+    }
+    h.push_str("<ul class=\"totals\">\n");
     let _ = writeln!(h, "<li class=\"passed\"><b>{}</b> passed</li>", t.passed);
     let _ = writeln!(
         h,

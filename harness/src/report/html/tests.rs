@@ -140,6 +140,7 @@ fn run(scenarios: Vec<ScenarioRecord>) -> RunRecord {
         },
         scenarios,
         wall: Duration::from_secs(20),
+        provenance: None,
     }
 }
 

@@ -88,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         report: None,
         features: vec![features],
         advisory_profile: false,
+        history: None,
     }))?;
     anyhow::ensure!(r.ok(), "the round-trip run did not pass: {}", r.line());
     let mut plug = take_round_trips();

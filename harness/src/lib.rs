@@ -24,6 +24,7 @@ pub mod dut;
 pub mod farm;
 pub mod firmware;
 pub mod jitter;
+pub mod ledger;
 pub mod observe;
 pub mod ota;
 pub mod provenance;

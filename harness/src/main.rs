@@ -44,8 +44,39 @@ enum Command {
         /// coordinator`.
         #[arg(long)]
         place: Option<String>,
+        /// Append the run to a ledger: a SQLite file (created if missing), or a PostgreSQL
+        /// URL (postgres://user:password@host/db) a farm's benches share. Also `run.history`.
+        #[arg(long, value_name = "DEST")]
+        history: Option<String>,
         /// Feature files or directories. Default: features/.
         features: Vec<PathBuf>,
+    },
+    /// The ledger's runs as one self-contained HTML page: per scenario a status strip across
+    /// runs (newest right) and its class (stable, flaky, broken since a run), per rule a
+    /// pass rate, per measurement a trend against its limits.
+    History {
+        /// The ledger: a SQLite file or a PostgreSQL URL.
+        #[arg(long, value_name = "DEST")]
+        db: String,
+        /// Where index.html goes.
+        #[arg(long, default_value = "target/plugrig-history")]
+        out: PathBuf,
+        /// Only the newest N runs.
+        #[arg(long)]
+        last: Option<usize>,
+        /// Only runs of the rig of this name.
+        #[arg(long)]
+        rig: Option<String>,
+    },
+    /// What changed from run A to run B: regressions, fixes, new and removed scenarios,
+    /// measurements that moved by more than their tolerance. Exits 1 on a regression.
+    Compare {
+        /// The ledger the runs are in (a SQLite file or a PostgreSQL URL).
+        #[arg(long, value_name = "DEST")]
+        db: String,
+        /// A run: its id, the random tail of its id, `last` or `last-N`.
+        a: String,
+        b: String,
     },
     /// Build the ESP32-C3 firmware (firmware/esp32c3, release) and write its images:
     /// plug-esp32c3.flash.bin (bootloader, partition table and app; write at offset 0),
@@ -124,6 +155,33 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::History { db, out, last, rig } => {
+            let filter = plugrig::ledger::RunFilter { last, rig };
+            match rt.block_on(plugrig::ledger::page::write(&db, &filter, &out)) {
+                Ok(path) => {
+                    println!("plugrig: history written to {}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("plugrig: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Compare { db, a, b } => match rt.block_on(plugrig::ledger::compare_runs(&db, &a, &b)) {
+            Ok(c) => {
+                print!("{}", c.text());
+                if c.regressions.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("plugrig: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Coverage { features } => {
             let features = if features.is_empty() {
                 vec![runner::workspace_dir().join("features")]
@@ -220,6 +278,7 @@ fn main() -> ExitCode {
             report,
             advisory_profile,
             place,
+            history,
             features,
         } => {
             let opts = RunOptions {
@@ -228,6 +287,7 @@ fn main() -> ExitCode {
                 report,
                 features,
                 advisory_profile,
+                history,
             };
             let (loaded, request) = match load_with_place(&opts.rig, place.as_deref()) {
                 Ok(r) => r,

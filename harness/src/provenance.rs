@@ -38,6 +38,9 @@ pub struct Firmware {
     pub what: String,
     pub path: PathBuf,
     pub sha256: String,
+    /// What else decides the firmware's behaviour besides its bytes: the simulated plug's
+    /// test-only faults and variations (`--fault x --variant y`); empty on a real plug.
+    pub flags: String,
 }
 
 impl Provenance {
@@ -49,7 +52,14 @@ impl Provenance {
 
     pub fn firmware_line(&self) -> String {
         match &self.firmware {
-            Some(f) => format!("{} {} sha256 {}", f.what, f.path.display(), f.sha256),
+            Some(f) if f.flags.is_empty() => format!("{} {} sha256 {}", f.what, f.path.display(), f.sha256),
+            Some(f) => format!(
+                "{} {} sha256 {} with {}",
+                f.what,
+                f.path.display(),
+                f.sha256,
+                f.flags
+            ),
             None => "not known: the plug runs the firmware it had (no [dut.flash])".into(),
         }
     }
@@ -75,6 +85,7 @@ impl Provenance {
                 p.push(("firmware.what".into(), f.what.clone()));
                 p.push(("firmware.path".into(), f.path.display().to_string()));
                 p.push(("firmware.sha256".into(), f.sha256.clone()));
+                p.push(("firmware.flags".into(), f.flags.clone()));
             }
             None => p.push(("firmware.sha256".into(), String::new())),
         }

@@ -36,6 +36,9 @@ pub struct RunOptions {
     /// choices) apart, and do not count them in the verdict. The rig's
     /// `run.advisory_profile` sets it too.
     pub advisory_profile: bool,
+    /// Append the run to this ledger (a SQLite file or a PostgreSQL URL; `ledger`). The
+    /// rig's `run.history` sets it too.
+    pub history: Option<String>,
 }
 
 impl RunOptions {
@@ -47,6 +50,7 @@ impl RunOptions {
             report: None,
             features: Vec::new(),
             advisory_profile: false,
+            history: None,
         }
     }
 }
@@ -72,6 +76,10 @@ pub struct Summary {
     /// From the start to the first scenario: the broker, the services, the simulated
     /// plug's build check and the jitter probe. Included in `wall`.
     pub startup: Duration,
+    /// Time spent appending the run to the ledger (`--history`), after `wall`.
+    pub ledger_time: Duration,
+    /// The run's id in the ledger, when it was appended to one.
+    pub ledger_run: Option<String>,
 }
 
 impl std::fmt::Debug for Summary {
@@ -222,6 +230,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
             what: "plug-sim binary".into(),
             path: bin,
             sha256,
+            flags: rig.file.dut.sim_flags(),
         });
     }
     println!("plugrig: {}", rig.file.dut.describe());
@@ -251,6 +260,18 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         features: opts.features.iter().map(|f| f.display().to_string()).collect(),
     };
     println!("plugrig: {}", crate::provenance::Provenance::plugrig());
+    // The ledger is opened before the first scenario: a ledger that cannot be written
+    // stops the run now, not after it.
+    let history = opts.history.clone().or_else(|| rig.file.run.history.clone());
+    let ledger = match &history {
+        Some(dest) => {
+            let l = crate::ledger::Ledger::open(dest).await?;
+            let id = l.begin_run(&provenance).await?;
+            println!("plugrig: appending this run ({id}) to the ledger {}", l.dest);
+            Some((l, id))
+        }
+        None => None,
+    };
     let mut ctx = RunContext::new(rig, broker, services);
     {
         let c =
@@ -279,6 +300,8 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         records: Vec::new(),
         report_time: Duration::ZERO,
         startup: started.elapsed(),
+        ledger_time: Duration::ZERO,
+        ledger_run: None,
     };
     for input in &features {
         let one = run_one(
@@ -364,6 +387,27 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
     summary.report_time += writing.elapsed()
         + Duration::from_micros(ctx.capture_writing_us.load(std::sync::atomic::Ordering::Relaxed));
     summary.wall = started.elapsed();
+    if let Some((ledger, id)) = &ledger {
+        let appending = Instant::now();
+        let dut = ctx.recorder.identity();
+        ledger
+            .finish_run(
+                id,
+                &crate::ledger::RunResults {
+                    scenarios: &summary.records,
+                    dut: &dut,
+                    passed: summary.passed,
+                    failed: summary.failed,
+                    skipped: summary.skipped,
+                    wall: summary.wall,
+                    ended: std::time::SystemTime::now(),
+                },
+            )
+            .await
+            .with_context(|| format!("appending run {id} to the ledger {}", ledger.dest))?;
+        summary.ledger_time = appending.elapsed();
+        summary.ledger_run = Some(id.clone());
+    }
     Ok(summary)
 }
 
@@ -574,5 +618,7 @@ async fn run_one(
         records,
         report_time: writing.elapsed(),
         startup: Duration::ZERO,
+        ledger_time: Duration::ZERO,
+        ledger_run: None,
     })
 }

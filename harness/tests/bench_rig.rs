@@ -316,6 +316,7 @@ port = "/dev/plugrig-no-meter-port"
         report: None,
         features: vec![],
         advisory_profile: false,
+        history: None,
     })
     .await;
     let Err(e) = run else {

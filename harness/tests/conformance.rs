@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         report: Some(report),
         features: Vec::new(),
         advisory_profile: false,
+        history: None,
     };
     match rt.block_on(runner::run(opts)) {
         Ok(s) => {

@@ -84,6 +84,7 @@ fn every_fault_is_caught_by_a_scenario_naming_the_broken_rule() {
             report: None,
             features: Vec::new(),
             advisory_profile: false,
+            history: None,
         };
         let s = rt.block_on(runner::run(opts)).expect("the run starts");
         let named = s.failed_rules.iter().any(|r| r == rule);

@@ -23,6 +23,7 @@ fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
         report: None,
         features: vec![features],
         advisory_profile: false,
+        history: None,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (1, 1, 0), "{s:?}");
     assert!(!s.ok());
@@ -39,6 +40,7 @@ fn a_tag_expression_selects_scenarios() {
         report: None,
         features: Vec::new(),
         advisory_profile: false,
+        history: None,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (3, 0, 0), "{s:?}");
 }
@@ -84,6 +86,7 @@ fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
         report: None,
         features: Vec::new(),
         advisory_profile: false,
+        history: None,
     });
     // The two reference-meter scenarios skip; the units check by physics, the cadence,
     // relay-off and device_type-0 scenarios run without a meter.
@@ -108,6 +111,7 @@ fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
         report: None,
         features: Vec::new(),
         advisory_profile: false,
+        history: None,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (2, 0, 0), "{s:?}");
 }

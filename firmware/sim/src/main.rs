@@ -103,6 +103,24 @@ struct Args {
     /// module, e.g. slow-tick).
     #[arg(long = "variant")]
     variants: Vec<String>,
+    /// The seed of the intermittent faults (test-only): the same seed, the same draw.
+    #[arg(long, default_value_t = 0)]
+    fault_seed: u64,
+}
+
+/// plug-sim's intermittent fault: `late-heartbeat` on three boots in ten, drawn from the
+/// seed, so that a series of runs sees a plug that fails now and then (a flaky scenario
+/// for the run ledger to find). The board draws, once per process: plug-core's faults
+/// stay deterministic.
+const LATE_HEARTBEAT_SOMETIMES: &str = "late-heartbeat-sometimes";
+
+/// Whether a plug with `seed` draws the intermittent fault (splitmix64, 3 in 10).
+pub fn draws_late_heartbeat(seed: u64) -> bool {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    z % 10 < 3
 }
 
 /// The faults and variations named on the command line; an unknown name is an error
@@ -111,9 +129,18 @@ fn switches(a: &Args) -> anyhow::Result<(Faults, Variations)> {
     let names = |all: &[&str]| all.join(", ");
     let mut faults = Faults::NONE;
     for name in &a.faults {
+        if name == LATE_HEARTBEAT_SOMETIMES {
+            if draws_late_heartbeat(a.fault_seed) {
+                faults = faults.with(Fault::LateHeartbeat);
+            }
+            continue;
+        }
         let f = Fault::from_name(name).ok_or_else(|| {
             let known: Vec<&str> = plug_core::faults::ALL.iter().map(|(_, n)| *n).collect();
-            anyhow::anyhow!("--fault {name}: no such fault (known: {})", names(&known))
+            anyhow::anyhow!(
+                "--fault {name}: no such fault (known: {}, {LATE_HEARTBEAT_SOMETIMES})",
+                names(&known)
+            )
         })?;
         faults = faults.with(f);
     }

@@ -118,7 +118,7 @@ pub fn sweep_stale_state() -> usize {
     removed
 }
 
-fn process_alive(pid: i32) -> bool {
+pub(crate) fn process_alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks that the process exists.
     let r = unsafe { libc::kill(pid, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
@@ -178,6 +178,7 @@ impl SimPlug {
         for v in &s.cfg.variants {
             cmd.args(["--variant", v]);
         }
+        cmd.args(["--fault-seed", &s.cfg.fault_seed.to_string()]);
         if let Some(r) = s.resolver {
             cmd.args(["--resolver", &r.to_string()]);
         }

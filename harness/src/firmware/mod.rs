@@ -50,6 +50,7 @@ pub async fn flash_and_boot(spec: &FlashSpec, dut: &Dut) -> anyhow::Result<crate
         what: "application image from".into(),
         path: elf,
         sha256: crate::provenance::sha256_bytes(&images.app),
+        flags: String::new(),
     };
     println!("plugrig: app image {}", image::size_line(images.app.len()));
     let timeline = Arc::new(Timeline::default());

@@ -71,6 +71,21 @@ impl Dut {
         }
     }
 
+    /// The simulated plug's test-only faults and variations as plug-sim's flags (they decide
+    /// its behaviour as much as its binary does); empty for an external plug.
+    pub fn sim_flags(&self) -> String {
+        match self {
+            Dut::Sim(s) => s
+                .faults
+                .iter()
+                .map(|f| format!("--fault {f}"))
+                .chain(s.variants.iter().map(|v| format!("--variant {v}")))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Dut::External(_) => String::new(),
+        }
+    }
+
     pub fn load_watts(&self) -> Option<f64> {
         match self {
             Dut::Sim(s) => Some(s.load_watts),

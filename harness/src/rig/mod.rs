@@ -100,6 +100,10 @@ pub struct RunSection {
     /// false resets it after every scenario.
     #[serde(default = "yes")]
     pub reuse_connected: bool,
+    /// As `plugrig run --history DEST`: the run ledger to append every run to (a SQLite
+    /// file, or a PostgreSQL URL).
+    #[serde(default)]
+    pub history: Option<String>,
 }
 
 fn yes() -> bool {
@@ -116,6 +120,7 @@ impl Default for RunSection {
             concurrency: concurrency(),
             advisory_profile: false,
             reuse_connected: true,
+            history: None,
         }
     }
 }

@@ -35,6 +35,10 @@ pub struct SimDut {
     /// the suite on a plug that differs from the reference. Test-only, like `faults`.
     #[serde(default)]
     pub variants: Vec<String>,
+    /// The seed of plug-sim's intermittent faults (`late-heartbeat-sometimes`): the same
+    /// seed, the same draw. Test-only, like `faults`.
+    #[serde(default)]
+    pub fault_seed: u64,
     /// "pty": the console on a pseudo-terminal, read with the serial console driver (as a
     /// bench reads a device's USB-serial port); "stdout": from the process's stdout.
     #[serde(default = "console")]

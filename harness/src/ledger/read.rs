@@ -1,0 +1,256 @@
+//! Reading the ledger back: runs, their scenarios and their measurements.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::Ledger;
+
+/// One run as the ledger has it.
+#[derive(Debug, Clone)]
+pub struct LedgerRun {
+    pub id: String,
+    /// `complete`, `running`, or `incomplete` (it died before its end).
+    pub status: String,
+    pub started: String,
+    pub ended: Option<String>,
+    pub host: String,
+    pub plugrig_version: String,
+    pub plugrig_commit: String,
+    pub plugrig_tree: String,
+    pub rig_name: String,
+    pub rig_sha256: String,
+    pub firmware_sha256: Option<String>,
+    pub firmware_flags: Option<String>,
+    pub dut_prefix: Option<String>,
+    pub dut_firmware_version: Option<String>,
+    pub passed: Option<i64>,
+    pub failed: Option<i64>,
+    pub skipped: Option<i64>,
+    pub wall_s: Option<f64>,
+}
+
+impl LedgerRun {
+    /// What a scenario's flakiness is judged on: the same firmware (its image, and on the
+    /// simulated rig its test flags) on the same rig (by name: a bench keeps its name when
+    /// its file is edited).
+    pub fn build_key(&self) -> (Option<&str>, Option<&str>, &str) {
+        (
+            self.firmware_sha256.as_deref(),
+            self.firmware_flags.as_deref(),
+            self.rig_name.as_str(),
+        )
+    }
+
+    pub fn short_id(&self) -> &str {
+        // The time part is 16 hex digits; the random tail tells runs apart.
+        self.id.rsplit('-').next().unwrap_or(&self.id)
+    }
+
+    pub fn short_commit(&self) -> String {
+        let c: String = self.plugrig_commit.chars().take(10).collect();
+        if self.plugrig_tree == "dirty" {
+            format!("{c}+dirty")
+        } else {
+            c
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// The newest N runs.
+    pub last: Option<usize>,
+    /// Only runs of the rig of this name.
+    pub rig: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioRow {
+    pub run_id: String,
+    pub feature: String,
+    pub line: i64,
+    pub feature_name: String,
+    pub name: String,
+    pub attempt: i64,
+    pub outcome: String,
+    pub rules: String,
+    pub duration_s: f64,
+    pub failure: Option<String>,
+    pub rig_failure: Option<String>,
+    pub skip_reason: Option<String>,
+}
+
+impl ScenarioRow {
+    /// A scenario's identity across runs: its feature file and its name (a line moves when
+    /// the file is edited; an outline's rows have names of their own).
+    pub fn key(&self) -> (String, String) {
+        (self.feature.clone(), self.name.clone())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MeasurementRow {
+    pub run_id: String,
+    pub feature: String,
+    pub line: i64,
+    pub seq: i64,
+    pub name: String,
+    pub unit: String,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    pub value: f64,
+    pub pass: bool,
+}
+
+fn run_of(row: &AnyRow) -> anyhow::Result<LedgerRun> {
+    Ok(LedgerRun {
+        id: row.try_get("id")?,
+        status: row.try_get("status")?,
+        started: row.try_get("started")?,
+        ended: row.try_get("ended")?,
+        host: row.try_get("host")?,
+        plugrig_version: row.try_get("plugrig_version")?,
+        plugrig_commit: row.try_get("plugrig_commit")?,
+        plugrig_tree: row.try_get("plugrig_tree")?,
+        rig_name: row.try_get("rig_name")?,
+        rig_sha256: row.try_get("rig_sha256")?,
+        firmware_sha256: row.try_get("firmware_sha256")?,
+        firmware_flags: row.try_get("firmware_flags")?,
+        dut_prefix: row.try_get("dut_prefix")?,
+        dut_firmware_version: row.try_get("dut_firmware_version")?,
+        passed: row.try_get("passed")?,
+        failed: row.try_get("failed")?,
+        skipped: row.try_get("skipped")?,
+        wall_s: row.try_get("wall_s")?,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, status, started, ended, host, plugrig_version, plugrig_commit, \
+    plugrig_tree, rig_name, rig_sha256, firmware_sha256, firmware_flags, dut_prefix, dut_firmware_version, \
+    passed, failed, skipped, wall_s";
+
+/// `$1, $2, ... $n` from `from`.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Ledger {
+    /// The runs `f` selects, oldest first (a strip reads left to right, newest right).
+    pub async fn runs(&self, f: &RunFilter) -> anyhow::Result<Vec<LedgerRun>> {
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs");
+        if f.rig.is_some() {
+            sql.push_str(" WHERE rig_name = $1");
+        }
+        sql.push_str(" ORDER BY started DESC, id DESC");
+        if let Some(n) = f.last {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
+        let mut q = sqlx::query(&sql);
+        if let Some(r) = &f.rig {
+            q = q.bind(r.clone());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut runs = rows.iter().map(run_of).collect::<anyhow::Result<Vec<_>>>()?;
+        runs.reverse();
+        Ok(runs)
+    }
+
+    /// One run by its id, the random tail of its id, or `last` / `last-N` (N runs before
+    /// the newest).
+    pub async fn run(&self, which: &str) -> anyhow::Result<LedgerRun> {
+        let all = self.runs(&RunFilter::default()).await?;
+        let back = match which {
+            "last" => Some(0),
+            w => w.strip_prefix("last-").and_then(|n| n.parse::<usize>().ok()),
+        };
+        if let Some(back) = back {
+            return all
+                .iter()
+                .rev()
+                .nth(back)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("the ledger {} has no run {which}", self.dest));
+        }
+        let found: Vec<&LedgerRun> = all
+            .iter()
+            .filter(|r| r.id == which || r.short_id() == which)
+            .collect();
+        match found.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => anyhow::bail!("the ledger {} has no run {which:?}", self.dest),
+            _ => anyhow::bail!("{which:?} names several runs of {}: give the whole id", self.dest),
+        }
+    }
+
+    /// The scenarios of `runs`, every attempt.
+    pub async fn scenarios_of(&self, runs: &[LedgerRun]) -> anyhow::Result<Vec<ScenarioRow>> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT run_id, feature, line, feature_name, name, attempt, outcome, rules, duration_s,
+                failure, rig_failure, skip_reason
+             FROM scenario_results WHERE run_id IN ({}) ORDER BY feature, line, attempt",
+            placeholders(1, runs.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for r in runs {
+            q = q.bind(r.id.clone());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ScenarioRow {
+                    run_id: row.try_get("run_id")?,
+                    feature: row.try_get("feature")?,
+                    line: row.try_get("line")?,
+                    feature_name: row.try_get("feature_name")?,
+                    name: row.try_get("name")?,
+                    attempt: row.try_get("attempt")?,
+                    outcome: row.try_get("outcome")?,
+                    rules: row.try_get("rules")?,
+                    duration_s: row.try_get("duration_s")?,
+                    failure: row.try_get("failure")?,
+                    rig_failure: row.try_get("rig_failure")?,
+                    skip_reason: row.try_get("skip_reason")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The measurements of `runs`.
+    pub async fn measurements_of(&self, runs: &[LedgerRun]) -> anyhow::Result<Vec<MeasurementRow>> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT run_id, feature, line, seq, name, unit, low, high, value, pass
+             FROM measurements WHERE run_id IN ({}) ORDER BY feature, line, seq",
+            placeholders(1, runs.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for r in runs {
+            q = q.bind(r.id.clone());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(MeasurementRow {
+                    run_id: row.try_get("run_id")?,
+                    feature: row.try_get("feature")?,
+                    line: row.try_get("line")?,
+                    seq: row.try_get("seq")?,
+                    name: row.try_get("name")?,
+                    unit: row.try_get("unit")?,
+                    low: row.try_get("low")?,
+                    high: row.try_get("high")?,
+                    value: row.try_get("value")?,
+                    pass: row.try_get::<i64, _>("pass")? != 0,
+                })
+            })
+            .collect()
+    }
+}

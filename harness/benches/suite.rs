@@ -56,6 +56,55 @@ fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
+/// 100 runs of `records` appended to a new SQLite ledger, then its history page: the time
+/// to append them, the time to read and render the page, and its size.
+async fn history_figures(
+    records: &[plugrig::report::record::ScenarioRecord],
+    dir: &Path,
+) -> anyhow::Result<(Duration, Duration, u64)> {
+    use plugrig::ledger::{Ledger, RunFilter, RunResults};
+    use plugrig::provenance::{Firmware, Provenance};
+    let db = dir.join("synthetic.db").display().to_string();
+    let ledger = Ledger::open(&db).await?;
+    let dut = plugrig::report::record::DutIdentity::default();
+    let started = Instant::now();
+    for night in 0..100u64 {
+        let p = Provenance {
+            rig_name: "sim".into(),
+            rig_path: "rigs/sim.toml".into(),
+            rig_sha256: "0".repeat(64),
+            firmware: Some(Firmware {
+                what: "plug-sim binary".into(),
+                path: "plug-sim".into(),
+                sha256: format!("{night:064x}"),
+                flags: String::new(),
+            }),
+            host: "bench".into(),
+            time_scale: 10,
+            jitter: String::new(),
+            started: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 * night),
+            tags: None,
+            features: Vec::new(),
+        };
+        let id = ledger.begin_run(&p).await?;
+        let results = RunResults {
+            scenarios: records,
+            dut: &dut,
+            passed: records.len(),
+            failed: 0,
+            skipped: 0,
+            wall: Duration::from_secs(13),
+            ended: p.started + Duration::from_secs(13),
+        };
+        ledger.finish_run(&id, &results).await?;
+    }
+    let append = started.elapsed();
+    let started = Instant::now();
+    let page = plugrig::ledger::page::write(&db, &RunFilter::default(), &dir.join("history")).await?;
+    let render = started.elapsed();
+    Ok((append, render, std::fs::metadata(page)?.len()))
+}
+
 fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let rig = runner::default_rig();
@@ -63,8 +112,11 @@ fn main() -> anyhow::Result<()> {
 
     take_protocol_wait();
     let reports = tempfile::tempdir()?;
+    let ledger_dir = tempfile::tempdir()?;
+    let ledger_db = ledger_dir.path().join("ledger.db").display().to_string();
     let s = rt.block_on(runner::run(RunOptions {
         report: Some(reports.path().to_path_buf()),
+        history: Some(ledger_db.clone()),
         ..RunOptions::new(rig.clone())
     }))?;
     let waits = take_protocol_wait();
@@ -137,6 +189,26 @@ fn main() -> anyhow::Result<()> {
         s.report_time.as_secs_f64(),
         100.0 * s.report_time.as_secs_f64() / s.wall.as_secs_f64().max(1e-9),
         report_bytes as f64 / 1e6
+    );
+    println!(
+        "  appending the run to the ledger     {:>9.3} s = {:.2} % of the wall time (SQLite)",
+        s.ledger_time.as_secs_f64(),
+        100.0 * s.ledger_time.as_secs_f64() / s.wall.as_secs_f64().max(1e-9)
+    );
+    let (append, render, bytes) = rt.block_on(history_figures(&s.records, ledger_dir.path()))?;
+    println!(
+        "the run ledger's history page over 100 runs of {} scenarios (made from this run)",
+        s.records.len()
+    );
+    println!(
+        "  appending the 100 runs             {:>9.2} s ({:.1} ms a run)",
+        append.as_secs_f64(),
+        append.as_secs_f64() * 10.0
+    );
+    println!(
+        "  plugrig history (read and render)  {:>9.2} s, {:.2} MB",
+        render.as_secs_f64(),
+        bytes as f64 / 1e6
     );
     println!("switch round trip, app -> plug -> app ({} commands)", plug.len());
     println!("  p50 {:>8.2} ms   p99 {:>8.2} ms", ms(p50), ms(p99));

@@ -63,11 +63,18 @@ pub struct ScenarioHistory {
     pub class: Class,
 }
 
+/// A scenario as it accumulates across runs: its first line, feature name, rules, cells.
+type Accumulated = (i64, String, Vec<String>, Vec<Option<Cell>>);
+/// What a scenario's flakiness is judged within (`LedgerRun::build_key`).
+type BuildKey<'a> = (Option<&'a str>, Option<&'a str>, &'a str);
+/// A measurement's values, run by run, with its unit.
+type PerRun<'a> = (String, Vec<Vec<&'a MeasurementRow>>);
+
 /// The scenarios of `rows` across `runs` (oldest first), in feature and line order.
 pub fn histories(runs: &[LedgerRun], rows: &[ScenarioRow]) -> Vec<ScenarioHistory> {
     let index: BTreeMap<&str, usize> = runs.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
     // (feature, name) -> (first line seen, feature_name, rules, cells)
-    let mut by: BTreeMap<(String, String), (i64, String, Vec<String>, Vec<Option<Cell>>)> = BTreeMap::new();
+    let mut by: BTreeMap<(String, String), Accumulated> = BTreeMap::new();
     for r in rows {
         let Some(&i) = index.get(r.run_id.as_str()) else {
             continue;
@@ -120,7 +127,7 @@ pub fn histories(runs: &[LedgerRun], rows: &[ScenarioRow]) -> Vec<ScenarioHistor
 /// plug and are left out.
 pub fn classify(runs: &[LedgerRun], cells: &[Option<Cell>]) -> Class {
     let judged = |c: &Cell| matches!(c.letter(), 'P' | 'F' | 'R');
-    let mut seen: BTreeMap<(Option<&str>, Option<&str>, &str), BTreeSet<bool>> = BTreeMap::new();
+    let mut seen: BTreeMap<BuildKey, BTreeSet<bool>> = BTreeMap::new();
     for (run, cell) in runs.iter().zip(cells) {
         let Some(c) = cell.as_ref().filter(|c| judged(c)) else {
             continue;
@@ -193,7 +200,7 @@ pub struct TrendPoint {
 
 pub fn trends(runs: &[LedgerRun], rows: &[MeasurementRow]) -> Vec<Trend> {
     let index: BTreeMap<&str, usize> = runs.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
-    let mut by: BTreeMap<(String, i64, String), (String, Vec<Vec<&MeasurementRow>>)> = BTreeMap::new();
+    let mut by: BTreeMap<(String, i64, String), PerRun> = BTreeMap::new();
     for m in rows {
         let Some(&i) = index.get(m.run_id.as_str()) else {
             continue;
@@ -307,4 +314,81 @@ pub fn compare(
         }
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(i: usize, fw: &str) -> LedgerRun {
+        LedgerRun {
+            id: format!("{i:016x}-{i}"),
+            status: "complete".into(),
+            started: format!("2026-12-{:02}T00:00:00Z", i + 1),
+            ended: None,
+            host: "h".into(),
+            plugrig_version: "0.1.0".into(),
+            plugrig_commit: "c".into(),
+            plugrig_tree: "clean".into(),
+            rig_name: "sim".into(),
+            rig_sha256: "r".into(),
+            firmware_sha256: Some(fw.into()),
+            firmware_flags: Some(String::new()),
+            dut_prefix: None,
+            dut_firmware_version: Some(fw.into()),
+            passed: None,
+            failed: None,
+            skipped: None,
+            wall_s: None,
+        }
+    }
+
+    fn cell(outcome: &str) -> Option<Cell> {
+        Some(Cell {
+            outcome: outcome.into(),
+            attempts: 1,
+            failed_before: false,
+            failure: None,
+            rig_failure: None,
+        })
+    }
+
+    #[test]
+    fn both_outcomes_on_one_build_is_flaky_a_new_build_that_fails_throughout_is_broken() {
+        let runs: Vec<LedgerRun> = ["a", "a", "b", "b"]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| run(i, f))
+            .collect();
+        let (p, f) = (cell("passed"), cell("failed"));
+        // Firmware a passes, firmware b fails on both of its runs: broken since run 3.
+        assert_eq!(
+            classify(&runs, &[p.clone(), p.clone(), f.clone(), f.clone()]),
+            Class::Broken { since: 2 }
+        );
+        // Firmware a both passes and fails: flaky, whatever came after.
+        assert_eq!(
+            classify(&runs, &[p.clone(), f.clone(), p.clone(), p.clone()]),
+            Class::Flaky
+        );
+        // Firmware b fails, then passes: flaky.
+        assert_eq!(
+            classify(&runs, &[p.clone(), p.clone(), f.clone(), p.clone()]),
+            Class::Flaky
+        );
+        // Firmware a fails on both runs, b passes on both: fixed, stable.
+        assert_eq!(
+            classify(&runs, &[f.clone(), f.clone(), p.clone(), p.clone()]),
+            Class::Stable
+        );
+        // Skips and the rig's failures say nothing about the plug.
+        let mut rig = f.clone();
+        if let Some(c) = rig.as_mut() {
+            c.rig_failure = Some("the rig failed".into());
+        }
+        assert_eq!(
+            classify(&runs, &[p.clone(), rig, cell("skipped"), p]),
+            Class::Stable
+        );
+    }
 }

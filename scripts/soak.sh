@@ -59,8 +59,10 @@ if [ "$failed" -gt 0 ]; then
   for i in $(seq 1 "$n"); do
     v="$dir/run-$i/verdict.txt"
     if [ -f "$v" ] && ! head -1 "$v" | grep -q ' 0 failed, 0 skipped'; then
-      echo "  run $i:"
-      sed -n '2,$p' "$v" | grep -v '^rig jitter' | sed 's/^/    /'
+      echo "  run $i: $(head -1 "$v")"
+      # The failure report: from the second line to the rig's jitter line.
+      sed -n '2,/^rig jitter/p' "$v" | grep -v '^rig jitter' | sed 's/^/    /' || true
+      grep '^SKIPPED' "$dir/run-$i/stdout.txt" | sed 's/^/    /' || true
     elif [ ! -f "$v" ]; then
       echo "  run $i: no verdict.txt; see $dir/run-$i/stdout.txt:"
       tail -3 "$dir/run-$i/stdout.txt" | sed 's/^/    /'

@@ -346,8 +346,8 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         f.rig_failure = summary
             .records
             .iter()
-            .find(|r| r.name == f.scenario && r.rig_failure().is_some())
-            .and_then(|r| r.rig_failure())
+            .filter(|r| r.name == f.scenario)
+            .find_map(|r| r.rig_failure())
             .map(str::to_string);
     }
     if advisory_profile {

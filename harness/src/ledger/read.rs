@@ -185,22 +185,37 @@ impl Ledger {
         }
     }
 
-    /// The scenarios of `runs`, every attempt.
-    pub async fn scenarios_of(&self, runs: &[LedgerRun]) -> anyhow::Result<Vec<ScenarioRow>> {
+    /// The rows of `select` (a table's) that belong to `runs`, in `order`.
+    async fn rows_of_runs(
+        &self,
+        select: &str,
+        order: &str,
+        runs: &[LedgerRun],
+    ) -> anyhow::Result<Vec<AnyRow>> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT run_id, feature, line, feature_name, name, attempt, outcome, rules, duration_s,
-                failure, rig_failure, skip_reason
-             FROM scenario_results WHERE run_id IN ({}) ORDER BY feature, line, attempt",
+            "{select} WHERE run_id IN ({}) {order}",
             placeholders(1, runs.len())
         );
         let mut q = sqlx::query(&sql);
         for r in runs {
             q = q.bind(r.id.clone());
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
+    /// The scenarios of `runs`, every attempt.
+    pub async fn scenarios_of(&self, runs: &[LedgerRun]) -> anyhow::Result<Vec<ScenarioRow>> {
+        let rows = self
+            .rows_of_runs(
+                "SELECT run_id, feature, line, feature_name, name, attempt, outcome, rules, duration_s,
+                    failure, rig_failure, skip_reason FROM scenario_results",
+                "ORDER BY feature, line, attempt",
+                runs,
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(ScenarioRow {
@@ -223,19 +238,13 @@ impl Ledger {
 
     /// The measurements of `runs`.
     pub async fn measurements_of(&self, runs: &[LedgerRun]) -> anyhow::Result<Vec<MeasurementRow>> {
-        if runs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = format!(
-            "SELECT run_id, feature, line, seq, name, unit, low, high, value, pass
-             FROM measurements WHERE run_id IN ({}) ORDER BY feature, line, seq",
-            placeholders(1, runs.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for r in runs {
-            q = q.bind(r.id.clone());
-        }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = self
+            .rows_of_runs(
+                "SELECT run_id, feature, line, seq, name, unit, low, high, value, pass FROM measurements",
+                "ORDER BY feature, line, seq",
+                runs,
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(MeasurementRow {

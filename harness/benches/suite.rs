@@ -141,6 +141,9 @@ fn main() -> anyhow::Result<()> {
         features: vec![features],
         advisory_profile: false,
         history: None,
+        repeat: 1,
+        retries: 0,
+        quarantine: None,
     }))?;
     anyhow::ensure!(r.ok(), "the round-trip run did not pass: {}", r.line());
     let mut plug = take_round_trips();

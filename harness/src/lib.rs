@@ -10,7 +10,8 @@
 //! - `strategy`: bringing a bench plug to a known state between scenarios;
 //! - `world`: one scenario's rig, and `observe`, the vocabulary steps read the timeline with;
 //! - `steps`: one module per domain, each step the Gherkin line it implements;
-//! - `report`, `runner`, the CLI (`main.rs`);
+//! - `report`, `retry` (which failures a retry may run again), `quarantine` (known
+//!   failures with an expiry), `runner`, the CLI (`main.rs`);
 //! - `farm`: running on a bench reserved from a labgrid coordinator (`--place`).
 
 pub mod ap_link;
@@ -28,8 +29,10 @@ pub mod ledger;
 pub mod observe;
 pub mod ota;
 pub mod provenance;
+pub mod quarantine;
 pub mod report;
 pub mod reserved_port;
+pub mod retry;
 pub mod rig;
 pub mod rig_check;
 pub mod runner;

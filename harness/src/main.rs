@@ -21,7 +21,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the Gherkin features against a rig. Exits 0 only when every selected scenario
-    /// passed (a skipped scenario or an undefined step is not a pass).
+    /// passed (a skipped scenario or an undefined step is not a pass); 1 when the plug
+    /// failed a scenario (or a quarantine entry expired); 2 for a mistake in the command
+    /// line, the rig file, a quarantine file or a feature file; 125 when the rig could not
+    /// judge the plug (a build or flash failure, a failed rig check, the rig's own failure,
+    /// a skipped scenario): `git bisect run` skips such a commit.
     Run {
         /// Rig file (TOML). Default: rigs/sim.toml, the simulated rig.
         #[arg(long)]
@@ -48,6 +52,19 @@ enum Command {
         /// URL (postgres://user:password@host/db) a farm's benches share. Also `run.history`.
         #[arg(long, value_name = "DEST")]
         history: Option<String>,
+        /// Run each selected scenario N times; it passes only if it passed every time (a
+        /// release gate, a bisect step).
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Run a failed scenario again, up to N times, when its failure was of timing or
+        /// transport; never after a crash or reboot, or a rule failed on content. Every
+        /// attempt is reported; a pass after a retry is reported as flaky.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        retries: u32,
+        /// Known failures, each with a reason, a link and an expiry: their scenarios run
+        /// and are reported apart, and do not change the exit code. Also `run.quarantine`.
+        #[arg(long, value_name = "FILE")]
+        quarantine: Option<PathBuf>,
         /// Feature files or directories. Default: features/.
         features: Vec<PathBuf>,
     },
@@ -279,6 +296,9 @@ fn main() -> ExitCode {
             advisory_profile,
             place,
             history,
+            repeat,
+            retries,
+            quarantine,
             features,
         } => {
             let opts = RunOptions {
@@ -288,6 +308,9 @@ fn main() -> ExitCode {
                 features,
                 advisory_profile,
                 history,
+                repeat,
+                retries,
+                quarantine,
             };
             let (loaded, request) = match load_with_place(&opts.rig, place.as_deref()) {
                 Ok(r) => r,
@@ -305,16 +328,21 @@ fn main() -> ExitCode {
             match result {
                 Ok(Ended::Done(s)) => {
                     println!("{}  (wall time {:.1} s)", s.line(), s.wall.as_secs_f64());
-                    if s.ok() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
+                    ExitCode::from(s.exit_code())
                 }
                 Ok(Ended::Signalled(code)) => ExitCode::from(code),
                 Err(e) => {
                     eprintln!("plugrig: {e:#}");
-                    ExitCode::from(2)
+                    // The user's mistake, or a rig that could not judge the plug.
+                    if e.downcast_ref::<runner::Usage>().is_some() {
+                        ExitCode::from(runner::exit::USAGE)
+                    } else {
+                        eprintln!(
+                            "plugrig: no verdict on the plug (exit {})",
+                            runner::exit::NOT_JUDGED
+                        );
+                        ExitCode::from(runner::exit::NOT_JUDGED)
+                    }
                 }
             }
         }

@@ -204,6 +204,7 @@ async fn open_dut(rig: &RigFile, timeline: Arc<Timeline>) -> anyhow::Result<DutH
         time_scale: rig.rig.time_scale,
         mac: "02:70:72:00:00:01",
         resolver: None,
+        pass: 1,
     };
     DutHandle::open(&rig.dut, o, timeline).await
 }

@@ -1,7 +1,7 @@
 //! `plugrig run`: load the rig, start its broker, run the selected features with cucumber,
 //! write reports, and say plainly how many scenarios passed, failed and were skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -19,7 +19,7 @@ use crate::capabilities::{self, Capability};
 use crate::dut::DutHandle;
 use crate::ota::dns::DnsServer;
 use crate::ota::server::UpdateServer;
-use crate::report::record::{self, Outcome, Recorder, RunRecord, ScenarioRecord};
+use crate::report::record::{self, Outcome, Recorder, RunRecord, ScenarioKey, ScenarioRecord};
 use crate::report::{Failure, ScenarioCounter};
 use crate::rig;
 use crate::strategy::StartState;
@@ -39,6 +39,14 @@ pub struct RunOptions {
     /// Append the run to this ledger (a SQLite file or a PostgreSQL URL; `ledger`). The
     /// rig's `run.history` sets it too.
     pub history: Option<String>,
+    /// Each selected scenario runs this many times and passes only if it passed every
+    /// time (at least 1).
+    pub repeat: u32,
+    /// A failed scenario runs again up to this many times, only when its failure is of a
+    /// retryable class (`retry`: timing or transport).
+    pub retries: u32,
+    /// Known failures with an expiry (`quarantine`); else the rig's `run.quarantine`.
+    pub quarantine: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -51,6 +59,9 @@ impl RunOptions {
             features: Vec::new(),
             advisory_profile: false,
             history: None,
+            repeat: 1,
+            retries: 0,
+            quarantine: None,
         }
     }
 }
@@ -80,6 +91,30 @@ pub struct Summary {
     pub ledger_time: Duration,
     /// The run's id in the ledger, when it was appended to one.
     pub ledger_run: Option<String>,
+    /// Scenarios a quarantine entry covered: run and reported, not counted above.
+    pub quarantined: usize,
+    /// Of `quarantined`, those that failed.
+    pub quarantined_failed: usize,
+    /// Expired quarantine entries, one message each: they fail the run.
+    pub quarantine_expired: Vec<String>,
+    /// Scenarios that passed only after a retry (counted in `passed`).
+    pub flaky_passes: usize,
+    /// Attempts beyond each scenario's first (retries and repeats).
+    pub extra_attempts: usize,
+}
+
+/// Exit codes of `plugrig run`, chosen to suit `git bisect run` too.
+pub mod exit {
+    /// Every selected scenario ran and passed.
+    pub const PASSED: u8 = 0;
+    /// The plug failed: a scenario failed on it, or an expired quarantine entry.
+    pub const FAILED: u8 = 1;
+    /// The command line, the rig file, a quarantine file or a feature file is wrong.
+    pub const USAGE: u8 = 2;
+    /// No verdict either way: the rig could not judge the plug (a build or flash failure,
+    /// a rig check or service that failed, the rig's own failure in a scenario, a
+    /// scenario skipped, the run stopped). `git bisect run` skips such a commit.
+    pub const NOT_JUDGED: u8 = 125;
 }
 
 impl std::fmt::Debug for Summary {
@@ -101,10 +136,31 @@ impl Summary {
     /// Every selected scenario ran and passed, and at least one ran.
     pub fn ok(&self) -> bool {
         self.failed == self.advisory_failed
+            && self.quarantine_expired.is_empty()
             && self.skipped == 0
             && self.parsing_errors == 0
             && self.hook_errors == 0
             && self.passed > 0
+    }
+
+    /// The exit code (`exit`): 1 when the plug failed, 125 when the run could not judge
+    /// it whole, 2 for a malformed feature file.
+    pub fn exit_code(&self) -> u8 {
+        let plug_failed = self
+            .failures
+            .iter()
+            .filter(|f| f.rig_failure.is_none())
+            .count()
+            .saturating_sub(self.advisory_failed);
+        if self.parsing_errors > 0 {
+            exit::USAGE
+        } else if plug_failed > 0 || !self.quarantine_expired.is_empty() {
+            exit::FAILED
+        } else if self.ok() {
+            exit::PASSED
+        } else {
+            exit::NOT_JUDGED
+        }
     }
 
     /// The closing line, in the form CI readers look for.
@@ -123,8 +179,21 @@ impl Summary {
         } else {
             String::new()
         };
+        let flaky = if self.flaky_passes > 0 {
+            format!(" ({} of them after a retry: flaky)", self.flaky_passes)
+        } else {
+            String::new()
+        };
+        let quarantined = if self.quarantined > 0 {
+            format!(
+                "; {} quarantined ({} of them failed)",
+                self.quarantined, self.quarantined_failed
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "conformance: {} passed, {} failed{advisory}{rig}, {} skipped",
+            "conformance: {} passed{flaky}, {} failed{advisory}{rig}, {} skipped{quarantined}",
             self.passed, self.failed, self.skipped
         )
     }
@@ -137,6 +206,9 @@ impl Summary {
             .into_iter()
             .partition(|f| advisory_profile && f.profile_only());
         let mut out = String::new();
+        for e in &self.quarantine_expired {
+            out.push_str(&format!("Expired quarantine entry (the run fails): {e}\n"));
+        }
         let mut section = |title: &str, list: &[&Failure]| {
             if list.is_empty() {
                 return;
@@ -205,8 +277,11 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
     let filter = opts
         .tags
         .as_deref()
-        .map(|t| TagOperation::from_str(t).map_err(|e| anyhow::anyhow!("--tags {t:?}: {e}")))
+        .map(|t| TagOperation::from_str(t).map_err(|e| Usage(format!("--tags {t:?}: {e}"))))
         .transpose()?;
+    // Read before the first packet: a malformed quarantine file stops the run now.
+    let quarantine = quarantine_of(&opts, &rig)?;
+    let rig_name = rig.file.rig.name.clone();
     let wall_clock_start = std::time::SystemTime::now();
     let mut firmware = None;
     if rig.file.dut.checked_before_run() {
@@ -302,16 +377,30 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         startup: started.elapsed(),
         ledger_time: Duration::ZERO,
         ledger_run: None,
+        quarantined: 0,
+        quarantined_failed: 0,
+        quarantine_expired: Vec::new(),
+        flaky_passes: 0,
+        extra_attempts: 0,
     };
+    let passes = Passes {
+        repeat: opts.repeat.max(1),
+        retries: opts.retries,
+    };
+    if passes.repeat > 1 || passes.retries > 0 {
+        println!("plugrig: {}", passes.describe());
+    }
+    // Each input's records, for its JUnit and Cucumber JSON files.
+    let mut inputs: Vec<(String, std::ops::Range<usize>)> = Vec::new();
     for input in &features {
-        let one = run_one(
+        let one = run_input(
             input,
-            filter.clone(),
+            &filter,
             opts.report.as_deref(),
             concurrency,
-            caps.clone(),
-            ctx.periods,
-            ctx.recorder.clone(),
+            &caps,
+            passes,
+            &ctx,
         );
         let s = tokio::select! {
             s = CONTEXT.scope(ctx.clone(), one) => s?,
@@ -326,15 +415,10 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
                 anyhow::bail!("the run stopped: {why}");
             }
         };
-        summary.passed += s.passed;
-        summary.failed += s.failed;
-        summary.skipped += s.skipped;
         summary.parsing_errors += s.parsing_errors;
-        summary.hook_errors += s.hook_errors;
-        summary.failed_rules.extend(s.failed_rules);
-        summary.failures.extend(s.failures);
+        let from = summary.records.len();
         summary.records.extend(s.records);
-        summary.report_time += s.report_time;
+        inputs.push((stem_of(input), from..summary.records.len()));
     }
     if ctx.holds_a_plug() {
         // The bench is left factory-fresh: the plug held for a next scenario is released.
@@ -342,29 +426,25 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
             w.release_held().await;
         }
     }
-    for f in &mut summary.failures {
-        f.rig_failure = summary
-            .records
-            .iter()
-            .filter(|r| r.name == f.scenario)
-            .find_map(|r| r.rig_failure())
-            .map(str::to_string);
+    let dut = ctx.recorder.identity();
+    if let Some(q) = &quarantine {
+        let today = crate::quarantine::today(std::time::SystemTime::now());
+        q.apply(&mut summary.records, &dut, today);
+        summary.quarantine_expired = q.expired(today);
+        if let (Some((l, id)), Some(q)) = (&ledger, &quarantine) {
+            mark_ready_to_release(l, id, &rig_name, q, &mut summary.records).await?;
+        }
     }
-    if advisory_profile {
-        summary.advisory_failed = summary
-            .failures
-            .iter()
-            .filter(|f| f.rig_failure.is_none() && f.profile_only())
-            .count();
-    }
+    tally(&mut summary, advisory_profile);
     let failures = summary.failure_report(advisory_profile);
     print!("{failures}");
+    let quarantined = crate::quarantine::section(&summary.records);
+    print!("{quarantined}");
     let writing = Instant::now();
     if let Some(dir) = &opts.report {
-        let dut = ctx.recorder.identity();
         let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "not seen".into());
         let text = format!(
-            "{}\n{failures}{}\n{}dut {} (device_type {}), firmware_version {}, product_model {}\n",
+            "{}\n{failures}{quarantined}{}\n{}dut {} (device_type {}), firmware_version {}, product_model {}\n",
             summary.line(),
             jitter.line(),
             provenance.lines(std::time::SystemTime::now()),
@@ -375,12 +455,33 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         );
         std::fs::write(dir.join("verdict.txt"), text)
             .with_context(|| format!("writing {}", dir.join("verdict.txt").display()))?;
-        let record = run_record(
+        let mut run_properties = ctx.recorder.run_properties();
+        run_properties.push((
+            "run.ended".into(),
+            crate::provenance::rfc3339(std::time::SystemTime::now()),
+        ));
+        for (stem, range) in &inputs {
+            let records = &summary.records[range.clone()];
+            crate::report::junit::write(
+                records,
+                &ctx.rig,
+                &dut,
+                &run_properties,
+                &dir.join(format!("{stem}.junit.xml")),
+            )?;
+            crate::report::cucumber_json::add_measurements(
+                records,
+                &run_properties,
+                &dir.join(format!("{stem}.cucumber.json")),
+            )?;
+        }
+        let mut record = run_record(
             &ctx,
             advisory_profile,
             std::mem::take(&mut summary.records),
             started,
         );
+        record.quarantine_expired = summary.quarantine_expired.clone();
         write_html(&record, dir)?;
         summary.records = record.scenarios;
     }
@@ -389,7 +490,6 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
     summary.wall = started.elapsed();
     if let Some((ledger, id)) = &ledger {
         let appending = Instant::now();
-        let dut = ctx.recorder.identity();
         ledger
             .finish_run(
                 id,
@@ -411,6 +511,289 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
     Ok(summary)
 }
 
+/// A mistake in what the user gave (a tag expression, a quarantine file): `plugrig run`
+/// exits 2 for it, not 125 (`exit`).
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// The run's quarantine file (`--quarantine`, else the rig's `run.quarantine` relative to
+/// the rig file), read and checked.
+fn quarantine_of(opts: &RunOptions, rig: &rig::Rig) -> anyhow::Result<Option<crate::quarantine::Quarantine>> {
+    let path = match (&opts.quarantine, &rig.file.run.quarantine) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => rig.path.parent().map_or_else(|| p.clone(), |d| d.join(p)),
+        (None, None) => return Ok(None),
+    };
+    let q = crate::quarantine::load(&path).map_err(|e| Usage(format!("{e:#}")))?;
+    println!(
+        "plugrig: quarantine {}: {} entries",
+        path.display(),
+        q.entries.len()
+    );
+    Ok(Some(q))
+}
+
+/// The counts, the failures and the closing line's figures, from the scenarios' final
+/// records: a quarantined scenario is counted apart, a flaky pass is a pass.
+fn tally(summary: &mut Summary, advisory_profile: bool) {
+    let (mut passed, mut failed, mut skipped, mut hook) = (0, 0, 0, 0);
+    let (mut quarantined, mut quarantined_failed, mut flaky, mut extra) = (0, 0, 0, 0);
+    let mut failures = Vec::new();
+    for r in &summary.records {
+        extra += r.attempts.others.len();
+        if r.quarantine.is_some() {
+            quarantined += 1;
+            quarantined_failed += usize::from(r.outcome == Outcome::Failed);
+            continue;
+        }
+        match r.outcome {
+            Outcome::Passed => {
+                passed += 1;
+                flaky += usize::from(r.flaky_pass());
+            }
+            Outcome::Skipped => skipped += 1,
+            Outcome::Failed => {
+                failed += 1;
+                hook += usize::from(
+                    r.steps
+                        .iter()
+                        .any(|st| st.outcome == Outcome::Failed && st.text.starts_with("(hook")),
+                );
+                failures.push(Failure {
+                    scenario: r.name.clone(),
+                    rules: r.rules().map(str::to_string).collect(),
+                    rig_failure: r.rig_failure().map(str::to_string),
+                    why: r.first_error().map(str::to_string),
+                });
+            }
+        }
+    }
+    summary.passed = passed;
+    summary.failed = failed;
+    summary.skipped = skipped;
+    summary.hook_errors = hook;
+    summary.quarantined = quarantined;
+    summary.quarantined_failed = quarantined_failed;
+    summary.flaky_passes = flaky;
+    summary.extra_attempts = extra;
+    summary.failed_rules = failures.iter().flat_map(|f| f.rules.clone()).collect();
+    summary.advisory_failed = if advisory_profile {
+        failures
+            .iter()
+            .filter(|f| f.rig_failure.is_none() && f.profile_only())
+            .count()
+    } else {
+        0
+    };
+    summary.failures = failures;
+}
+
+/// Flags the quarantined scenarios that passed at their first attempt in this run and in
+/// the ledger's last `release_after - 1` complete runs of this rig: ready to release.
+async fn mark_ready_to_release(
+    ledger: &crate::ledger::Ledger,
+    this_run: &str,
+    rig_name: &str,
+    q: &crate::quarantine::Quarantine,
+    records: &mut [ScenarioRecord],
+) -> anyhow::Result<()> {
+    let candidates: Vec<usize> = (0..records.len())
+        .filter(|&i| {
+            let r = &records[i];
+            r.quarantine.is_some() && r.outcome == Outcome::Passed && !r.attempts.failed_before()
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<(String, String)> = candidates
+        .iter()
+        .map(|&i| {
+            (
+                crate::ledger::feature_id(&records[i].key.feature),
+                records[i].name.clone(),
+            )
+        })
+        .collect();
+    let before = q.release_after.saturating_sub(1);
+    let passed = if before == 0 {
+        vec![true; names.len()]
+    } else {
+        ledger
+            .passed_last_runs(rig_name, this_run, before, &names)
+            .await
+            .with_context(|| format!("reading the ledger {} for the quarantine", ledger.dest))?
+    };
+    for (&i, ok) in candidates.iter().zip(passed) {
+        if let Some(a) = records[i].quarantine.as_mut() {
+            a.ready_to_release = ok;
+        }
+    }
+    Ok(())
+}
+
+/// How many times scenarios run: `--repeat` rounds, each failure of a retryable class
+/// retried up to `--retries` times within its round.
+#[derive(Debug, Clone, Copy)]
+struct Passes {
+    repeat: u32,
+    retries: u32,
+}
+
+impl Passes {
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.repeat > 1 {
+            parts.push(format!(
+                "each scenario runs {} times and must pass every time",
+                self.repeat
+            ));
+        }
+        if self.retries > 0 {
+            parts.push(format!(
+                "a failure of timing or transport is retried up to {} times (never a crash or a failure on content)",
+                self.retries
+            ));
+        }
+        parts.join("; ")
+    }
+}
+
+/// The file stem an input's reports are named after (`features` for the directory).
+fn stem_of(input: &Path) -> String {
+    input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "features".into())
+}
+
+/// One input's scenarios, each merged from its attempts.
+struct InputResult {
+    records: Vec<ScenarioRecord>,
+    parsing_errors: usize,
+}
+
+/// Runs one input (a feature file or directory) in as many passes as `passes` asks: the
+/// first runs every selected scenario; then the rounds of `--repeat` run those that ran;
+/// within each round, failures of a retryable class run again. Each scenario's attempts
+/// are merged into one record: the verdict's, carrying the others.
+async fn run_input(
+    input: &Path,
+    filter: &Option<TagOperation>,
+    report: Option<&Path>,
+    concurrency: usize,
+    caps: &[Capability],
+    passes: Passes,
+    ctx: &Arc<RunContext>,
+) -> anyhow::Result<InputResult> {
+    let boot = ctx.console.boot.clone();
+    let mut attempts: std::collections::BTreeMap<ScenarioKey, Vec<(u32, ScenarioRecord)>> =
+        Default::default();
+    let mut parsing_errors = 0;
+    let mut pass = 0;
+    let mut ran: Option<Arc<HashSet<ScenarioKey>>> = None;
+    for round in 1..=passes.repeat {
+        let mut only = ran.clone();
+        for retry in 0..=passes.retries {
+            pass += 1;
+            ctx.pass.store(pass, std::sync::atomic::Ordering::Relaxed);
+            {
+                let mut of = ctx.attempt_of.lock().unwrap_or_else(|p| p.into_inner());
+                of.clear();
+                for (k, list) in &attempts {
+                    of.insert(k.clone(), list.len() as u32 + 1);
+                }
+            }
+            if pass > 1 {
+                let n = only.as_ref().map_or(0, |o| o.len());
+                let what = if retry > 0 {
+                    format!("retry {retry}")
+                } else {
+                    format!("round {round}")
+                };
+                println!("plugrig: pass {pass} ({what}): {n} scenario(s)");
+            }
+            let json = (pass == 1).then_some(report).flatten();
+            let out = run_pass(
+                input,
+                filter.clone(),
+                only.clone(),
+                json,
+                concurrency,
+                caps.to_vec(),
+                ctx.periods,
+                ctx.recorder.clone(),
+            )
+            .await?;
+            if pass == 1 {
+                parsing_errors = out.parsing_errors;
+            }
+            let mut failed_retryable = HashSet::new();
+            for mut r in out.records {
+                let list = attempts.entry(r.key.clone()).or_default();
+                r.attempts.number = list.len() as u32 + 1;
+                r.attempts.class = crate::retry::classify(&r, &boot);
+                if r.attempts.class.is_some_and(|c| c.retryable()) {
+                    failed_retryable.insert(r.key.clone());
+                }
+                list.push((round, r));
+            }
+            if round == 1 && retry == 0 {
+                // Later rounds run what ran (not what the rig skipped).
+                ran = Some(Arc::new(
+                    attempts
+                        .iter()
+                        .filter(|(_, l)| l.iter().any(|(_, r)| r.outcome != Outcome::Skipped))
+                        .map(|(k, _)| k.clone())
+                        .collect(),
+                ));
+            }
+            if failed_retryable.is_empty() {
+                break;
+            }
+            only = Some(Arc::new(failed_retryable));
+        }
+    }
+    let records = attempts.into_values().filter_map(merge_attempts).collect();
+    Ok(InputResult {
+        records,
+        parsing_errors,
+    })
+}
+
+/// A scenario's attempts as one record: a round's outcome is its last attempt's; the
+/// scenario failed if any round failed (the verdict is that round's last attempt), passed
+/// if every round passed (the verdict is the last attempt).
+fn merge_attempts(list: Vec<(u32, ScenarioRecord)>) -> Option<ScenarioRecord> {
+    let rounds: std::collections::BTreeSet<u32> = list.iter().map(|(r, _)| *r).collect();
+    let last_of_round = |round: u32| list.iter().rposition(|(r, _)| *r == round);
+    let verdict = rounds
+        .iter()
+        .filter_map(|&r| last_of_round(r))
+        .find(|&i| list[i].1.outcome == Outcome::Failed)
+        .or_else(|| list.len().checked_sub(1))?;
+    let mut others = Vec::with_capacity(list.len() - 1);
+    let mut chosen = None;
+    for (i, (_, r)) in list.into_iter().enumerate() {
+        if i == verdict {
+            chosen = Some(r);
+        } else {
+            others.push(r);
+        }
+    }
+    let mut chosen = chosen?;
+    chosen.attempts.others = others;
+    Some(chosen)
+}
+
 /// What the reports are written from: the rig, the DUT's identity, `scenarios`.
 fn run_record(
     ctx: &RunContext,
@@ -427,6 +810,7 @@ fn run_record(
         scenarios,
         wall: started.elapsed(),
         provenance: ctx.provenance.clone(),
+        quarantine_expired: Vec::new(),
     }
 }
 
@@ -455,15 +839,20 @@ async fn start_services(rig: &rig::RigFile) -> anyhow::Result<Services> {
     })
 }
 
-async fn run_one(
+/// One pass of one input through cucumber: each selected scenario once. `only`, when
+/// given, narrows the selection to those scenarios (a retry, a later round); `json`, when
+/// given, is the report directory for cucumber's own JSON (the first pass's).
+#[allow(clippy::too_many_arguments)]
+async fn run_pass(
     input: &Path,
     filter: Option<TagOperation>,
-    report: Option<&Path>,
+    only: Option<Arc<HashSet<ScenarioKey>>>,
+    json: Option<&Path>,
     concurrency: usize,
     caps: Vec<Capability>,
     periods: oracle::timing::Periods,
     recorder: Arc<Recorder>,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<PassResult> {
     // Scenarios the rig cannot run are not run: they are listed and counted as skipped.
     let unmet: Arc<Mutex<Vec<String>>> = Arc::default();
     let unmet_w = unmet.clone();
@@ -471,6 +860,9 @@ async fn run_one(
     let select = move |f: &cucumber::gherkin::Feature,
                        r: Option<&cucumber::gherkin::Rule>,
                        s: &cucumber::gherkin::Scenario| {
+        if let Some(only) = &only {
+            return only.contains(&record::key(f, s));
+        }
         let tags = || {
             f.tags
                 .iter()
@@ -503,13 +895,14 @@ async fn run_one(
             duration: Duration::ZERO,
             world: Default::default(),
             skip_reason: Some(why),
+            attempts: Default::default(),
+            quarantine: None,
         });
         false
     };
-    let counter = ScenarioCounter::recording(recorder.clone());
-    let counts = counter.counts.clone();
-    let failures = counter.failures.clone();
-    let counter = counter.discard_stats_writes().discard_arbitrary_writes();
+    let counter = ScenarioCounter::recording(recorder.clone())
+        .discard_stats_writes()
+        .discard_arbitrary_writes();
     let cucumber = PlugWorld::cucumber::<&Path>()
         .with_parser(crate::scenario_order::SlowFirst)
         .max_concurrent_scenarios(concurrency)
@@ -534,17 +927,13 @@ async fn run_one(
                 }
             })
         });
-    let stats = match report {
+    let parsing_errors = match json {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating report directory {}", dir.display()))?;
-            let stem = input
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "features".into());
-            // JUnit is written from the run's record afterwards (with properties and
-            // timelines); cucumber's JSON gets the measurements added afterwards.
-            let json = std::fs::File::create(dir.join(format!("{stem}.cucumber.json")))?;
+            // Cucumber's JSON holds the first pass as cucumber ran it; the measurements
+            // and each scenario's attempts are added afterwards (`cucumber_json`).
+            let json = std::fs::File::create(dir.join(format!("{}.cucumber.json", stem_of(input))))?;
             let w = cucumber
                 .with_writer(
                     writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
@@ -556,7 +945,7 @@ async fn run_one(
                 .with_default_cli()
                 .filter_run(input, select)
                 .await;
-            (w.parsing_errors(), w.hook_errors())
+            w.parsing_errors()
         }
         None => {
             let w = cucumber
@@ -569,56 +958,21 @@ async fn run_one(
                 .with_default_cli()
                 .filter_run(input, select)
                 .await;
-            (w.parsing_errors(), w.hook_errors())
+            w.parsing_errors()
         }
     };
-    let (parsing_errors, hook_errors) = stats;
-    let sc = *counts.lock().unwrap_or_else(|p| p.into_inner());
     let unmet = std::mem::take(&mut *unmet.lock().unwrap_or_else(|p| p.into_inner()));
     for u in &unmet {
         println!("SKIPPED {u}");
     }
-    let failures = std::mem::take(&mut *failures.lock().unwrap_or_else(|p| p.into_inner()));
-    let records = recorder.take();
-    let writing = Instant::now();
-    if let Some(dir) = report {
-        let stem = input
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "features".into());
-        let ctx = CONTEXT.with(Arc::clone);
-        let mut run_properties = recorder.run_properties();
-        run_properties.push((
-            "run.ended".into(),
-            crate::provenance::rfc3339(std::time::SystemTime::now()),
-        ));
-        crate::report::junit::write(
-            &records,
-            &ctx.rig,
-            &recorder.identity(),
-            &run_properties,
-            &dir.join(format!("{stem}.junit.xml")),
-        )?;
-        crate::report::cucumber_json::add_measurements(
-            &records,
-            &run_properties,
-            &dir.join(format!("{stem}.cucumber.json")),
-        )?;
-    }
-    Ok(Summary {
-        passed: sc.passed,
-        failed: sc.failed,
-        skipped: sc.skipped + unmet.len(),
+    Ok(PassResult {
+        records: recorder.take(),
         parsing_errors,
-        hook_errors,
-        wall: Duration::ZERO,
-        failed_rules: failures.iter().flat_map(|f| f.rules.clone()).collect(),
-        failures,
-        advisory_failed: 0,
-        records,
-        report_time: writing.elapsed(),
-        startup: Duration::ZERO,
-        ledger_time: Duration::ZERO,
-        ledger_run: None,
     })
+}
+
+/// What one pass recorded.
+struct PassResult {
+    records: Vec<ScenarioRecord>,
+    parsing_errors: usize,
 }

@@ -317,6 +317,9 @@ port = "/dev/plugrig-no-meter-port"
         features: vec![],
         advisory_profile: false,
         history: None,
+        repeat: 1,
+        retries: 0,
+        quarantine: None,
     })
     .await;
     let Err(e) = run else {

@@ -30,6 +30,9 @@ fn main() -> ExitCode {
         features: Vec::new(),
         advisory_profile: false,
         history: None,
+        repeat: 1,
+        retries: 0,
+        quarantine: None,
     };
     match rt.block_on(runner::run(opts)) {
         Ok(s) => {

@@ -85,6 +85,9 @@ fn every_fault_is_caught_by_a_scenario_naming_the_broken_rule() {
             features: Vec::new(),
             advisory_profile: false,
             history: None,
+            repeat: 1,
+            retries: 0,
+            quarantine: None,
         };
         let s = rt.block_on(runner::run(opts)).expect("the run starts");
         let named = s.failed_rules.iter().any(|r| r == rule);

@@ -24,6 +24,9 @@ fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
         features: vec![features],
         advisory_profile: false,
         history: None,
+        repeat: 1,
+        retries: 0,
+        quarantine: None,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (1, 1, 0), "{s:?}");
     assert!(!s.ok());
@@ -41,6 +44,9 @@ fn a_tag_expression_selects_scenarios() {
         features: Vec::new(),
         advisory_profile: false,
         history: None,
+        repeat: 1,
+        retries: 0,
+        quarantine: None,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (3, 0, 0), "{s:?}");
 }
@@ -87,6 +93,9 @@ fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
         features: Vec::new(),
         advisory_profile: false,
         history: None,
+        repeat: 1,
+        retries: 0,
+        quarantine: None,
     });
     // The two reference-meter scenarios skip; the units check by physics, the cadence,
     // relay-off and device_type-0 scenarios run without a meter.
@@ -112,6 +121,9 @@ fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
         features: Vec::new(),
         advisory_profile: false,
         history: None,
+        repeat: 1,
+        retries: 0,
+        quarantine: None,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (2, 0, 0), "{s:?}");
 }

@@ -32,6 +32,9 @@ pub struct OpenOptions<'a> {
     pub mac: &'a str,
     /// The DNS server a simulated plug resolves through.
     pub resolver: Option<SocketAddr>,
+    /// The run's pass (1 for the first; retries and repeats run more): a simulated plug's
+    /// intermittent faults draw again in each pass (`SimDut::fault_seed`).
+    pub pass: u32,
 }
 
 impl DutHandle {
@@ -144,6 +147,7 @@ fn sim_spawn<'a>(cfg: &'a crate::rig::sim::SimDut, o: &OpenOptions<'_>) -> sim::
         time_scale: o.time_scale,
         mac: o.mac.to_string(),
         resolver: o.resolver,
+        pass: o.pass,
     }
 }
 

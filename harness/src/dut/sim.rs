@@ -148,6 +148,8 @@ pub struct Spawn<'a> {
     pub time_scale: u32,
     pub mac: String,
     pub resolver: Option<SocketAddr>,
+    /// The run's pass, from 1: the fault seed of pass k is `fault_seed + k - 1`.
+    pub pass: u32,
 }
 
 impl SimPlug {
@@ -178,7 +180,10 @@ impl SimPlug {
         for v in &s.cfg.variants {
             cmd.args(["--variant", v]);
         }
-        cmd.args(["--fault-seed", &s.cfg.fault_seed.to_string()]);
+        // A plug started again (a retry, a repeat) draws its intermittent faults again, as a
+        // real plug booted again would; the first pass keeps the rig's seed.
+        let seed = s.cfg.fault_seed.wrapping_add(u64::from(s.pass.saturating_sub(1)));
+        cmd.args(["--fault-seed", &seed.to_string()]);
         if let Some(r) = s.resolver {
             cmd.args(["--resolver", &r.to_string()]);
         }

@@ -11,8 +11,11 @@ use super::read::{LedgerRun, MeasurementRow, ScenarioRow};
 pub struct Cell {
     pub outcome: String,
     pub attempts: i64,
-    /// Some attempt before the last failed.
+    /// Another attempt of the run failed (with this one passed: a flaky pass).
     pub failed_before: bool,
+    /// Another attempt of the run passed (with this one failed, under `--repeat`: both
+    /// outcomes in one run).
+    pub passed_other: bool,
     pub failure: Option<String>,
     pub rig_failure: Option<String>,
 }
@@ -87,19 +90,23 @@ pub fn histories(runs: &[LedgerRun], rows: &[ScenarioRow]) -> Vec<ScenarioHistor
                 vec![None; runs.len()],
             )
         });
-        let cell = &mut e.3[i];
-        let earlier_failed = cell
-            .as_ref()
-            .is_some_and(|c| c.outcome == "failed" || c.failed_before);
-        // Attempts come in order: the last one is the run's outcome.
-        if cell.as_ref().is_none_or(|c| r.attempt >= c.attempts) {
-            *cell = Some(Cell {
-                outcome: r.outcome.clone(),
-                attempts: r.attempt,
-                failed_before: earlier_failed,
-                failure: r.failure.clone(),
-                rig_failure: r.rig_failure.clone(),
-            });
+        let cell = e.3[i].get_or_insert_with(|| Cell {
+            outcome: String::new(),
+            attempts: 0,
+            failed_before: false,
+            passed_other: false,
+            failure: None,
+            rig_failure: None,
+        });
+        cell.attempts = cell.attempts.max(r.attempt);
+        if r.verdict {
+            cell.outcome = r.outcome.clone();
+            cell.failure = r.failure.clone();
+            cell.rig_failure = r.rig_failure.clone();
+        } else if r.outcome == "failed" && r.rig_failure.is_none() {
+            cell.failed_before = true;
+        } else if r.outcome == "passed" {
+            cell.passed_other = true;
         }
     }
     let mut out: Vec<(i64, ScenarioHistory)> = by
@@ -136,6 +143,9 @@ pub fn classify(runs: &[LedgerRun], cells: &[Option<Cell>]) -> Class {
         set.insert(c.outcome == "passed");
         if c.failed_before {
             set.insert(false);
+        }
+        if c.passed_other {
+            set.insert(true);
         }
     }
     if seen.values().any(|s| s.len() == 2) {
@@ -348,6 +358,7 @@ mod tests {
             outcome: outcome.into(),
             attempts: 1,
             failed_before: false,
+            passed_other: false,
             failure: None,
             rig_failure: None,
         })

@@ -24,7 +24,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use read::{LedgerRun, MeasurementRow, RunFilter, ScenarioRow};
-pub use write::RunResults;
+pub use write::{feature_id, RunResults};
 
 /// A ledger, open.
 pub struct Ledger {

@@ -78,6 +78,13 @@ pub struct ScenarioRow {
     pub failure: Option<String>,
     pub rig_failure: Option<String>,
     pub skip_reason: Option<String>,
+    /// This row carries the scenario's outcome in its run (the others are its other
+    /// attempts).
+    pub verdict: bool,
+    /// A failed attempt's class (`retry`).
+    pub failure_class: Option<String>,
+    /// The quarantine entry the scenario fell under in that run.
+    pub quarantine: Option<String>,
 }
 
 impl ScenarioRow {
@@ -158,6 +165,46 @@ impl Ledger {
         Ok(runs)
     }
 
+    /// Which of `scenarios` (as the ledger names them: feature id, name) passed at their
+    /// first attempt in each of the newest `n` complete runs of rig `rig`, leaving out run
+    /// `except` (the run under way). Fewer than `n` such runs: none did.
+    pub async fn passed_last_runs(
+        &self,
+        rig: &str,
+        except: &str,
+        n: usize,
+        scenarios: &[(String, String)],
+    ) -> anyhow::Result<Vec<bool>> {
+        let runs: Vec<LedgerRun> = self
+            .runs(&RunFilter {
+                last: None,
+                rig: Some(rig.to_string()),
+            })
+            .await?
+            .into_iter()
+            .filter(|r| r.status == "complete" && r.id != except)
+            .collect();
+        if runs.len() < n {
+            return Ok(vec![false; scenarios.len()]);
+        }
+        let runs = &runs[runs.len() - n..];
+        let rows = self.scenarios_of(runs).await?;
+        let histories = super::analysis::histories(runs, &rows);
+        Ok(scenarios
+            .iter()
+            .map(|(feature, name)| {
+                histories
+                    .iter()
+                    .find(|h| &h.feature == feature && &h.name == name)
+                    .is_some_and(|h| {
+                        h.cells
+                            .iter()
+                            .all(|c| c.as_ref().is_some_and(|c| c.letter() == 'P'))
+                    })
+            })
+            .collect())
+    }
+
     /// One run by its id, the random tail of its id, or `last` / `last-N` (N runs before
     /// the newest).
     pub async fn run(&self, which: &str) -> anyhow::Result<LedgerRun> {
@@ -211,7 +258,8 @@ impl Ledger {
         let rows = self
             .rows_of_runs(
                 "SELECT run_id, feature, line, feature_name, name, attempt, outcome, rules, duration_s,
-                    failure, rig_failure, skip_reason FROM scenario_results",
+                    failure, rig_failure, skip_reason, verdict, failure_class, quarantine
+                 FROM scenario_results",
                 "ORDER BY feature, line, attempt",
                 runs,
             )
@@ -231,6 +279,9 @@ impl Ledger {
                     failure: row.try_get("failure")?,
                     rig_failure: row.try_get("rig_failure")?,
                     skip_reason: row.try_get("skip_reason")?,
+                    verdict: row.try_get::<i64, _>("verdict")? != 0,
+                    failure_class: row.try_get("failure_class")?,
+                    quarantine: row.try_get("quarantine")?,
                 })
             })
             .collect()

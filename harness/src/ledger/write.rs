@@ -83,31 +83,12 @@ impl Ledger {
     pub async fn finish_run(&self, id: &str, r: &RunResults<'_>) -> anyhow::Result<()> {
         let mut tx = self.pool.begin().await?;
         for s in r.scenarios {
-            let rules: Vec<&str> = s.rules().collect();
-            let failure = s
-                .steps
-                .iter()
-                .filter(|st| st.outcome == Outcome::Failed)
-                .find_map(|st| st.error.clone());
-            sqlx::query(
-                "INSERT INTO scenario_results (run_id, feature, line, feature_name, name, attempt,
-                    outcome, rules, duration_s, failure, rig_failure, skip_reason)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(id)
-            .bind(feature_id(&s.key.feature))
-            .bind(s.key.line as i64)
-            .bind(&s.feature_name)
-            .bind(&s.name)
-            .bind(1_i64)
-            .bind(s.outcome.as_str())
-            .bind(rules.join(" "))
-            .bind(s.duration.as_secs_f64())
-            .bind(failure)
-            .bind(s.rig_failure().map(str::to_string))
-            .bind(s.skip_reason.clone())
-            .execute(&mut *tx)
-            .await?;
+            // Every attempt is a row; the one carrying the verdict is marked, and only its
+            // measurements are kept (the trend follows the verdicts).
+            for a in s.attempts.others.iter() {
+                insert_attempt(&mut tx, id, s, a, false).await?;
+            }
+            insert_attempt(&mut tx, id, s, s, true).await?;
             for (seq, m) in s.world.measurements.iter().enumerate() {
                 let q = sqlx::query(
                     "INSERT INTO measurements (run_id, feature, line, seq, name, unit, low, high,
@@ -174,6 +155,50 @@ impl Ledger {
         }
         Ok(())
     }
+}
+
+/// One attempt's row: `a` is an attempt of scenario `s` (`s` itself for the verdict's).
+async fn insert_attempt(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    s: &ScenarioRecord,
+    a: &ScenarioRecord,
+    verdict: bool,
+) -> anyhow::Result<()> {
+    let rules: Vec<&str> = s.rules().collect();
+    let failure = a
+        .steps
+        .iter()
+        .filter(|st| st.outcome == Outcome::Failed)
+        .find_map(|st| st.error.clone());
+    let quarantine = s
+        .quarantine
+        .as_ref()
+        .map(|q| format!("{} ({}; until {}; {})", q.reason, q.link, q.expires, q.entry));
+    sqlx::query(
+        "INSERT INTO scenario_results (run_id, feature, line, feature_name, name, attempt,
+            outcome, rules, duration_s, failure, rig_failure, skip_reason, verdict,
+            failure_class, quarantine)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(id)
+    .bind(feature_id(&s.key.feature))
+    .bind(s.key.line as i64)
+    .bind(&s.feature_name)
+    .bind(&s.name)
+    .bind(i64::from(a.attempts.number))
+    .bind(a.outcome.as_str())
+    .bind(rules.join(" "))
+    .bind(a.duration.as_secs_f64())
+    .bind(failure)
+    .bind(a.rig_failure().map(str::to_string))
+    .bind(a.skip_reason.clone())
+    .bind(i64::from(verdict))
+    .bind(a.attempts.class.map(|c| c.name().to_string()))
+    .bind(quarantine)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A feature file as the ledger names it, the same from any checkout: its path under the

@@ -201,6 +201,8 @@ impl ScenarioCounter {
                         duration: r.started.elapsed(),
                         world: Default::default(),
                         skip_reason: None,
+                        attempts: Default::default(),
+                        quarantine: None,
                     });
                 }
             }

@@ -45,6 +45,11 @@ pub fn add_measurements(
             else {
                 continue;
             };
+            // The element is the first attempt as cucumber ran it; the verdict after
+            // retries and repeats, and a quarantine, are plugrig's to say.
+            if s.attempts.total() > 1 || s.quarantine.is_some() {
+                e["plugrig"] = scenario_note(s);
+            }
             if s.world.measurements.is_empty() {
                 continue;
             }
@@ -64,4 +69,32 @@ pub fn add_measurements(
     }
     std::fs::write(path, serde_json::to_vec_pretty(&doc)?)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// A scenario's verdict, attempts and quarantine, for its element's `plugrig` object.
+fn scenario_note(s: &ScenarioRecord) -> Value {
+    let attempts: Vec<Value> = super::junit::attempts_in_order(s)
+        .iter()
+        .map(|a| {
+            json!({
+                "attempt": a.attempts.number,
+                "outcome": a.outcome.as_str(),
+                "class": a.attempts.class.map(|c| c.name()),
+                "error": a.first_error(),
+            })
+        })
+        .collect();
+    json!({
+        "verdict": s.outcome.as_str(),
+        "verdict_attempt": s.attempts.number,
+        "flaky": s.flaky_pass(),
+        "attempts": attempts,
+        "quarantine": s.quarantine.as_ref().map(|q| json!({
+            "entry": q.entry,
+            "reason": q.reason,
+            "link": q.link,
+            "expires": q.expires,
+            "ready_to_release": q.ready_to_release,
+        })),
+    })
 }

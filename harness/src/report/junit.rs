@@ -76,9 +76,56 @@ fn testcase(out: &mut String, s: &ScenarioRecord, rig: &Rig, dut: &DutIdentity, 
             ),
         );
     }
+    if s.attempts.total() > 1 {
+        let list: Vec<String> = attempts_in_order(s)
+            .iter()
+            .map(|a| {
+                let class = a
+                    .attempts
+                    .class
+                    .map(|c| format!(" ({})", c.name()))
+                    .unwrap_or_default();
+                format!("{} {}{class}", a.attempts.number, a.outcome.as_str())
+            })
+            .collect();
+        property(out, "attempts", &list.join(", "));
+    }
+    if let Some(q) = &s.quarantine {
+        property(
+            out,
+            "quarantine",
+            &format!("{} ({}; until {}; {})", q.reason, q.link, q.expires, q.entry),
+        );
+        if q.ready_to_release {
+            property(out, "quarantine.ready_to_release", "true");
+        }
+    }
     out.push_str("      </properties>\n");
     match s.outcome {
-        Outcome::Passed => {}
+        Outcome::Passed => {
+            // Surefire's convention for a pass after reruns: each failed run as a
+            // <flakyFailure>, so Jenkins and GitLab show the test as flaky.
+            for a in s.attempts.others.iter().filter(|a| a.outcome == Outcome::Failed) {
+                rerun_element(out, "flakyFailure", a);
+            }
+        }
+        Outcome::Failed if s.quarantine.is_some() => {
+            // A quarantined failure does not fail the build: a skip that says why.
+            let q = s
+                .quarantine
+                .as_ref()
+                .map(|q| q.reason.as_str())
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                r#"      <skipped message="{}"/>"#,
+                esc(&format!(
+                    "quarantined ({q}): failed: {}",
+                    s.first_error().unwrap_or_default()
+                ))
+            );
+            system_out(out, s);
+        }
         Outcome::Skipped => {
             let why = s
                 .skip_reason
@@ -109,23 +156,70 @@ fn testcase(out: &mut String, s: &ScenarioRecord, rig: &Rig, dut: &DutIdentity, 
                 None => {
                     let _ = writeln!(
                         out,
-                        r#"      <failure message="{}" type="step">{}
+                        r#"      <failure message="{}" type="{}">{}
 {}</failure>"#,
                         esc(first_line),
+                        s.attempts.class.map_or("step", |c| c.name()),
                         esc(step),
                         esc(&error)
                     );
                 }
             }
-            out.push_str("      <system-out>");
-            for e in &s.world.timeline {
-                out.push_str(&esc(&e.to_string()));
-                out.push('\n');
+            // Surefire's convention for the other failed runs of a test that failed.
+            for a in s.attempts.others.iter().filter(|a| a.outcome == Outcome::Failed) {
+                rerun_element(out, "rerunFailure", a);
             }
-            out.push_str("</system-out>\n");
+            system_out(out, s);
         }
     }
     out.push_str("    </testcase>\n");
+}
+
+/// A scenario's timeline as `<system-out>`.
+fn system_out(out: &mut String, s: &ScenarioRecord) {
+    out.push_str("      <system-out>");
+    for e in &s.world.timeline {
+        out.push_str(&esc(&e.to_string()));
+        out.push('\n');
+    }
+    out.push_str("</system-out>\n");
+}
+
+/// Every attempt of a scenario, in the order they ran.
+pub fn attempts_in_order(s: &ScenarioRecord) -> Vec<&ScenarioRecord> {
+    let mut all: Vec<&ScenarioRecord> = s.attempts.others.iter().chain(std::iter::once(s)).collect();
+    all.sort_by_key(|a| a.attempts.number);
+    all
+}
+
+/// A failed attempt other than the verdict's, as Surefire writes a rerun: `<flakyFailure>`
+/// (the test passed in the end) or `<rerunFailure>` (it failed), with the error and the
+/// attempt's timeline.
+fn rerun_element(out: &mut String, tag: &str, a: &ScenarioRecord) {
+    let error = a
+        .steps
+        .iter()
+        .find(|st| st.outcome == Outcome::Failed)
+        .and_then(|st| st.error.clone())
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        r#"      <{tag} message="{}" type="{}">"#,
+        esc(&format!(
+            "attempt {}: {}",
+            a.attempts.number,
+            error.lines().next().unwrap_or_default()
+        )),
+        a.attempts.class.map_or("step", |c| c.name())
+    );
+    let _ = writeln!(out, "        <stackTrace>{}</stackTrace>", esc(&error));
+    out.push_str("        <system-out>");
+    for e in &a.world.timeline {
+        out.push_str(&esc(&e.to_string()));
+        out.push('\n');
+    }
+    out.push_str("</system-out>\n");
+    let _ = writeln!(out, "      </{tag}>");
 }
 
 /// The JUnit document for `scenarios`.
@@ -136,12 +230,23 @@ pub fn render(
     dut: &DutIdentity,
     run: &[(String, String)],
 ) -> String {
+    // A quarantined failure is written as a skip (see `testcase`).
     let count = |list: &[&ScenarioRecord], o: Outcome| {
         list.iter()
-            .filter(|s| s.outcome == o && s.rig_failure().is_none())
+            .filter(|s| {
+                let shown = match s.outcome {
+                    Outcome::Failed if s.quarantine.is_some() => Outcome::Skipped,
+                    x => x,
+                };
+                shown == o && (s.rig_failure().is_none() || s.quarantine.is_some())
+            })
             .count()
     };
-    let errors = |list: &[&ScenarioRecord]| list.iter().filter(|s| s.rig_failure().is_some()).count();
+    let errors = |list: &[&ScenarioRecord]| {
+        list.iter()
+            .filter(|s| s.rig_failure().is_some() && s.quarantine.is_none())
+            .count()
+    };
     let mut features: Vec<&str> = scenarios.iter().map(|s| s.key.feature.as_str()).collect();
     features.dedup();
     let all: Vec<&ScenarioRecord> = scenarios.iter().collect();

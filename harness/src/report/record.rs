@@ -88,9 +88,61 @@ pub struct ScenarioRecord {
     pub world: WorldRecord,
     /// For a scenario not run: why.
     pub skip_reason: Option<String>,
+    /// Which attempt this is, and the scenario's other attempts in this run.
+    pub attempts: Attempts,
+    /// The quarantine entry this scenario's outcome fell under, if any.
+    pub quarantine: Option<crate::quarantine::Applied>,
+}
+
+/// A scenario's attempts in one run (`--retries`, `--repeat`; see `crate::retry`).
+#[derive(Debug, Clone)]
+pub struct Attempts {
+    /// This record's attempt, from 1.
+    pub number: u32,
+    /// For a failed attempt: its failure's class (`crate::retry`).
+    pub class: Option<crate::retry::FailureClass>,
+    /// The scenario's other attempts, in the order they ran; on the record that carries
+    /// the scenario's verdict only (the others' own lists are empty).
+    pub others: Vec<ScenarioRecord>,
+}
+
+impl Default for Attempts {
+    fn default() -> Self {
+        Attempts {
+            number: 1,
+            class: None,
+            others: Vec::new(),
+        }
+    }
+}
+
+impl Attempts {
+    /// Every attempt, this one included.
+    pub fn total(&self) -> usize {
+        self.others.len() + 1
+    }
+
+    /// An attempt other than this one failed: with this one passed, a flaky pass.
+    pub fn failed_before(&self) -> bool {
+        self.others.iter().any(|o| o.outcome == Outcome::Failed)
+    }
 }
 
 impl ScenarioRecord {
+    /// Passed, but only after another attempt failed (`--retries`).
+    pub fn flaky_pass(&self) -> bool {
+        self.outcome == Outcome::Passed && self.attempts.failed_before()
+    }
+
+    /// The first line of the failing step's error.
+    pub fn first_error(&self) -> Option<&str> {
+        self.steps
+            .iter()
+            .filter(|st| st.outcome == Outcome::Failed)
+            .find_map(|st| st.error.as_deref())
+            .and_then(|e| e.lines().next())
+    }
+
     /// The `@rule-<id>` tags.
     pub fn rules(&self) -> impl Iterator<Item = &str> {
         self.tags.iter().filter_map(|t| t.strip_prefix("rule-"))
@@ -135,6 +187,8 @@ pub struct RunRecord {
     pub wall: Duration,
     /// Where the verdicts come from (None only in the reports' own tests).
     pub provenance: Option<crate::provenance::Provenance>,
+    /// Expired quarantine entries, one message each (they fail the run).
+    pub quarantine_expired: Vec<String>,
 }
 
 /// Shared by the run's writer (steps, outcomes) and its Worlds (timelines, measurements).

@@ -104,6 +104,10 @@ pub struct RunSection {
     /// file, or a PostgreSQL URL).
     #[serde(default)]
     pub history: Option<String>,
+    /// As `plugrig run --quarantine FILE`: known failures, each with a reason, a link and
+    /// an expiry (`crate::quarantine`); a path relative to the rig file.
+    #[serde(default)]
+    pub quarantine: Option<PathBuf>,
 }
 
 fn yes() -> bool {
@@ -121,6 +125,7 @@ impl Default for RunSection {
             advisory_profile: false,
             reuse_connected: true,
             history: None,
+            quarantine: None,
         }
     }
 }
@@ -158,7 +163,7 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<RigFile> {
 
 /// The line of an error. For tagged tables (`[dut]`, `[broker]`) toml reports the table's
 /// span; an unknown key is then looked up inside that table so the line names the key.
-fn error_line(text: &str, at: usize, msg: &str) -> usize {
+pub(crate) fn error_line(text: &str, at: usize, msg: &str) -> usize {
     let line = text[..at.min(text.len())].matches('\n').count() + 1;
     let Some(key) = msg
         .strip_prefix("unknown field `")

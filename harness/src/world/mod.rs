@@ -66,6 +66,11 @@ pub struct RunContext {
     next_plug: AtomicU32,
     /// Where the run's verdicts come from (set by the runner before the first scenario).
     pub provenance: Option<crate::provenance::Provenance>,
+    /// The pass under way, from 1 (`--repeat`, `--retries`: the runner sets it).
+    pub pass: AtomicU32,
+    /// Each scenario's attempt in the pass under way, where it is not the first: its
+    /// capture is named after it.
+    pub attempt_of: Mutex<std::collections::HashMap<crate::report::record::ScenarioKey, u32>>,
 }
 
 impl fmt::Debug for RunContext {
@@ -118,6 +123,8 @@ impl RunContext {
             capture_writing_us: Default::default(),
             next_plug: AtomicU32::new(1),
             provenance: None,
+            pass: AtomicU32::new(1),
+            attempt_of: Mutex::default(),
         })
     }
 
@@ -149,6 +156,7 @@ impl RunContext {
             time_scale: self.rig.file.rig.time_scale,
             mac,
             resolver: Some(self.dns),
+            pass: self.pass.load(Ordering::Relaxed),
         }
     }
 }
@@ -280,7 +288,18 @@ impl PlugWorld {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into());
-        let rel = std::path::PathBuf::from("captures").join(format!("{stem}-{}.pcapng", key.line));
+        let attempt = self
+            .ctx
+            .attempt_of
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied();
+        let name = match attempt {
+            Some(a) if a > 1 => format!("{stem}-{}-attempt{a}.pcapng", key.line),
+            _ => format!("{stem}-{}.pcapng", key.line),
+        };
+        let rel = std::path::PathBuf::from("captures").join(name);
         let started = std::time::Instant::now();
         let written = self.tap.capture().write_pcapng(&dir.join(&rel));
         self.ctx

@@ -77,6 +77,7 @@ pub fn render(run: &RunRecord) -> String {
         escape(&t.line())
     );
     summary(&mut h, run, &t);
+    quarantine(&mut h, run);
     rule_results(&mut h, run);
     skipped(&mut h, run);
     scenarios(&mut h, run);
@@ -140,16 +141,28 @@ struct Totals {
     failed: usize,
     advisory: usize,
     skipped: usize,
+    /// Passed after a retry (counted in `passed`).
+    flaky: usize,
+    /// Covered by a quarantine entry: not counted in the others.
+    quarantined: usize,
+    quarantined_failed: usize,
+    expired: usize,
 }
 
 impl Totals {
     fn of(run: &RunRecord) -> Totals {
-        let n = |o: Outcome| run.scenarios.iter().filter(|s| s.outcome == o).count();
+        let counted = || run.scenarios.iter().filter(|s| s.quarantine.is_none());
+        let n = |o: Outcome| counted().filter(|s| s.outcome == o).count();
+        let quarantined = || run.scenarios.iter().filter(|s| s.quarantine.is_some());
         Totals {
             passed: n(Outcome::Passed),
             failed: n(Outcome::Failed),
-            advisory: run.scenarios.iter().filter(|s| advisory(run, s)).count(),
+            advisory: counted().filter(|s| advisory(run, s)).count(),
             skipped: n(Outcome::Skipped),
+            flaky: counted().filter(|s| s.flaky_pass()).count(),
+            quarantined: quarantined().count(),
+            quarantined_failed: quarantined().filter(|s| s.outcome == Outcome::Failed).count(),
+            expired: run.quarantine_expired.len(),
         }
     }
 
@@ -163,14 +176,27 @@ impl Totals {
         } else {
             String::new()
         };
+        let flaky = if self.flaky > 0 {
+            format!(" ({} of them after a retry: flaky)", self.flaky)
+        } else {
+            String::new()
+        };
+        let quarantined = if self.quarantined > 0 {
+            format!(
+                "; {} quarantined ({} of them failed)",
+                self.quarantined, self.quarantined_failed
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "conformance: {} passed, {} failed{advisory}, {} skipped",
+            "conformance: {} passed{flaky}, {} failed{advisory}, {} skipped{quarantined}",
             self.passed, self.failed, self.skipped
         )
     }
 
     fn ok(&self) -> bool {
-        self.failed == self.advisory && self.skipped == 0 && self.passed > 0
+        self.failed == self.advisory && self.skipped == 0 && self.passed > 0 && self.expired == 0
     }
 }
 
@@ -310,6 +336,105 @@ fn summary(h: &mut String, run: &RunRecord, t: &Totals) {
     h.push_str("</tbody>\n</table>\n</section>\n");
 }
 
+/// The quarantined scenarios with their entries, and the expired entries that failed the
+/// run.
+fn quarantine(h: &mut String, run: &RunRecord) {
+    let list: Vec<(usize, &ScenarioRecord)> = run
+        .scenarios
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.quarantine.is_some())
+        .collect();
+    if list.is_empty() && run.quarantine_expired.is_empty() {
+        return;
+    }
+    h.push_str("<section id=\"quarantine\">\n<h2>Quarantine</h2>\n<p>Known failures: run and reported, not counted in the verdict.</p>\n");
+    for e in &run.quarantine_expired {
+        let _ = writeln!(
+            h,
+            "<p class=\"expired\"><span class=\"badge failed\">expired</span> {}</p>",
+            escape(e)
+        );
+    }
+    if !list.is_empty() {
+        h.push_str("<table class=\"index\">\n<thead><tr><th>outcome</th><th>scenario</th><th>reason</th><th>tracked at</th><th>until</th><th>entry</th></tr></thead>\n<tbody>\n");
+        for (i, s) in list {
+            let Some(q) = &s.quarantine else { continue };
+            let ready = if q.ready_to_release {
+                " <span class=\"badge passed\" title=\"it passed its last runs in the ledger\">ready to release</span>"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                h,
+                "<tr class=\"{}\"><td><span class=\"badge {0}\">{0}</span>{ready}</td><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                s.outcome.as_str(),
+                anchor(i),
+                escape(&s.name),
+                escape(&q.reason),
+                link_or_text(&q.link),
+                escape(&q.expires),
+                escape(&q.entry)
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+    }
+    h.push_str("</section>\n");
+}
+
+/// A tracking link as a link when it is a web address, else as text.
+fn link_or_text(link: &str) -> String {
+    if link.starts_with("https://") || link.starts_with("http://") {
+        format!("<a href=\"{0}\">{0}</a>", escape(link))
+    } else {
+        escape(link)
+    }
+}
+
+/// A scenario's attempts (`--retries`, `--repeat`), in the order they ran.
+fn attempts(h: &mut String, s: &ScenarioRecord) {
+    if s.attempts.total() < 2 {
+        return;
+    }
+    h.push_str("<h4>Attempts</h4>\n<ol class=\"attempts\">\n");
+    for a in crate::report::junit::attempts_in_order(s) {
+        let class = a
+            .attempts
+            .class
+            .map(|c| {
+                format!(
+                    " <span class=\"note\">({} failure{})</span>",
+                    c.name(),
+                    if c.retryable() {
+                        ", retryable"
+                    } else {
+                        ", not retried"
+                    }
+                )
+            })
+            .unwrap_or_default();
+        let error = a
+            .first_error()
+            .map(|e| format!(": <code>{}</code>", escape(e)))
+            .unwrap_or_default();
+        let capture = a
+            .world
+            .capture
+            .as_ref()
+            .map(|c| format!(" &middot; <a href=\"{}\">capture</a>", escape(&href(c))))
+            .unwrap_or_default();
+        let _ = writeln!(
+            h,
+            "<li value=\"{n}\"><span class=\"badge {o}\">{o}</span>{class}{error} &middot; {t}{capture}{v}</li>",
+            n = a.attempts.number,
+            o = a.outcome.as_str(),
+            t = wall(a.duration),
+            v = if std::ptr::eq(a, s) { " &middot; <b>the verdict</b>" } else { "" }
+        );
+    }
+    h.push_str("</ol>\n");
+}
+
 /// Failed scenarios first, then the rest, each in file order.
 fn order(run: &RunRecord) -> Vec<usize> {
     let mut v: Vec<usize> = (0..run.scenarios.len()).collect();
@@ -328,7 +453,19 @@ fn outcome_badge(run: &RunRecord, s: &ScenarioRecord) -> String {
         "<span class=\"badge failed\">failed</span> <span class=\"badge advisory\">advisory</span>"
             .to_string()
     } else {
-        format!("<span class=\"badge {0}\">{0}</span>", s.outcome.as_str())
+        let mut b = format!("<span class=\"badge {0}\">{0}</span>", s.outcome.as_str());
+        if s.flaky_pass() {
+            let _ = write!(
+                b,
+                " <span class=\"badge advisory\" title=\"passed at attempt {} of {}\">flaky</span>",
+                s.attempts.number,
+                s.attempts.total()
+            );
+        }
+        if s.quarantine.is_some() {
+            b.push_str(" <span class=\"badge undefined\">quarantined</span>");
+        }
+        b
     }
 }
 
@@ -606,6 +743,8 @@ fn scenario(h: &mut String, run: &RunRecord, i: usize) {
         }
         h.push_str("</ol>\n");
     }
+
+    attempts(h, s);
 
     if let Some(cap) = &w.capture {
         let _ = writeln!(

@@ -91,6 +91,8 @@ fn heartbeat_failed() -> ScenarioRecord {
             ..Default::default()
         },
         skip_reason: None,
+        attempts: Default::default(),
+        quarantine: None,
     }
 }
 
@@ -123,6 +125,8 @@ fn passed(line: usize, entries: usize) -> ScenarioRecord {
             ..Default::default()
         },
         skip_reason: None,
+        attempts: Default::default(),
+        quarantine: None,
     }
 }
 
@@ -141,6 +145,7 @@ fn run(scenarios: Vec<ScenarioRecord>) -> RunRecord {
         scenarios,
         wall: Duration::from_secs(20),
         provenance: None,
+        quarantine_expired: Vec::new(),
     }
 }
 
@@ -170,6 +175,8 @@ fn a_failed_scenario_shows_its_error_failure_moment_and_plot() {
         duration: Duration::ZERO,
         world: WorldRecord::default(),
         skip_reason: Some("needs button".into()),
+        attempts: Default::default(),
+        quarantine: None,
     };
     let page = render(&run(vec![passed(3, 10), heartbeat_failed(), skipped]));
     assert!(page.starts_with("<!DOCTYPE html>"));

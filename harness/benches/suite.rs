@@ -144,6 +144,7 @@ fn main() -> anyhow::Result<()> {
         repeat: 1,
         retries: 0,
         quarantine: None,
+        keep_secrets: false,
     }))?;
     anyhow::ensure!(r.ok(), "the round-trip run did not pass: {}", r.line());
     let mut plug = take_round_trips();

@@ -83,6 +83,9 @@ pub struct Capture {
     wall: SystemTime,
     start: Instant,
     inner: Mutex<Inner>,
+    /// Keep the CONNECT password as the plug sent it (`--keep-secrets`); by default it is
+    /// masked (`redact::mask_connect_password`).
+    keep_secrets: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Capture {
@@ -103,7 +106,14 @@ impl Capture {
             wall: SystemTime::now(),
             start: Instant::now(),
             inner: Mutex::new(Inner::default()),
+            keep_secrets: Default::default(),
         }
+    }
+
+    /// Keeps the CONNECT password in this capture (`plugrig run --keep-secrets`).
+    pub fn keep_secrets(&self) {
+        self.keep_secrets
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -159,6 +169,12 @@ impl Capture {
         if bytes.is_empty() {
             return;
         }
+        // The broker password is the bench network's: masked to the same length, so the
+        // packet stays well-formed (the checksums are computed below, after).
+        let masked = (dir == Dir::Up && !self.keep_secrets.load(std::sync::atomic::Ordering::Relaxed))
+            .then(|| crate::redact::mask_connect_password(bytes))
+            .flatten();
+        let bytes = masked.as_deref().unwrap_or(bytes);
         let at = self.now();
         let mut g = self.lock();
         let Some(c) = g.conns.get_mut(conn.0).filter(|c| !c.closed) else {

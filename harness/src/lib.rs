@@ -11,7 +11,7 @@
 //! - `world`: one scenario's rig, and `observe`, the vocabulary steps read the timeline with;
 //! - `steps`: one module per domain, each step the Gherkin line it implements;
 //! - `report`, `retry` (which failures a retry may run again), `quarantine` (known
-//!   failures with an expiry), `runner`, the CLI (`main.rs`);
+//!   failures with an expiry), `redact` (secrets kept out of reports and captures), `runner`, the CLI (`main.rs`);
 //! - `farm`: running on a bench reserved from a labgrid coordinator (`--place`).
 
 pub mod ap_link;
@@ -30,6 +30,7 @@ pub mod observe;
 pub mod ota;
 pub mod provenance;
 pub mod quarantine;
+pub mod redact;
 pub mod report;
 pub mod reserved_port;
 pub mod retry;

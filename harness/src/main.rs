@@ -65,6 +65,11 @@ enum Command {
         /// and are reported apart, and do not change the exit code. Also `run.quarantine`.
         #[arg(long, value_name = "FILE")]
         quarantine: Option<PathBuf>,
+        /// Keep the broker and WiFi passwords in the reports, the terminal and the
+        /// captures (by default they read [redacted], and a capture's CONNECT password
+        /// is masked to its length). For a private bench only.
+        #[arg(long)]
+        keep_secrets: bool,
         /// Feature files or directories. Default: features/.
         features: Vec<PathBuf>,
     },
@@ -299,6 +304,7 @@ fn main() -> ExitCode {
             repeat,
             retries,
             quarantine,
+            keep_secrets,
             features,
         } => {
             let opts = RunOptions {
@@ -311,6 +317,7 @@ fn main() -> ExitCode {
                 repeat,
                 retries,
                 quarantine,
+                keep_secrets,
             };
             let (loaded, request) = match load_with_place(&opts.rig, place.as_deref()) {
                 Ok(r) => r,

@@ -47,6 +47,9 @@ pub struct RunOptions {
     pub retries: u32,
     /// Known failures with an expiry (`quarantine`); else the rig's `run.quarantine`.
     pub quarantine: Option<PathBuf>,
+    /// Keep the broker and WiFi passwords in the reports, the terminal and the captures
+    /// (by default they are redacted: `redact`).
+    pub keep_secrets: bool,
 }
 
 impl RunOptions {
@@ -62,6 +65,7 @@ impl RunOptions {
             repeat: 1,
             retries: 0,
             quarantine: None,
+            keep_secrets: false,
         }
     }
 }
@@ -202,9 +206,14 @@ impl Summary {
     pub fn failure_report(&self, advisory_profile: bool) -> String {
         let (rig, judged): (Vec<&Failure>, Vec<&Failure>) =
             self.failures.iter().partition(|f| f.rig_failure.is_some());
-        let (advisory, strict): (Vec<&Failure>, Vec<&Failure>) = judged
-            .into_iter()
-            .partition(|f| advisory_profile && f.profile_only());
+        let (profile, strict): (Vec<&Failure>, Vec<&Failure>) =
+            judged.into_iter().partition(|f| f.profile_only());
+        // [profile] failures: advisory with --advisory-profile, else counted, and said so.
+        let (advisory, profile) = if advisory_profile {
+            (profile, Vec::new())
+        } else {
+            (Vec::new(), profile)
+        };
         let mut out = String::new();
         for e in &self.quarantine_expired {
             out.push_str(&format!("Expired quarantine entry (the run fails): {e}\n"));
@@ -223,6 +232,10 @@ impl Summary {
             }
         };
         section("Failed [spec]/[app] scenarios:", &strict);
+        section(
+            "Failed [profile] scenarios (they check only this project's choices where the protocol is silent; counted: --advisory-profile reports them apart):",
+            &profile,
+        );
         section(
             "Advisory: failed scenarios that check only [profile] rules (this project's choices):",
             &advisory,
@@ -353,7 +366,18 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
             Arc::get_mut(&mut ctx).context("the run's context is shared before the rig's jitter is set")?;
         c.periods.allowance = jitter.allowance();
         c.provenance = Some(provenance.clone());
+        c.keep_secrets = opts.keep_secrets;
     }
+    // What the reports must not show: the broker's password and the WiFi password a 4003
+    // gives the plug (the bench network's).
+    let secrets = if opts.keep_secrets {
+        crate::redact::Secrets::default()
+    } else {
+        crate::redact::Secrets::new([
+            ctx.broker.password.clone(),
+            crate::steps::provisioning::WIFI_PASSWORD.to_string(),
+        ])
+    };
     ctx.recorder.rig_properties(provenance.properties());
     ctx.recorder.rig_properties(jitter.properties());
 
@@ -401,12 +425,16 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
             &caps,
             passes,
             &ctx,
+            &secrets,
         );
         let s = tokio::select! {
             s = CONTEXT.scope(ctx.clone(), one) => s?,
             why = ctx.stopped() => {
                 // What ran before the stop is still reported.
                 summary.records.extend(ctx.recorder.take());
+                for r in &mut summary.records {
+                    secrets.redact_record(r);
+                }
                 if let Some(dir) = &opts.report {
                     let record = run_record(&ctx, advisory_profile, std::mem::take(&mut summary.records), started);
                     std::fs::write(dir.join("verdict.txt"), format!("the run stopped: {why}\n"))?;
@@ -425,6 +453,9 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         if let Ok(mut w) = CONTEXT.scope(ctx.clone(), PlugWorld::new()).await {
             w.release_held().await;
         }
+    }
+    for r in &mut summary.records {
+        secrets.redact_record(r);
     }
     let dut = ctx.recorder.identity();
     if let Some(q) = &quarantine {
@@ -472,6 +503,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
             crate::report::cucumber_json::add_measurements(
                 records,
                 &run_properties,
+                &secrets,
                 &dir.join(format!("{stem}.cucumber.json")),
             )?;
         }
@@ -693,6 +725,7 @@ async fn run_input(
     caps: &[Capability],
     passes: Passes,
     ctx: &Arc<RunContext>,
+    secrets: &crate::redact::Secrets,
 ) -> anyhow::Result<InputResult> {
     let boot = ctx.console.boot.clone();
     let mut attempts: std::collections::BTreeMap<ScenarioKey, Vec<(u32, ScenarioRecord)>> =
@@ -731,6 +764,7 @@ async fn run_input(
                 caps.to_vec(),
                 ctx.periods,
                 ctx.recorder.clone(),
+                secrets.clone(),
             )
             .await?;
             if pass == 1 {
@@ -852,7 +886,10 @@ async fn run_pass(
     caps: Vec<Capability>,
     periods: oracle::timing::Periods,
     recorder: Arc<Recorder>,
+    secrets: crate::redact::Secrets,
 ) -> anyhow::Result<PassResult> {
+    // cucumber prints a failed step's error, with its timeline, to the terminal.
+    let stdout = || crate::redact::RedactingWriter::new(std::io::stdout(), secrets.clone());
     // Scenarios the rig cannot run are not run: they are listed and counted as skipped.
     let unmet: Arc<Mutex<Vec<String>>> = Arc::default();
     let unmet_w = unmet.clone();
@@ -936,7 +973,7 @@ async fn run_pass(
             let json = std::fs::File::create(dir.join(format!("{}.cucumber.json", stem_of(input))))?;
             let w = cucumber
                 .with_writer(
-                    writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
+                    writer::Basic::raw(stdout(), Coloring::Auto, 0)
                         .summarized()
                         .tee::<PlugWorld, _>(counter)
                         .tee::<PlugWorld, _>(writer::Json::for_tee(json))
@@ -950,7 +987,7 @@ async fn run_pass(
         None => {
             let w = cucumber
                 .with_writer(
-                    writer::Basic::raw(std::io::stdout(), Coloring::Auto, 0)
+                    writer::Basic::raw(stdout(), Coloring::Auto, 0)
                         .summarized()
                         .tee::<PlugWorld, _>(counter)
                         .normalized(),

@@ -320,6 +320,7 @@ port = "/dev/plugrig-no-meter-port"
         repeat: 1,
         retries: 0,
         quarantine: None,
+        keep_secrets: false,
     })
     .await;
     let Err(e) = run else {

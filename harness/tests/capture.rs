@@ -154,6 +154,24 @@ async fn tshark_decodes_mqtt_in_the_taps_capture() {
         "mqtt.topic",
     ]);
     println!("tshark MQTT fields:\n{rows}");
+    // The password is masked to its length; the username stays.
+    let login = tshark(&[
+        "-r",
+        path,
+        "-Y",
+        "mqtt.msgtype == 1",
+        "-T",
+        "fields",
+        "-e",
+        "mqtt.username",
+        "-e",
+        "mqtt.passwd",
+    ]);
+    assert_eq!(
+        login.trim_end(),
+        "plug\t******",
+        "the CONNECT's login as tshark reads it"
+    );
     let rows: Vec<Vec<&str>> = rows.lines().map(|l| l.split('\t').collect()).collect();
     assert!(
         rows.contains(&vec!["1", CLIENT_ID, "77", ""]),

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         repeat: 1,
         retries: 0,
         quarantine: None,
+        keep_secrets: false,
     };
     match rt.block_on(runner::run(opts)) {
         Ok(s) => {

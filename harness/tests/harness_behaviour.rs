@@ -27,6 +27,7 @@ fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
         repeat: 1,
         retries: 0,
         quarantine: None,
+        keep_secrets: false,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (1, 1, 0), "{s:?}");
     assert!(!s.ok());
@@ -47,6 +48,7 @@ fn a_tag_expression_selects_scenarios() {
         repeat: 1,
         retries: 0,
         quarantine: None,
+        keep_secrets: false,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (3, 0, 0), "{s:?}");
 }
@@ -96,6 +98,7 @@ fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
         repeat: 1,
         retries: 0,
         quarantine: None,
+        keep_secrets: false,
     });
     // The two reference-meter scenarios skip; the units check by physics, the cadence,
     // relay-off and device_type-0 scenarios run without a meter.
@@ -124,6 +127,7 @@ fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
         repeat: 1,
         retries: 0,
         quarantine: None,
+        keep_secrets: false,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (2, 0, 0), "{s:?}");
 }

@@ -18,6 +18,8 @@ pub struct Cell {
     pub passed_other: bool,
     pub failure: Option<String>,
     pub rig_failure: Option<String>,
+    /// The quarantine entry it fell under in that run, if any.
+    pub quarantine: Option<String>,
 }
 
 impl Cell {
@@ -97,12 +99,14 @@ pub fn histories(runs: &[LedgerRun], rows: &[ScenarioRow]) -> Vec<ScenarioHistor
             passed_other: false,
             failure: None,
             rig_failure: None,
+            quarantine: None,
         });
         cell.attempts = cell.attempts.max(r.attempt);
         if r.verdict {
             cell.outcome = r.outcome.clone();
             cell.failure = r.failure.clone();
             cell.rig_failure = r.rig_failure.clone();
+            cell.quarantine = r.quarantine.clone();
         } else if r.outcome == "failed" && r.rig_failure.is_none() {
             cell.failed_before = true;
         } else if r.outcome == "passed" {
@@ -294,6 +298,12 @@ pub fn compare(
             (None, Some(_)) => c.new.push(what),
             (Some(_), None) => c.removed.push(what),
             (Some(x), Some(y)) => match (x.letter(), y.letter()) {
+                // A known failure, quarantined: listed, but no regression to gate on.
+                ('P' | 'R', 'F') if y.quarantine.is_some() => c.other.push(format!(
+                    "{what}: {} -> F (quarantined: {})",
+                    x.letter(),
+                    y.quarantine.as_deref().unwrap_or_default()
+                )),
                 ('P' | 'R', 'F') => c.regressions.push(format!(
                     "{what}\n    {}",
                     y.failure.as_deref().and_then(|f| f.lines().next()).unwrap_or("")
@@ -361,6 +371,7 @@ mod tests {
             passed_other: false,
             failure: None,
             rig_failure: None,
+            quarantine: None,
         })
     }
 

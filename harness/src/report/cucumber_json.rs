@@ -18,9 +18,12 @@ use super::record::ScenarioRecord;
 pub fn add_measurements(
     scenarios: &[ScenarioRecord],
     run: &[(String, String)],
+    secrets: &crate::redact::Secrets,
     path: &Path,
 ) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // cucumber wrote the failed steps' errors (with their timelines) as the run went.
+    let text = secrets.redact(&text);
     let mut doc: Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
     let Some(features) = doc.as_array_mut() else {

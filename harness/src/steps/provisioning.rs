@@ -8,6 +8,11 @@ use oracle::ap::{self, MqttServer};
 
 use crate::world::PlugWorld;
 
+/// The network a 4003 sends the plug to: the rig's WiFi (a secret on a bench: the
+/// reports redact the password, `redact`).
+pub const WIFI_SSID: &str = "plugrig-net";
+pub const WIFI_PASSWORD: &str = "plugrig-pass";
+
 /// How long a plug may take to reach the broker after an accepted 4003 (network time).
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
@@ -55,7 +60,13 @@ async fn send_mqtt(w: &mut PlugWorld, m: MqttServer) -> anyhow::Result<()> {
 }
 
 async fn send_wifi(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let reply = w.request(&ap::wifi("plugrig-net", "plugrig-pass", 3)).await?;
+    let reply = w
+        .request(&ap::wifi(
+            crate::steps::provisioning::WIFI_SSID,
+            crate::steps::provisioning::WIFI_PASSWORD,
+            3,
+        ))
+        .await?;
     w.last_reply = Some(reply);
     Ok(())
 }

@@ -102,13 +102,29 @@ async fn mqtt_without(w: &mut PlugWorld, field: String) -> anyhow::Result<()> {
 
 #[when(regex = r"^the app sends the network configuration with (\w+) set to (.+)$")]
 async fn wifi_with(w: &mut PlugWorld, field: String, raw: String) -> anyhow::Result<()> {
-    let v = with_field(ap::wifi("plugrig-net", "plugrig-pass", 3), &field, Some(&raw))?;
+    let v = with_field(
+        ap::wifi(
+            crate::steps::provisioning::WIFI_SSID,
+            crate::steps::provisioning::WIFI_PASSWORD,
+            3,
+        ),
+        &field,
+        Some(&raw),
+    )?;
     send(w, v).await
 }
 
 #[when(regex = r"^the app sends the network configuration without (\w+)$")]
 async fn wifi_without(w: &mut PlugWorld, field: String) -> anyhow::Result<()> {
-    let v = with_field(ap::wifi("plugrig-net", "plugrig-pass", 3), &field, None)?;
+    let v = with_field(
+        ap::wifi(
+            crate::steps::provisioning::WIFI_SSID,
+            crate::steps::provisioning::WIFI_PASSWORD,
+            3,
+        ),
+        &field,
+        None,
+    )?;
     send(w, v).await
 }
 

@@ -62,7 +62,13 @@ async fn back_in_ap(w: &mut PlugWorld) -> anyhow::Result<()> {
     .await?;
     ensure!(r.code == 0, "4001 after the reset: {}", r.raw);
     // Forgotten: a 4003 now lacks its 4002 and gets the order error.
-    let r = link.request(&ap::wifi("plugrig-net", "plugrig-pass", 3)).await?;
+    let r = link
+        .request(&ap::wifi(
+            crate::steps::provisioning::WIFI_SSID,
+            crate::steps::provisioning::WIFI_PASSWORD,
+            3,
+        ))
+        .await?;
     ensure!(
         r.code == 3,
         "4003 right after the reset should get code 3 (no broker configured), got {}",

@@ -66,6 +66,8 @@ pub struct RunContext {
     next_plug: AtomicU32,
     /// Where the run's verdicts come from (set by the runner before the first scenario).
     pub provenance: Option<crate::provenance::Provenance>,
+    /// `--keep-secrets`: captures keep the CONNECT password.
+    pub keep_secrets: bool,
     /// The pass under way, from 1 (`--repeat`, `--retries`: the runner sets it).
     pub pass: AtomicU32,
     /// Each scenario's attempt in the pass under way, where it is not the first: its
@@ -123,6 +125,7 @@ impl RunContext {
             capture_writing_us: Default::default(),
             next_plug: AtomicU32::new(1),
             provenance: None,
+            keep_secrets: false,
             pass: AtomicU32::new(1),
             attempt_of: Mutex::default(),
         })
@@ -351,6 +354,9 @@ impl PlugWorld {
         } else {
             Arc::new(Tap::start(&tap_listen, ctx.broker.addr, timeline.clone()).await?)
         };
+        if ctx.keep_secrets {
+            tap.capture().keep_secrets();
+        }
         let app = App::connect(&ctx.broker, timeline.clone()).await?;
         Ok(PlugWorld {
             ctx,

@@ -145,6 +145,7 @@ fn main() -> anyhow::Result<()> {
         retries: 0,
         quarantine: None,
         keep_secrets: false,
+        statement: None,
     }))?;
     anyhow::ensure!(r.ok(), "the round-trip run did not pass: {}", r.line());
     let mut plug = take_round_trips();

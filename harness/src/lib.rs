@@ -11,7 +11,8 @@
 //! - `world`: one scenario's rig, and `observe`, the vocabulary steps read the timeline with;
 //! - `steps`: one module per domain, each step the Gherkin line it implements;
 //! - `report`, `retry` (which failures a retry may run again), `quarantine` (known
-//!   failures with an expiry), `redact` (secrets kept out of reports and captures), `runner`, the CLI (`main.rs`);
+//!   failures with an expiry), `redact` (secrets kept out of reports and captures),
+//!   `statement` (a signed in-toto statement of the verdicts), `runner`, the CLI (`main.rs`);
 //! - `farm`: running on a bench reserved from a labgrid coordinator (`--place`).
 
 pub mod ap_link;
@@ -38,6 +39,7 @@ pub mod rig;
 pub mod rig_check;
 pub mod runner;
 pub mod scenario_order;
+pub mod statement;
 pub mod steps;
 pub mod strategy;
 pub mod tap;

@@ -70,6 +70,12 @@ enum Command {
         /// is masked to its length). For a private bench only.
         #[arg(long)]
         keep_secrets: bool,
+        /// Write DIR/statement.json (with --report DIR): an in-toto statement of every
+        /// rule's outcome, with the SHA-256 of the firmware, the rig file and every report
+        /// file and capture, signed as a DSSE envelope with this Ed25519 secret key
+        /// (`plugrig keygen`).
+        #[arg(long, value_name = "KEY")]
+        statement: Option<PathBuf>,
         /// Feature files or directories. Default: features/.
         features: Vec<PathBuf>,
     },
@@ -114,6 +120,25 @@ enum Command {
         /// Version for the OTA header (at most 16 bytes; the vendor's are six digits).
         #[arg(long)]
         ota_version: Option<String>,
+    },
+    /// A new Ed25519 key pair for `run --statement`: the secret key to PREFIX (PKCS#8
+    /// PEM, mode 0600; never overwritten), the public key to PREFIX.pub (SPKI PEM).
+    Keygen {
+        #[arg(long, value_name = "PREFIX")]
+        out: PathBuf,
+    },
+    /// Check a report's signed statement: the signature by the public key, then every
+    /// report file and capture against its SHA-256 (and the rig file, with --rig). Exits
+    /// 0 when all hold, 1 naming the first that does not.
+    Verify {
+        /// The report directory (holding statement.json).
+        dir: PathBuf,
+        /// The public key (PREFIX.pub from `plugrig keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The rig file the statement names, to check it too.
+        #[arg(long)]
+        rig: Option<PathBuf>,
     },
     /// Rig commands.
     Rig {
@@ -202,6 +227,33 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("plugrig: {e:#}");
                 ExitCode::from(2)
+            }
+        },
+        Command::Keygen { out } => match plugrig::statement::keygen(&out) {
+            Ok((secret, public)) => {
+                println!(
+                    "plugrig: secret key {}, public key {}",
+                    secret.display(),
+                    public.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("plugrig: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Verify { dir, key, rig } => match plugrig::statement::verify(&dir, &key, rig.as_deref()) {
+            Ok(v) => {
+                println!(
+                    "plugrig: statement verified: {} for {}, {} files as signed",
+                    v.result, v.subject, v.files
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("plugrig: verification FAILED: {e:#}");
+                ExitCode::FAILURE
             }
         },
         Command::Coverage { features } => {
@@ -305,6 +357,7 @@ fn main() -> ExitCode {
             retries,
             quarantine,
             keep_secrets,
+            statement,
             features,
         } => {
             let opts = RunOptions {
@@ -318,6 +371,7 @@ fn main() -> ExitCode {
                 retries,
                 quarantine,
                 keep_secrets,
+                statement,
             };
             let (loaded, request) = match load_with_place(&opts.rig, place.as_deref()) {
                 Ok(r) => r,

@@ -50,6 +50,9 @@ pub struct RunOptions {
     /// Keep the broker and WiFi passwords in the reports, the terminal and the captures
     /// (by default they are redacted: `redact`).
     pub keep_secrets: bool,
+    /// Sign a statement of the verdicts (`statement`) with the Ed25519 secret key at this
+    /// path, into the report directory (needs `report`).
+    pub statement: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -66,6 +69,7 @@ impl RunOptions {
             retries: 0,
             quarantine: None,
             keep_secrets: false,
+            statement: None,
         }
     }
 }
@@ -294,6 +298,16 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         .transpose()?;
     // Read before the first packet: a malformed quarantine file stops the run now.
     let quarantine = quarantine_of(&opts, &rig)?;
+    if let Some(key) = &opts.statement {
+        if opts.report.is_none() {
+            return Err(Usage(
+                "--statement needs --report DIR: the statement covers the report's files".into(),
+            )
+            .into());
+        }
+        // A key that cannot be read stops the run now, not after it.
+        crate::statement::read_secret_key(key).map_err(|e| Usage(format!("--statement: {e:#}")))?;
+    }
     let rig_name = rig.file.rig.name.clone();
     let wall_clock_start = std::time::SystemTime::now();
     let mut firmware = None;
@@ -539,6 +553,19 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
             .with_context(|| format!("appending run {id} to the ledger {}", ledger.dest))?;
         summary.ledger_time = appending.elapsed();
         summary.ledger_run = Some(id.clone());
+    }
+    if let (Some(key), Some(dir)) = (&opts.statement, &opts.report) {
+        let path = crate::statement::write(
+            &crate::statement::Inputs {
+                report_dir: dir,
+                records: &summary.records,
+                advisory_profile,
+                dut: &dut,
+                provenance: &provenance,
+            },
+            key,
+        )?;
+        println!("plugrig: signed statement {}", path.display());
     }
     Ok(summary)
 }

@@ -321,6 +321,7 @@ port = "/dev/plugrig-no-meter-port"
         retries: 0,
         quarantine: None,
         keep_secrets: false,
+        statement: None,
     })
     .await;
     let Err(e) = run else {

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         retries: 0,
         quarantine: None,
         keep_secrets: false,
+        statement: None,
     };
     match rt.block_on(runner::run(opts)) {
         Ok(s) => {

@@ -89,6 +89,7 @@ fn every_fault_is_caught_by_a_scenario_naming_the_broken_rule() {
             retries: 0,
             quarantine: None,
             keep_secrets: false,
+            statement: None,
         };
         let s = rt.block_on(runner::run(opts)).expect("the run starts");
         let named = s.failed_rules.iter().any(|r| r == rule);

@@ -28,6 +28,7 @@ fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
         retries: 0,
         quarantine: None,
         keep_secrets: false,
+        statement: None,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (1, 1, 0), "{s:?}");
     assert!(!s.ok());
@@ -49,6 +50,7 @@ fn a_tag_expression_selects_scenarios() {
         retries: 0,
         quarantine: None,
         keep_secrets: false,
+        statement: None,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (3, 0, 0), "{s:?}");
 }
@@ -99,6 +101,7 @@ fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
         retries: 0,
         quarantine: None,
         keep_secrets: false,
+        statement: None,
     });
     // The two reference-meter scenarios skip; the units check by physics, the cadence,
     // relay-off and device_type-0 scenarios run without a meter.
@@ -128,6 +131,7 @@ fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
         retries: 0,
         quarantine: None,
         keep_secrets: false,
+        statement: None,
     });
     assert_eq!((s.passed, s.failed, s.skipped), (2, 0, 0), "{s:?}");
 }

@@ -64,6 +64,14 @@ impl App {
                     Ok(MqEvent::Incoming(Packet::SubAck(s))) => {
                         let _ = ack_tx.send(s.pkid);
                     }
+                    // A message delivered with the retain flag is the broker's copy of an
+                    // earlier one (a broker clears the flag on live forwards, MQTT 3.1.1
+                    // 3.3.1.3): marked on the timeline, never counted as this scenario's.
+                    Ok(MqEvent::Incoming(Packet::Publish(p))) if p.retain => tl.push(Event::Note(format!(
+                        "app<- {} {} (delivered as retained: an earlier message, not this scenario's)",
+                        p.topic,
+                        String::from_utf8_lossy(&p.payload)
+                    ))),
                     Ok(MqEvent::Incoming(Packet::Publish(p))) => tl.push(Event::AppReceived {
                         topic: p.topic.clone(),
                         payload: String::from_utf8_lossy(&p.payload).into_owned(),

@@ -75,6 +75,33 @@ fn plugrig_image(_: &std::path::Path) -> String {
     )
 }
 
+/// Every publish retained: the broker hands the next scenario's app client the last
+/// message of each topic from the scenario before (one plug serves the whole run), which
+/// the harness must mark as retained and never count as that scenario's.
+#[test]
+fn publishes_with_the_retain_flag() {
+    let s = run_variation(
+        "retain",
+        &[],
+        &plugrig_image,
+        "@switch or @metering or @rule-delay-cancel-new or @rule-session-subscribe",
+        false,
+    );
+    // The retained copies did reach the app, and were set aside.
+    let marked = s
+        .records
+        .iter()
+        .flat_map(|r| &r.world.timeline)
+        .filter(
+            |e| matches!(&e.event, plugrig::timeline::Event::Note(n) if n.contains("delivered as retained")),
+        )
+        .count();
+    assert!(
+        marked > 0,
+        "no retained copy reached the app: the variation tested nothing"
+    );
+}
+
 #[test]
 fn five_separate_subscribes() {
     run_variation(

@@ -1,5 +1,5 @@
 //! The whole suite, black box, on the virtual bench (network namespaces via `ip netns`, so
-//! root): a stand-in plug (plug-sim with all seven conformant variations) at its real AP
+//! root): a stand-in plug (plug-sim with all eight conformant variations) at its real AP
 //! address 192.168.4.1:8266 and home address 10.77.0.2 in the plug namespace, and the
 //! `plugrig` CLI in the rig namespace (10.77.0.1) driving it as `kind = "external"`: the
 //! wire tap, the update server and the DNS server (port 53) on the rig's home address, the
@@ -20,7 +20,7 @@ use netns::{Ns, VirtualBench, AP_PORT, PLUG_AP, PLUG_HOME, RIG_HOME};
 use standin::{plug_sim_binary, StandIn};
 
 /// plug-core's conformant variations, all at once (`firmware/core/src/variations.rs`).
-const VARIATIONS: [&str; 7] = [
+const VARIATIONS: [&str; 8] = [
     "split-subscribe",
     "vendor-image",
     "console-format",
@@ -28,6 +28,7 @@ const VARIATIONS: [&str; 7] = [
     "oversize-close",
     "bare-error-reply",
     "slow-tick",
+    "retain",
 ];
 
 /// The scenarios this rig cannot run, by capability: (scenario, the capabilities named).

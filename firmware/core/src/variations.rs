@@ -33,9 +33,12 @@ pub enum Variation {
     /// The countdown ticks every 1.03 s (within the 1 s +- 0.2 s tolerance), each message
     /// the true remaining time rounded up, so values may skip (27, then 25).
     SlowTick,
+    /// Every publish carries the retain flag (the notes do not forbid it): the broker keeps
+    /// the last message of each topic and hands it to the next subscriber.
+    Retain,
 }
 
-pub const ALL: [(Variation, &str); 7] = [
+pub const ALL: [(Variation, &str); 8] = [
     (Variation::SplitSubscribe, "split-subscribe"),
     (Variation::VendorImage, "vendor-image"),
     (Variation::ConsoleFormat, "console-format"),
@@ -43,6 +46,7 @@ pub const ALL: [(Variation, &str); 7] = [
     (Variation::OversizeClose, "oversize-close"),
     (Variation::BareErrorReply, "bare-error-reply"),
     (Variation::SlowTick, "slow-tick"),
+    (Variation::Retain, "retain"),
 ];
 
 impl Variation {

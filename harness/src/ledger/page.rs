@@ -15,7 +15,7 @@ table{border-collapse:collapse}td,th{padding:2px 6px;text-align:left;vertical-al
 table.runs td,table.rules td{border-bottom:1px solid #eee}\
 table.strips td.cell{width:14px;padding:0;text-align:center;font:11px monospace;color:#fff}\
 td.P{background:#2e8b3a}td.R{background:#c9a400}td.F{background:#c62828}td.E{background:#6a1b9a}\
-td.S{background:#9e9e9e}td.N{background:#fff;color:#bbb}\
+td.S{background:#9e9e9e}td.N{background:#fff;color:#bbb}td.quarantined{outline:2px dashed #555;outline-offset:-3px}\
 th.run{font:10px monospace;writing-mode:vertical-rl;transform:rotate(180deg);padding:2px 0}\
 .badge{display:inline-block;padding:0 6px;border-radius:8px;font-size:12px;color:#fff}\
 .stable{background:#2e8b3a}.flaky{background:#c9a400}.broken{background:#c62828}\
@@ -131,7 +131,7 @@ fn strips(h: &mut String, runs: &[LedgerRun], hs: &[ScenarioHistory]) {
     let count = |name: &str| hs.iter().filter(|x| x.class.name() == name).count();
     let _ = writeln!(
         h,
-        "<section id=\"scenarios\"><h2>Scenarios</h2>\n<p>{} stable, {} flaky (both outcomes on the same firmware image and rig), {} broken (failing on every run since one). Cells: P passed, R passed after a retry, F failed, E the rig's failure, S skipped, blank not run.</p>",
+        "<section id=\"scenarios\"><h2>Scenarios</h2>\n<p>{} stable, {} flaky (both outcomes on the same firmware image and rig), {} broken (failing on every run since one). Cells: P passed, R passed after a retry, F failed, E the rig's failure, S skipped, blank not run; a dashed cell was quarantined.</p>",
         count("stable"),
         count("flaky"),
         count("broken")
@@ -166,14 +166,25 @@ fn strips(h: &mut String, runs: &[LedgerRun], hs: &[ScenarioHistory]) {
                         .or(c.failure.as_deref())
                         .and_then(|f| f.lines().next())
                         .unwrap_or("");
+                    let quarantined = c
+                        .quarantine
+                        .as_deref()
+                        .map(|q| format!(" [quarantined: {q}]"))
+                        .unwrap_or_default();
                     let _ = write!(
                         h,
-                        "<td class=\"cell {0}\" title=\"{1}: {2} ({3} attempts) {4}\">{0}</td>",
+                        "<td class=\"cell {0}{5}\" title=\"{1}: {2} ({3} attempts) {4}{6}\">{0}</td>",
                         c.letter(),
                         escape(r.short_id()),
                         escape(&c.outcome),
                         c.attempts,
-                        escape(why)
+                        escape(why),
+                        if c.quarantine.is_some() {
+                            " quarantined"
+                        } else {
+                            ""
+                        },
+                        escape(&quarantined)
                     );
                 }
                 None => h.push_str("<td class=\"cell N\"></td>"),

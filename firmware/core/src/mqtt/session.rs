@@ -421,6 +421,18 @@ impl Session {
         payload: &[u8],
         qos: u8,
     ) -> Result<(), PublishError> {
+        self.publish_with(now, topic, payload, qos, false)
+    }
+
+    /// As [`Session::publish`], with the retain flag as given.
+    pub fn publish_with(
+        &mut self,
+        now: Instant,
+        topic: &str,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+    ) -> Result<(), PublishError> {
         if !self.is_up() {
             return Err(PublishError::NotConnected);
         }
@@ -433,7 +445,7 @@ impl Session {
         let packet = Packet::Publish(Publish {
             dup: false,
             qospid,
-            retain: false,
+            retain,
             topic_name: topic,
             payload,
         });

@@ -138,3 +138,16 @@ fn a_split_packet_is_reassembled() {
     s.handle_data(t0, &ack[1..]);
     assert!(s.is_up());
 }
+
+#[test]
+fn the_retain_flag_is_set_only_when_asked() {
+    let t0 = Instant::ZERO;
+    let mut s = Session::new(cfg(true), NetTiming::default());
+    up(&mut s, t0, false);
+    s.publish(t0, "a/b", b"x", 0).unwrap();
+    s.publish_with(t0, "a/b", b"y", 1, true).unwrap();
+    let out = sent(&mut s);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0][0], 0x30, "PUBLISH QoS 0, no retain");
+    assert_eq!(out[1][0], 0x33, "PUBLISH QoS 1 with retain");
+}

@@ -225,7 +225,8 @@ impl Plug {
         } else {
             st.mqtt.qos
         };
-        let res = st.session.publish(now, &topic, payload, qos);
+        let retain = self.variations.has(Variation::Retain);
+        let res = st.session.publish_with(now, &topic, payload, qos, retain);
         self.drain_session(now);
         match res {
             Ok(()) | Err(mqtt::PublishError::NotConnected) => {}

@@ -476,7 +476,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         let today = crate::quarantine::today(std::time::SystemTime::now());
         q.apply(&mut summary.records, &dut, today);
         summary.quarantine_expired = q.expired(today);
-        if let (Some((l, id)), Some(q)) = (&ledger, &quarantine) {
+        if let Some((l, id)) = &ledger {
             mark_ready_to_release(l, id, &rig_name, q, &mut summary.records).await?;
         }
     }
@@ -948,7 +948,8 @@ async fn run_pass(
             Err(e) => e,
         };
         let mut u = unmet_w.lock().unwrap_or_else(|p| p.into_inner());
-        u.push(format!("{}: {} ({why})", f.name, s.name));
+        let kind = crate::statement::not_judged(&why).name();
+        u.push(format!("[{kind}] {}: {} ({why})", f.name, s.name));
         recorder_w.scenario(ScenarioRecord {
             key: record::key(f, s),
             feature_name: f.name.clone(),

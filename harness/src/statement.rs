@@ -138,6 +138,16 @@ impl RuleOutcome {
 /// applicable to the plug. Every other missing capability is the rig's.
 const PLUG_CLAIMS: &[&str] = &["power_monitoring", "tls", "ota_other_target"];
 
+/// Why a scenario the rig skipped was not judged: not applicable (the plug does not claim
+/// what it needs) or not checkable (the rig lacks it).
+pub fn not_judged(skip_reason: &str) -> RuleOutcome {
+    if not_applicable(skip_reason) {
+        RuleOutcome::NotApplicable
+    } else {
+        RuleOutcome::NotCheckable
+    }
+}
+
 /// Whether a skipped scenario was skipped for what the plug does not claim.
 fn not_applicable(skip_reason: &str) -> bool {
     skip_reason

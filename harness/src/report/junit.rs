@@ -127,11 +127,10 @@ fn testcase(out: &mut String, s: &ScenarioRecord, rig: &Rig, dut: &DutIdentity, 
             system_out(out, s);
         }
         Outcome::Skipped => {
-            let why = s
-                .skip_reason
-                .clone()
-                .or_else(|| s.steps.iter().find_map(|st| st.error.clone()))
-                .unwrap_or_default();
+            let why = match &s.skip_reason {
+                Some(r) => format!("{}: {r}", crate::statement::not_judged(r).name()),
+                None => s.steps.iter().find_map(|st| st.error.clone()).unwrap_or_default(),
+            };
             let _ = writeln!(out, r#"      <skipped message="{}"/>"#, esc(&why));
         }
         Outcome::Failed => {

@@ -624,9 +624,17 @@ fn skipped(h: &mut String, run: &RunRecord) {
     if list.is_empty() {
         return;
     }
-    h.push_str("<section id=\"skipped\">\n<h2>Skipped scenarios</h2>\n<table class=\"skips\">\n<thead><tr><th>feature</th><th>scenario</th><th>why</th></tr></thead>\n<tbody>\n");
+    h.push_str("<section id=\"skipped\">\n<h2>Skipped scenarios</h2>\n<table class=\"skips\">\n<thead><tr><th>feature</th><th>scenario</th><th>not judged because</th><th>why</th></tr></thead>\n<tbody>\n");
     for i in list {
         let s = &run.scenarios[i];
+        // The rig's skip says whether the plug does not claim it or the rig cannot check it.
+        let kind = match &s.skip_reason {
+            Some(r) => match crate::statement::not_judged(r) {
+                crate::statement::RuleOutcome::NotApplicable => "not applicable: the plug does not claim it",
+                _ => "not checkable on this rig",
+            },
+            None => "no step definition",
+        };
         let why = s.skip_reason.clone().unwrap_or_else(|| {
             s.steps
                 .iter()
@@ -636,7 +644,7 @@ fn skipped(h: &mut String, run: &RunRecord) {
         });
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td><a href=\"#{}\">{}</a></td><td>{}</td></tr>",
+            "<tr><td>{}</td><td><a href=\"#{}\">{}</a></td><td>{kind}</td><td>{}</td></tr>",
             escape(&s.feature_name),
             anchor(i),
             escape(&s.name),

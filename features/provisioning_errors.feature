@@ -179,6 +179,12 @@ Feature: Bad provisioning input gets the documented code, and the plug keeps ser
     When the app sends the device information request split over two writes
     Then the reply has code 0 and header 4001
 
+  @rule-ap-reply-bytes
+  Scenario: Every reply is one JSON object of at most 1024 bytes with no NUL byte
+    When the app requests the device information
+    And the app sends the broker configuration with host set to ""
+    Then every AP reply was at most 1024 bytes with no NUL byte
+
   @profile @rule-ap-framing
   Scenario: A trailing newline is tolerated
     When the app sends the device information request with a trailing newline

@@ -14,6 +14,9 @@ use tokio::net::TcpStream;
 
 use crate::timeline::{Event, Timeline};
 
+/// How the timeline notes a reply that breaks `ap-reply-bytes` (its scenario fails on it).
+pub const REPLY_BYTES_BROKEN: &str = "ap-reply-bytes broken";
+
 pub struct ApLink {
     stream: TcpStream,
     timeline: Arc<Timeline>,
@@ -127,7 +130,8 @@ impl ApLink {
     }
 
     /// Reads one reply object: the end is found by parsing [profile], a trailing newline
-    /// or NUL is tolerated.
+    /// or NUL is tolerated. A reply that breaks `ap-reply-bytes` (a NUL byte, over
+    /// REPLY_MAX bytes) is noted on the timeline ([`REPLY_BYTES_BROKEN`]), not refused.
     pub async fn read_reply(&mut self, within: Duration) -> anyhow::Result<Reply> {
         let deadline = tokio::time::Instant::now() + within;
         let mut buf = Vec::new();
@@ -139,14 +143,20 @@ impl ApLink {
                 let mut it = serde_json::Deserializer::from_str(trimmed).into_iter::<Value>();
                 match it.next() {
                     Some(Ok(_)) => {
+                        // The reply's bytes are a rule of their own (`ap-reply-bytes`),
+                        // judged by its scenario from these notes: the transport only looks,
+                        // so a plug that breaks it still gets judged on everything else.
                         if buf.contains(&0) {
-                            bail!("the reply contains a NUL byte, where the Android app stops reading: {trimmed:?}");
+                            self.timeline.push(Event::Note(format!(
+                                "{REPLY_BYTES_BROKEN}: the reply contains a NUL byte, where the Android app stops reading: {:?}",
+                                String::from_utf8_lossy(&buf)
+                            )));
                         }
                         if buf.len() > REPLY_MAX {
-                            bail!(
-                                "the reply is {} bytes; the app reads at most {REPLY_MAX}",
+                            self.timeline.push(Event::Note(format!(
+                                "{REPLY_BYTES_BROKEN}: the reply is {} bytes; the app reads at most {REPLY_MAX}",
                                 buf.len()
-                            );
+                            )));
                         }
                         self.timeline.push(Event::ApReceived(trimmed.to_string()));
                         return Reply::parse(trimmed);

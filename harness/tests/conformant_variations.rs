@@ -22,10 +22,13 @@ fn run_variation(
     advisory_profile: bool,
 ) -> Summary {
     let bin = plug_sim_binary();
-    let mut args: Vec<String> = ["--time-scale", "10", "--console", "pty", "--variant", variant]
+    let mut args: Vec<String> = ["--time-scale", "10", "--console", "pty"]
         .iter()
         .map(|s| s.to_string())
         .collect();
+    if !variant.is_empty() {
+        args.extend(["--variant".to_string(), variant.to_string()]);
+    }
     args.extend(plug_args.iter().map(|s| s.to_string()));
     let plug = StandIn::start(std::process::Command::new(&bin), &args);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -59,6 +62,10 @@ fn run_variation(
         started.elapsed().as_secs_f64()
     );
     drop(plug);
+    if variant.is_empty() {
+        // A faulty stand-in: the caller judges.
+        return s;
+    }
     assert_eq!(
         s.failed, s.advisory_failed,
         "{variant}: a conformant plug failed: {s:?}"
@@ -99,6 +106,27 @@ fn publishes_with_the_retain_flag() {
     assert!(
         marked > 0,
         "no retained copy reached the app: the variation tested nothing"
+    );
+}
+
+/// A plug whose AP replies end in a NUL byte breaks `ap-reply-bytes` [app]. The strategy
+/// only looks (is it in AP mode?) and the AP link only notes the break, so that rule's
+/// scenario fails, by name, and every other provisioning scenario is still judged, and
+/// passes.
+#[test]
+fn a_plug_whose_replies_end_in_nul_fails_that_rule_alone() {
+    let s = run_variation(
+        "",
+        &["--fault", "nul-terminated-replies"],
+        &plugrig_image,
+        "@provisioning",
+        false,
+    );
+    assert_eq!(s.failed_rules, ["ap-reply-bytes"], "{s:?}");
+    assert_eq!(s.failed, 1, "{s:?}");
+    assert!(
+        s.passed >= 20,
+        "the rest of the provisioning scenarios were judged: {s:?}"
     );
 }
 

@@ -49,6 +49,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("ota-keeps-version", "@rule-ota-r1", "ota-r1"),
     ("voltage-in-volts", "@rule-electricity-units", "electricity-units"),
     ("plain-under-tls", "@rule-tls-no-clear", "tls-no-clear"),
+    ("nul-terminated-replies", "@errors", "ap-reply-bytes"),
     // Wrong units show by physics too, without the reference meter.
     (
         "power-in-deciwatts",

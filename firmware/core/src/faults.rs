@@ -46,9 +46,11 @@ pub enum Fault {
     /// Under connect_mode 1 the plug speaks MQTT in clear, without TLS. The board applies
     /// it: it is the board that opens the broker socket (see plug-sim's `mqtt_link`).
     PlainUnderTls,
+    /// Every AP reply ends in a 0x00 byte, where the Android app stops reading [app].
+    NulTerminatedReplies,
 }
 
-pub const ALL: [(Fault, &str); 19] = [
+pub const ALL: [(Fault, &str); 20] = [
     (Fault::NoCancelOnSwitch, "no-cancel-on-switch"),
     (Fault::PowerInDeciwatts, "power-in-deciwatts"),
     (Fault::WrongOrderCode, "wrong-order-code"),
@@ -68,6 +70,7 @@ pub const ALL: [(Fault, &str); 19] = [
     (Fault::OtaKeepsVersion, "ota-keeps-version"),
     (Fault::VoltageInVolts, "voltage-in-volts"),
     (Fault::PlainUnderTls, "plain-under-tls"),
+    (Fault::NulTerminatedReplies, "nul-terminated-replies"),
 ];
 
 impl Fault {

@@ -50,6 +50,7 @@ pub const RULES: &[Rule] = &[
     r("ap-client-id", App, "the optional clientId of 4002 is the client id the plug connects with"),
     r("ap-4001-any-time", Profile, "4001 is answered at any time, and does not undo an accepted 4002"),
     r("ap-extra-fields", Profile, "unknown extra fields in a known command are ignored"),
+    r("ap-reply-bytes", App, "a reply is one JSON object of at most 1024 bytes with no 0x00 byte (the Android app stops reading there)"),
     r("ap-framing", Profile, "the end of a request is found by parsing: split writes and a trailing newline are fine"),
     r("ap-robust", Profile, "garbage, oversized input and idle or half-open clients do not wedge the AP socket"),
     r("ap-join", Spec, "after 4002 then 4003 the plug leaves AP mode and connects to the broker"),

@@ -265,3 +265,32 @@ async fn still_serves(w: &mut PlugWorld) -> anyhow::Result<()> {
     w.ap = Some(link);
     Ok(())
 }
+
+/// `ap-reply-bytes` [app]: every reply the plug gave in this scenario was one JSON object
+/// of at most 1024 bytes with no 0x00 byte. The AP link notes each reply that is not
+/// (`ap_link::REPLY_BYTES_BROKEN`) and otherwise reads on, so that only this rule's
+/// scenario fails on such a plug.
+#[then("every AP reply was at most 1024 bytes with no NUL byte")]
+async fn replies_are_clean(w: &mut PlugWorld) -> anyhow::Result<()> {
+    use crate::timeline::Event;
+    let seen = w.timeline.snapshot();
+    let replies = seen
+        .iter()
+        .filter(|e| matches!(e.event, Event::ApReceived(_)))
+        .count();
+    ensure!(replies > 0, "no AP reply to judge");
+    let broken: Vec<&str> = seen
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Note(n) if n.starts_with(crate::ap_link::REPLY_BYTES_BROKEN) => Some(n.as_str()),
+            _ => None,
+        })
+        .collect();
+    ensure!(
+        broken.is_empty(),
+        "{} of {replies} replies broke ap-reply-bytes:\n{}",
+        broken.len(),
+        broken.join("\n")
+    );
+    Ok(())
+}

@@ -164,9 +164,14 @@ fn reply(env: &Env, code: Code, header: Option<i64>) -> Reply {
     let identity = (code == Code::Ok && header == Some(provisioning::DEVICE_INFO)).then_some(env.id);
     // Without a parsed header, `result` may be left out (PROTOCOL-NOTES, reply envelope).
     let bare = header.is_none() && code != Code::Ok && env.variations.has(Variation::BareErrorReply);
-    if bare {
+    let mut out = if bare {
         provisioning::bare_reply(code)
     } else {
         provisioning::reply(code, header, identity)
+    };
+    if env.faults.has(Fault::NulTerminatedReplies) {
+        // Full only past REPLY_MAX, which no reply reaches.
+        let _ = out.push(0);
     }
+    out
 }

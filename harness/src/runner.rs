@@ -336,8 +336,6 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         });
     }
     println!("plugrig: {}", rig.file.dut.describe());
-    let concurrency = rig.file.dut.concurrency(rig.file.run.concurrency);
-    let caps = rig.file.capabilities();
     let advisory_profile = opts.advisory_profile || rig.file.run.advisory_profile;
     if advisory_profile {
         println!("plugrig: [profile] rules are advisory: their failures are reported, not counted");
@@ -431,16 +429,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
     // Each input's records, for its JUnit and Cucumber JSON files.
     let mut inputs: Vec<(String, std::ops::Range<usize>)> = Vec::new();
     for input in &features {
-        let one = run_input(
-            input,
-            &filter,
-            opts.report.as_deref(),
-            concurrency,
-            &caps,
-            passes,
-            &ctx,
-            &secrets,
-        );
+        let one = run_input(input, &filter, opts.report.as_deref(), passes, &ctx, &secrets);
         let s = tokio::select! {
             s = CONTEXT.scope(ctx.clone(), one) => s?,
             why = ctx.stopped() => {
@@ -748,12 +737,13 @@ async fn run_input(
     input: &Path,
     filter: &Option<TagOperation>,
     report: Option<&Path>,
-    concurrency: usize,
-    caps: &[Capability],
     passes: Passes,
     ctx: &Arc<RunContext>,
     secrets: &crate::redact::Secrets,
 ) -> anyhow::Result<InputResult> {
+    let file = &ctx.rig.file;
+    let concurrency = file.dut.concurrency(file.run.concurrency);
+    let caps = file.capabilities();
     let boot = ctx.console.boot.clone();
     let mut attempts: std::collections::BTreeMap<ScenarioKey, Vec<(u32, ScenarioRecord)>> =
         Default::default();

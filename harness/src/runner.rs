@@ -141,14 +141,14 @@ impl std::fmt::Debug for Summary {
 }
 
 impl Summary {
-    /// Every selected scenario ran and passed, and at least one ran.
+    /// Every selected scenario ran and passed (quarantined ones aside), and at least one ran.
     pub fn ok(&self) -> bool {
         self.failed == self.advisory_failed
             && self.quarantine_expired.is_empty()
             && self.skipped == 0
             && self.parsing_errors == 0
             && self.hook_errors == 0
-            && self.passed > 0
+            && self.passed + self.quarantined > 0
     }
 
     /// The exit code (`exit`): 1 when the plug failed, 125 when the run could not judge

@@ -362,7 +362,7 @@ fn exit_codes_suit_git_bisect() {
     let plugrig = env!("CARGO_BIN_EXE_plugrig");
     // The plug could not be built or started: no verdict, 125 ("skip" to git bisect).
     let out = std::process::Command::new(plugrig)
-        .args(["run", "--tags", "@rule-switch-echo"])
+        .args(["run", "--tags", "@rule-switch-on-change"])
         .env("PLUGRIG_SIM_BIN", dir.path().join("no-such-plug-sim"))
         .output()
         .expect("plugrig runs");

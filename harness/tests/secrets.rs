@@ -36,12 +36,25 @@ fn holding(dir: &Path, secret: &str) -> Vec<String> {
         .collect()
 }
 
-/// `plugrig run` on a plug that fails provisioning scenarios (their errors print the AP
-/// exchange), into `out`; returns the exit code and the terminal's text.
-fn run(rig: &Path, out: &Path, keep: bool) -> (Option<i32>, String) {
+/// A scenario that fails waiting, so that its error carries the timeline's tail with the
+/// 4002 (and its password) in it.
+const FAILING: &str = "Feature: A failing step's timeline
+  Scenario: A plug given a broker but no network does not connect
+    Given a factory-fresh plug
+    When the app sends the broker configuration with qos set to 1
+    Then the plug connects to the broker within 1 s
+";
+
+/// `plugrig run` of the provisioning features on a plug that fails some of them, and of
+/// `FAILING`, into `out`; returns the exit code and the terminal's text.
+fn run(rig: &Path, failing: &Path, out: &Path, keep: bool) -> (Option<i32>, String) {
+    let features = runner::workspace_dir().join("features");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_plugrig"));
-    cmd.args(["run", "--tags", "@provisioning", "--rig"])
+    cmd.args(["run", "--tags", "@provisioning or @secrets", "--rig"])
         .arg(rig)
+        .arg(features.join("provisioning.feature"))
+        .arg(features.join("provisioning_errors.feature"))
+        .arg(failing)
         .arg("--report")
         .arg(out)
         .arg("--history")
@@ -76,9 +89,11 @@ fn secrets_stay_out_of_everything_a_run_leaves_unless_kept() {
         ),
     )
     .expect("write rig");
+    let failing = dir.path().join("failing.feature");
+    std::fs::write(&failing, format!("@secrets\n{FAILING}")).expect("write feature");
 
     let redacted = dir.path().join("redacted");
-    let (code, terminal) = run(&rig, &redacted, false);
+    let (code, terminal) = run(&rig, &failing, &redacted, false);
     assert_eq!(code, Some(1), "the fault fails scenarios:\n{terminal}");
     for secret in [BROKER_PASSWORD, WIFI_PASSWORD] {
         assert_eq!(
@@ -93,13 +108,18 @@ fn secrets_stay_out_of_everything_a_run_leaves_unless_kept() {
         html.contains(plugrig::redact::REDACTED),
         "the HTML says where a secret was"
     );
-    for f in ["features.junit.xml", "features.cucumber.json", "verdict.txt"] {
+    for f in [
+        "failing.junit.xml",
+        "failing.cucumber.json",
+        "provisioning_errors.junit.xml",
+        "verdict.txt",
+    ] {
         assert!(redacted.join(f).exists(), "{f} written");
     }
 
     // Kept on request: the same run shows them, so the check above could fail.
     let kept = dir.path().join("kept");
-    let (code, terminal) = run(&rig, &kept, true);
+    let (code, terminal) = run(&rig, &failing, &kept, true);
     assert_eq!(code, Some(1));
     let html = std::fs::read_to_string(kept.join("index.html")).expect("html");
     assert!(html.contains(BROKER_PASSWORD) && html.contains(WIFI_PASSWORD));

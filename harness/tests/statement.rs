@@ -70,7 +70,7 @@ fn a_statement_is_verified_and_every_edit_is_named() {
     let report = dir.path().join("report");
     let rig = runner::default_rig();
     let summary = run(RunOptions {
-        tags: Some("@rule-switch-echo or @rule-electricity-format".into()),
+        tags: Some("@rule-switch-on-change or @rule-electricity-units".into()),
         report: Some(report.clone()),
         statement: Some(prefix.clone()),
         ..RunOptions::new(rig.clone())
@@ -110,7 +110,7 @@ fn a_statement_is_verified_and_every_edit_is_named() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        passed.contains(&"switch-echo") && passed.contains(&"electricity-format"),
+        passed.contains(&"switch-on-change") && passed.contains(&"electricity-units"),
         "{passed:?}"
     );
     assert_eq!(p["failedTests"].as_array().map(Vec::len), Some(0));
@@ -245,7 +245,7 @@ fn a_rule_not_judged_says_why() {
         "{:?}",
         s0.records.iter().map(|r| &r.skip_reason).collect::<Vec<_>>()
     );
-    assert_eq!(o.get("switch-echo"), Some(&RuleOutcome::NotSelected));
+    assert_eq!(o.get("switch-on-change"), Some(&RuleOutcome::NotSelected));
     // A rig without a reference meter: not checkable.
     let no_meter = rig_with(dir.path(), "nometer.toml", |t| {
         let at = t

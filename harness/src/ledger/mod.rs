@@ -74,6 +74,17 @@ impl Ledger {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let (url, postgres) = url_of(dest);
         let shown = redacted(dest);
+        // A SQLite file's directory is made as the file is (`--history reports/ledger.db`
+        // before the run has made `reports`).
+        if !postgres && !dest.starts_with("sqlite:") {
+            if let Some(dir) = std::path::Path::new(dest)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the ledger's directory {}", dir.display()))?;
+            }
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))

@@ -196,7 +196,10 @@ impl Totals {
     }
 
     fn ok(&self) -> bool {
-        self.failed == self.advisory && self.skipped == 0 && self.passed > 0 && self.expired == 0
+        self.failed == self.advisory
+            && self.skipped == 0
+            && self.passed + self.quarantined > 0
+            && self.expired == 0
     }
 }
 

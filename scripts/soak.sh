@@ -5,6 +5,10 @@
 #   SOAK_STRESS=1 scripts/soak.sh 50               the same with stress-ng --cpu 2 beside it
 #   SOAK_BIN_DIR=DIR scripts/soak.sh N             with plugrig and plug-sim from DIR
 #
+# plugrig finds the default rig and features/ through the workspace it was built in: to
+# soak a frozen copy while the tree changes, name them too, e.g.
+#   SOAK_BIN_DIR=/frozen/bin scripts/soak.sh 200 --rig /frozen/rigs/sim.toml /frozen/features
+#
 # Builds once (release), then runs `plugrig run --report DIR` N times (default rig unless
 # --rig is given). Prints a line per run (exit code, closing line, wall time) and at the end
 # the counts, the wall times (min / median / max) and every failed scenario of every run

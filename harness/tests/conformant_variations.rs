@@ -53,8 +53,13 @@ fn run_variation(
             ..RunOptions::new(path)
         }))
         .expect("the run starts");
+    let label = if variant.is_empty() {
+        format!("stand-in {}", plug_args.join(" "))
+    } else {
+        format!("variation {variant}")
+    };
     println!(
-        "variation {variant}: {} passed, {} failed ({} advisory), {} skipped in {:.1} s",
+        "{label}: {} passed, {} failed ({} advisory), {} skipped in {:.1} s",
         s.passed,
         s.failed,
         s.advisory_failed,

@@ -173,37 +173,17 @@ impl Summary {
 
     /// The closing line, in the form CI readers look for.
     pub fn line(&self) -> String {
-        let advisory = if self.advisory_failed > 0 {
-            format!(
-                " ({} of them [profile] only, advisory: not counted)",
-                self.advisory_failed
-            )
-        } else {
-            String::new()
-        };
-        let rig = self.failures.iter().filter(|f| f.rig_failure.is_some()).count();
-        let rig = if rig > 0 {
-            format!(" ({rig} of them the rig's failure, not the plug's)")
-        } else {
-            String::new()
-        };
-        let flaky = if self.flaky_passes > 0 {
-            format!(" ({} of them after a retry: flaky)", self.flaky_passes)
-        } else {
-            String::new()
-        };
-        let quarantined = if self.quarantined > 0 {
-            format!(
-                "; {} quarantined ({} of them failed)",
-                self.quarantined, self.quarantined_failed
-            )
-        } else {
-            String::new()
-        };
-        format!(
-            "conformance: {} passed{flaky}, {} failed{advisory}{rig}, {} skipped{quarantined}",
-            self.passed, self.failed, self.skipped
-        )
+        crate::report::closing_line::ClosingCounts {
+            passed: self.passed,
+            flaky: self.flaky_passes,
+            failed: self.failed,
+            advisory: self.advisory_failed,
+            rig: self.failures.iter().filter(|f| f.rig_failure.is_some()).count(),
+            skipped: self.skipped,
+            quarantined: self.quarantined,
+            quarantined_failed: self.quarantined_failed,
+        }
+        .line()
     }
 
     /// The failures in two sections: those that fail the run, and the advisory ones.
@@ -298,16 +278,19 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         .transpose()?;
     // Read before the first packet: a malformed quarantine file stops the run now.
     let quarantine = quarantine_of(&opts, &rig)?;
-    if let Some(key) = &opts.statement {
-        if opts.report.is_none() {
+    // The signing key is read now: one that cannot be read stops the run before it starts.
+    let statement_key = match &opts.statement {
+        Some(_) if opts.report.is_none() => {
             return Err(Usage(
                 "--statement needs --report DIR: the statement covers the report's files".into(),
             )
             .into());
         }
-        // A key that cannot be read stops the run now, not after it.
-        crate::statement::read_secret_key(key).map_err(|e| Usage(format!("--statement: {e:#}")))?;
-    }
+        Some(key) => {
+            Some(crate::statement::read_secret_key(key).map_err(|e| Usage(format!("--statement: {e:#}")))?)
+        }
+        None => None,
+    };
     let rig_name = rig.file.rig.name.clone();
     let wall_clock_start = std::time::SystemTime::now();
     let mut firmware = None;
@@ -543,7 +526,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         summary.ledger_time = appending.elapsed();
         summary.ledger_run = Some(id.clone());
     }
-    if let (Some(key), Some(dir)) = (&opts.statement, &opts.report) {
+    if let (Some(key), Some(dir)) = (&statement_key, &opts.report) {
         let path = crate::statement::write(
             &crate::statement::Inputs {
                 report_dir: dir,

@@ -316,10 +316,9 @@ pub fn envelope(statement: &Value, key: &SigningKey) -> anyhow::Result<Value> {
     }))
 }
 
-/// Writes `DIR/statement.json`, signed with the secret key at `key`.
-pub fn write(i: &Inputs<'_>, key: &Path) -> anyhow::Result<PathBuf> {
-    let key = read_secret_key(key)?;
-    let env = envelope(&statement(i)?, &key)?;
+/// Writes `DIR/statement.json`, signed with `key`.
+pub fn write(i: &Inputs<'_>, key: &SigningKey) -> anyhow::Result<PathBuf> {
+    let env = envelope(&statement(i)?, key)?;
     let path = i.report_dir.join(FILE);
     std::fs::write(&path, serde_json::to_vec_pretty(&env)?)
         .with_context(|| format!("writing {}", path.display()))?;

@@ -2,6 +2,7 @@
 //! run's record (every scenario with its steps, timeline and measurements), and the files
 //! written from it under `--report DIR`.
 
+pub mod closing_line;
 pub mod counter;
 pub mod cucumber_json;
 pub mod html;

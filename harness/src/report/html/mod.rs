@@ -168,31 +168,17 @@ impl Totals {
 
     /// As the run's closing line.
     fn line(&self) -> String {
-        let advisory = if self.advisory > 0 {
-            format!(
-                " ({} of them [profile] only, advisory: not counted)",
-                self.advisory
-            )
-        } else {
-            String::new()
-        };
-        let flaky = if self.flaky > 0 {
-            format!(" ({} of them after a retry: flaky)", self.flaky)
-        } else {
-            String::new()
-        };
-        let quarantined = if self.quarantined > 0 {
-            format!(
-                "; {} quarantined ({} of them failed)",
-                self.quarantined, self.quarantined_failed
-            )
-        } else {
-            String::new()
-        };
-        format!(
-            "conformance: {} passed{flaky}, {} failed{advisory}, {} skipped{quarantined}",
-            self.passed, self.failed, self.skipped
-        )
+        crate::report::closing_line::ClosingCounts {
+            passed: self.passed,
+            flaky: self.flaky,
+            failed: self.failed,
+            advisory: self.advisory,
+            rig: 0,
+            skipped: self.skipped,
+            quarantined: self.quarantined,
+            quarantined_failed: self.quarantined_failed,
+        }
+        .line()
     }
 
     fn ok(&self) -> bool {

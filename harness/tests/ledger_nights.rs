@@ -9,12 +9,15 @@
 
 #[path = "support/browser.rs"]
 mod browser;
+#[path = "support/intermittent.rs"]
+mod intermittent;
 #[path = "support/postgres.rs"]
 mod postgres;
 
 use std::path::Path;
 use std::time::Duration;
 
+use intermittent::draws_late_heartbeat;
 use plugrig::ledger::analysis::{self, Class};
 use plugrig::ledger::{Ledger, RunFilter};
 use plugrig::runner::{self, RunOptions};
@@ -23,15 +26,6 @@ const TAGS: &str = "@rule-switch-heartbeat or (@rule-electricity-accuracy and no
 const ACCURACY: &str = "Samples agree with the reference meter with the relay on";
 const HEARTBEAT: &str = "The heartbeat comes every 30 s";
 const SWITCHED: [bool; 6] = [false, false, true, true, false, false];
-
-/// plug-sim's draw for `late-heartbeat-sometimes` (firmware/sim/src/main.rs), 3 in 10.
-fn draws_late_heartbeat(seed: u64) -> bool {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    z % 10 < 3
-}
 
 /// Six seeds, one per night, whose draws fail the heartbeat on some nights and not on
 /// others, the same on nights 2 and 3 (so that their comparison shows the switched fault

@@ -12,11 +12,14 @@
 //!
 //! Ledgers on SQLite, and the retries also on a real PostgreSQL server (as `ledger_nights`).
 
+#[path = "support/intermittent.rs"]
+mod intermittent;
 #[path = "support/postgres.rs"]
 mod postgres;
 
 use std::path::{Path, PathBuf};
 
+use intermittent::draws_late_heartbeat;
 use plugrig::ledger::analysis::{self, Class};
 use plugrig::ledger::{Ledger, RunFilter};
 use plugrig::report::record::Outcome;
@@ -27,15 +30,6 @@ const HEARTBEAT: &str = "The heartbeat comes every 30 s";
 const ACCURACY: &str = "Samples agree with the reference meter with the relay on";
 const BOTH: &str = "@rule-switch-heartbeat or (@rule-electricity-accuracy and not @profile)";
 const ACCURACY_ONLY: &str = "@rule-electricity-accuracy and not @profile";
-
-/// plug-sim's draw for `late-heartbeat-sometimes` (firmware/sim/src/main.rs), 3 in 10.
-fn draws_late_heartbeat(seed: u64) -> bool {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    z % 10 < 3
-}
 
 /// The first seed whose draws for passes 1 and 2 are `first` and `second`.
 fn seed_drawing(first: bool, second: bool) -> u64 {

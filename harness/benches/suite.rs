@@ -73,6 +73,7 @@ async fn history_figures(
             rig_name: "sim".into(),
             rig_path: "rigs/sim.toml".into(),
             rig_sha256: "0".repeat(64),
+            declaration: None,
             firmware: Some(Firmware {
                 what: "plug-sim binary".into(),
                 path: "plug-sim".into(),

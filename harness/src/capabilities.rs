@@ -32,6 +32,9 @@ pub enum Capability {
     /// The DUT connects over TLS when provisioned with connect_mode 1 (the rig file claims
     /// it; a plug that refuses connect_mode 1 is then reported, not skipped).
     Tls,
+    /// The plug's declaration names its firmware (version, company or model), so that
+    /// firmware_infor can be checked against it.
+    DeclaredFirmware,
 }
 
 impl Capability {
@@ -50,6 +53,7 @@ impl Capability {
             "ota_other_target" => Ok(Capability::OtaOtherTarget),
             "rig_dns" => Ok(Capability::RigDns),
             "tls" => Ok(Capability::Tls),
+            "declared_firmware" => Ok(Capability::DeclaredFirmware),
             other => Err(format!("unknown capability tag @needs_{other}")),
         })
     }
@@ -68,6 +72,7 @@ impl Capability {
             Capability::OtaOtherTarget => "ota_other_target",
             Capability::RigDns => "rig_dns",
             Capability::Tls => "tls",
+            Capability::DeclaredFirmware => "declared_firmware",
         }
     }
 }

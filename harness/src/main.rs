@@ -30,6 +30,11 @@ enum Command {
         /// Rig file (TOML). Default: rigs/sim.toml, the simulated rig.
         #[arg(long)]
         rig: Option<PathBuf>,
+        /// The plug's declaration (TOML, e.g. plugs/plug-sim.toml): what the plug claims,
+        /// checked for consistency before the run and against the plug as it starts.
+        /// Default: the one the rig's `[dut] plug` names.
+        #[arg(long, value_name = "FILE")]
+        plug: Option<PathBuf>,
         /// Tag expression selecting scenarios, e.g. "@provisioning and not @errors".
         #[arg(long)]
         tags: Option<String>,
@@ -139,6 +144,9 @@ enum Command {
         /// The rig file the statement names, to check it too.
         #[arg(long)]
         rig: Option<PathBuf>,
+        /// The plug declaration the statement names, to check it too.
+        #[arg(long, value_name = "FILE")]
+        plug: Option<PathBuf>,
     },
     /// Rig commands.
     Rig {
@@ -243,7 +251,14 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Verify { dir, key, rig } => match plugrig::statement::verify(&dir, &key, rig.as_deref()) {
+        Command::Verify { dir, key, rig, plug } => match plugrig::statement::verify(
+            &dir,
+            &key,
+            plugrig::statement::Configuration {
+                rig: rig.as_deref(),
+                plug: plug.as_deref(),
+            },
+        ) {
             Ok(v) => {
                 println!(
                     "plugrig: statement verified: {} for {}, {} files as signed",
@@ -275,7 +290,7 @@ fn main() -> ExitCode {
             command: RigCommand::Check { rig, place },
         } => {
             let path = rig.unwrap_or_else(runner::default_rig);
-            let (loaded, request) = match load_with_place(&path, place.as_deref()) {
+            let (loaded, request) = match load_with_place(&path, None, place.as_deref()) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("plugrig: {e:#}");
@@ -348,6 +363,7 @@ fn main() -> ExitCode {
         },
         Command::Run {
             rig,
+            plug,
             tags,
             report,
             advisory_profile,
@@ -362,6 +378,7 @@ fn main() -> ExitCode {
         } => {
             let opts = RunOptions {
                 rig: rig.unwrap_or_else(runner::default_rig),
+                plug,
                 tags,
                 report,
                 features,
@@ -373,7 +390,7 @@ fn main() -> ExitCode {
                 keep_secrets,
                 statement,
             };
-            let (loaded, request) = match load_with_place(&opts.rig, place.as_deref()) {
+            let (loaded, request) = match load_with_place(&opts.rig, opts.plug.as_deref(), place.as_deref()) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("plugrig: {e:#}");
@@ -415,9 +432,10 @@ type PlaceRequest = (farm::labgrid::Client, Vec<String>, std::time::Duration);
 
 fn load_with_place(
     path: &std::path::Path,
+    plug: Option<&std::path::Path>,
     place: Option<&str>,
 ) -> anyhow::Result<(plugrig::rig::Rig, Option<PlaceRequest>)> {
-    let loaded = plugrig::rig::load(path)?;
+    let loaded = plugrig::rig::load_with(path, plug)?;
     let request =
         farm::request(&loaded.file, place).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
     Ok((loaded, request))

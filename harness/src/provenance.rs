@@ -20,6 +20,9 @@ pub struct Provenance {
     pub rig_path: PathBuf,
     /// SHA-256 of the rig file's bytes.
     pub rig_sha256: String,
+    /// The plug's declaration and its bytes' SHA-256, when one was named
+    /// (`rig::declaration`); without one the rig file carries the claims.
+    pub declaration: Option<(PathBuf, String)>,
     /// What ran on the plug: the firmware image plugrig flashed, or the plug-sim binary on
     /// the simulated rig; None when plugrig did not put the firmware there.
     pub firmware: Option<Firmware>,
@@ -64,6 +67,14 @@ impl Provenance {
         }
     }
 
+    /// Where the plug's claims come from.
+    pub fn declaration_line(&self) -> String {
+        match &self.declaration {
+            Some((p, sha)) => format!("declaration {} sha256 {sha}", p.display()),
+            None => "claims in the rig file's [dut] (no declaration)".into(),
+        }
+    }
+
     /// As name-value pairs, for JUnit properties and the Cucumber JSON (the end of the run,
     /// `run.ended`, is added where a report is written).
     pub fn properties(&self) -> Vec<(String, String)> {
@@ -74,6 +85,17 @@ impl Provenance {
             ("rig.name".into(), self.rig_name.clone()),
             ("rig.file".into(), self.rig_path.display().to_string()),
             ("rig.sha256".into(), self.rig_sha256.clone()),
+            (
+                "plug.declaration".into(),
+                self.declaration
+                    .as_ref()
+                    .map(|d| d.0.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "plug.declaration.sha256".into(),
+                self.declaration.as_ref().map(|d| d.1.clone()).unwrap_or_default(),
+            ),
             ("run.host".into(), self.host.clone()),
             ("run.time_scale".into(), self.time_scale.to_string()),
             ("run.started".into(), rfc3339(self.started)),
@@ -95,13 +117,14 @@ impl Provenance {
     /// Lines for verdict.txt and the terminal.
     pub fn lines(&self, ended: SystemTime) -> String {
         format!(
-            "plugrig {}\nrig {} ({}, sha256 {}), time scale {}, host {}\nfirmware: {}\nrun {} to {}, tags {}, features {}\n",
+            "plugrig {}\nrig {} ({}, sha256 {}), time scale {}, host {}\nplug: {}\nfirmware: {}\nrun {} to {}, tags {}, features {}\n",
             Self::plugrig(),
             self.rig_name,
             self.rig_path.display(),
             self.rig_sha256,
             self.time_scale,
             self.host,
+            self.declaration_line(),
             self.firmware_line(),
             rfc3339(self.started),
             rfc3339(ended),

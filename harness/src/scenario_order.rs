@@ -1,4 +1,4 @@
-//! The order scenarios start in: the slow ones first.
+//! The order scenarios start in: the plug's claims first, then the slow ones.
 //!
 //! cucumber starts scenarios in the order it parsed them, a feature file after another, as
 //! many at once as the run's concurrency allows. A 12 s heartbeat scenario parsed last starts
@@ -38,8 +38,17 @@ pub fn slow_first(mut features: Vec<gherkin::Feature>) -> Vec<gherkin::Feature> 
             r.scenarios.sort_by_key(|s| !is_slow(s));
         }
     }
-    features.sort_by_key(|f| !feature_is_slow(f));
+    // The plug's claims are checked first (`rig::declaration`): on a bench, before anything
+    // else has changed the plug (an upgrade changes its version). Then the slow ones.
+    features.sort_by_key(|f| (!is_claims(f), !feature_is_slow(f)));
     features
+}
+
+/// The tag of the feature that checks the plug's declaration against the plug.
+pub const CLAIMS_TAG: &str = "claims";
+
+fn is_claims(f: &gherkin::Feature) -> bool {
+    f.tags.iter().any(|t| t == CLAIMS_TAG)
 }
 
 impl<I: AsRef<std::path::Path>> Parser<I> for SlowFirst {
@@ -95,5 +104,17 @@ mod tests {
             .collect();
         let rest_before: Vec<&String> = before.iter().filter(|n| rest.contains(n)).collect();
         assert_eq!(rest, rest_before);
+    }
+
+    #[test]
+    fn the_claims_come_before_everything() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../features/");
+        let parsed: Vec<gherkin::Feature> = ["switch", "declaration", "countdown"]
+            .iter()
+            .map(|n| feature(&format!("{dir}{n}.feature")))
+            .collect();
+        let sorted = slow_first(parsed);
+        assert!(is_claims(&sorted[0]), "{:?}", sorted[0].name);
+        assert!(!is_claims(&sorted[1]) && feature_is_slow(&sorted[1]));
     }
 }

@@ -136,7 +136,7 @@ impl RuleOutcome {
 
 /// Capabilities a plug claims (or not); a scenario skipped for lack of one of these is not
 /// applicable to the plug. Every other missing capability is the rig's.
-const PLUG_CLAIMS: &[&str] = &["power_monitoring", "tls", "ota_other_target"];
+const PLUG_CLAIMS: &[&str] = &["power_monitoring", "tls", "ota_other_target", "declared_firmware"];
 
 /// Why a scenario the rig skipped was not judged: not applicable (the plug does not claim
 /// what it needs) or not checkable (the rig lacks it).
@@ -200,6 +200,8 @@ pub struct Inputs<'a> {
     pub advisory_profile: bool,
     pub dut: &'a DutIdentity,
     pub provenance: &'a crate::provenance::Provenance,
+    /// The declared plug's name, when a declaration was named.
+    pub declared_name: Option<&'a str>,
 }
 
 /// The report files a statement covers: everything in the report directory the run wrote,
@@ -229,6 +231,24 @@ fn report_files(dir: &Path) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// The files that configured the run: the rig file, then the plug's declaration when one
+/// was named (each ResourceDescriptor's `annotations.role` says which).
+fn configuration(p: &crate::provenance::Provenance) -> Vec<Value> {
+    let entry = |path: &Path, sha: &str, role: &str| {
+        json!({
+            "name": path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            "uri": path.display().to_string(),
+            "digest": { "sha256": sha },
+            "annotations": { "role": role },
+        })
+    };
+    let mut out = vec![entry(&p.rig_path, &p.rig_sha256, "rig")];
+    if let Some((path, sha)) = &p.declaration {
+        out.push(entry(path, sha, "declaration"));
+    }
+    out
+}
+
 /// The in-toto Statement of a run.
 pub fn statement(i: &Inputs<'_>) -> anyhow::Result<Value> {
     let rules = rule_outcomes(i.records, i.advisory_profile);
@@ -253,7 +273,11 @@ pub fn statement(i: &Inputs<'_>) -> anyhow::Result<Value> {
                 i.dut.prefix.as_deref().unwrap_or("unknown"),
                 i.dut.firmware_version.as_deref().unwrap_or("unknown")
             );
-            json!({ "name": name, "digest": { "sha256": sha256_bytes(name.as_bytes()) } })
+            json!({
+                "name": name,
+                "digest": { "sha256": sha256_bytes(name.as_bytes()) },
+                "annotations": { "declaration": i.declared_name },
+            })
         }
     };
     let mut reports = Vec::new();
@@ -277,11 +301,7 @@ pub fn statement(i: &Inputs<'_>) -> anyhow::Result<Value> {
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "result": result,
-            "configuration": [{
-                "name": i.provenance.rig_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                "uri": i.provenance.rig_path.display().to_string(),
-                "digest": { "sha256": i.provenance.rig_sha256 },
-            }],
+            "configuration": configuration(i.provenance),
             "passedTests": ids(RuleOutcome::Passed),
             "warnedTests": ids(RuleOutcome::Advisory),
             "failedTests": ids(RuleOutcome::Failed),
@@ -334,9 +354,17 @@ pub struct Verified {
 }
 
 /// Checks `DIR/statement.json`: its signature by `key`, its layout, and every file it
-/// names against its SHA-256 (and `rig`, when given, against the configuration's). The
+/// names against its SHA-256 (and the rig file and declaration, when given, against the
+/// configuration's). The
 /// first mismatch is the error, naming the file.
-pub fn verify(dir: &Path, key: &Path, rig: Option<&Path>) -> anyhow::Result<Verified> {
+/// The configuration files `verify` re-hashes, when given.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Configuration<'a> {
+    pub rig: Option<&'a Path>,
+    pub plug: Option<&'a Path>,
+}
+
+pub fn verify(dir: &Path, key: &Path, config: Configuration<'_>) -> anyhow::Result<Verified> {
     let key = read_public_key(key)?;
     let path = dir.join(FILE);
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -403,15 +431,28 @@ pub fn verify(dir: &Path, key: &Path, rig: Option<&Path>) -> anyhow::Result<Veri
             "{name}: in the report, but not covered by the statement"
         );
     }
-    if let Some(rig) = rig {
-        let want = st["predicate"]["configuration"][0]["digest"]["sha256"]
-            .as_str()
-            .unwrap_or_default();
-        let got = sha256_file(rig).with_context(|| format!("reading {}", rig.display()))?;
+    for (role, file) in [("rig", config.rig), ("declaration", config.plug)] {
+        let Some(file) = file else { continue };
+        let entry = st["predicate"]["configuration"]
+            .as_array()
+            .and_then(|c| c.iter().find(|e| e["annotations"]["role"] == role));
+        let Some(entry) = entry else {
+            bail!(
+                "{}: the statement names no {role} file (the run had none)",
+                file.display()
+            );
+        };
+        let want = entry["digest"]["sha256"].as_str().unwrap_or_default();
+        let got = sha256_file(file).with_context(|| format!("reading {}", file.display()))?;
+        let what = if role == "rig" {
+            "rig file"
+        } else {
+            "plug declaration"
+        };
         ensure!(
             got == want,
-            "{}: not the rig file the statement names (SHA-256 {got}, signed {want})",
-            rig.display()
+            "{}: not the {what} the statement names (SHA-256 {got}, signed {want})",
+            file.display()
         );
     }
     Ok(Verified {

@@ -11,6 +11,14 @@ pub fn default_rig() -> PathBuf {
     workspace_dir().join("rigs/sim.toml")
 }
 
+/// The default rig's text with its plug declaration named by absolute path, for tests and
+/// tools that write an edited copy elsewhere (a relative path is the rig file's own).
+pub fn default_rig_text() -> std::io::Result<String> {
+    let text = std::fs::read_to_string(default_rig())?;
+    let plugs = workspace_dir().join("plugs");
+    Ok(text.replace("\"../plugs/", &format!("\"{}/", plugs.display())))
+}
+
 /// The executable cargo built for target `name`, from the JSON messages of
 /// `cargo build --message-format=json-render-diagnostics` on its stdout.
 pub fn cargo_executable(stdout: &[u8], name: &str) -> Option<std::path::PathBuf> {

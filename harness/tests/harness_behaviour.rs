@@ -86,7 +86,7 @@ fn help_explains_every_option() {
 #[test]
 fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = std::fs::read_to_string(runner::default_rig()).expect("default rig");
+    let text = runner::default_rig_text().expect("default rig");
     let no_meter = text.split("[meter]").next().expect("rig text").to_string();
     let rig = dir.path().join("no-meter.toml");
     std::fs::write(&rig, no_meter).expect("write");
@@ -112,7 +112,7 @@ fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
 #[test]
 fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = std::fs::read_to_string(runner::default_rig()).expect("default rig");
+    let text = runner::default_rig_text().expect("default rig");
     let base = text.split("[meter]").next().expect("rig text").to_string();
     let rig = dir.path().join("scpi.toml");
     std::fs::write(
@@ -214,7 +214,7 @@ fn a_simulated_plug_that_fails_on_its_own_is_reported_as_the_rigs_failure() {
     )
     .expect("write script");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let sim = std::fs::read_to_string(runner::default_rig()).expect("sim.toml");
+    let sim = runner::default_rig_text().expect("sim.toml");
     let rig_text = sim
         .replace(
             "kind = \"sim\"",

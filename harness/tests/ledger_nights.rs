@@ -43,7 +43,7 @@ fn seeds() -> [u64; 6] {
 }
 
 fn rig(dir: &Path, night: usize, seed: u64) -> std::path::PathBuf {
-    let sim = std::fs::read_to_string(runner::default_rig()).expect("rigs/sim.toml");
+    let sim = runner::default_rig_text().expect("rigs/sim.toml");
     let faults = if SWITCHED[night] {
         r#"["power-in-deciwatts", "late-heartbeat-sometimes"]"#
     } else {

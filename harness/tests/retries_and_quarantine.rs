@@ -39,7 +39,7 @@ fn seed_drawing(first: bool, second: bool) -> u64 {
 }
 
 fn rig(dir: &Path, name: &str, faults: &[&str], seed: u64, run_extra: &str) -> PathBuf {
-    let sim = std::fs::read_to_string(runner::default_rig()).expect("rigs/sim.toml");
+    let sim = runner::default_rig_text().expect("rigs/sim.toml");
     let faults: Vec<String> = faults.iter().map(|f| format!("{f:?}")).collect();
     let mut text = sim.replacen(
         "kind = \"sim\"",

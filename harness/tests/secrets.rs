@@ -74,7 +74,7 @@ fn run(rig: &Path, failing: &Path, out: &Path, keep: bool) -> (Option<i32>, Stri
 #[test]
 fn secrets_stay_out_of_everything_a_run_leaves_unless_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = std::fs::read_to_string(runner::default_rig()).expect("rigs/sim.toml");
+    let sim = runner::default_rig_text().expect("rigs/sim.toml");
     assert!(
         sim.contains(&format!("password = \"{BROKER_PASSWORD}\"")),
         "rigs/sim.toml's broker password changed"

@@ -44,7 +44,7 @@ fn run(opts: RunOptions) -> Summary {
 }
 
 fn rig_with(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
-    let sim = std::fs::read_to_string(runner::default_rig()).expect("rigs/sim.toml");
+    let sim = runner::default_rig_text().expect("rigs/sim.toml");
     let path = dir.join(name);
     std::fs::write(&path, edit(sim)).expect("write rig");
     path
@@ -231,12 +231,21 @@ fn a_rule_not_judged_says_why() {
     let dir = tempfile::tempdir().expect("tempdir");
     let accuracy = "@rule-electricity-accuracy";
     // A plug without metering: not applicable.
-    let no_metering = rig_with(dir.path(), "type0.toml", |t| {
-        t.replace("device_type = \"1\"", "device_type = \"0\"")
-    });
+    let declared = std::fs::read_to_string(runner::workspace_dir().join("plugs/plug-sim.toml"))
+        .expect("plugs/plug-sim.toml");
+    let at = declared
+        .find("\n# The simulated metering")
+        .expect("the [metering] comment");
+    let type0 = dir.path().join("type0-plug.toml");
+    std::fs::write(
+        &type0,
+        declared[..at].replace("device_type = \"1\"", "device_type = \"0\""),
+    )
+    .expect("write the declaration");
     let s0 = run(RunOptions {
         tags: Some(accuracy.into()),
-        ..RunOptions::new(no_metering)
+        plug: Some(type0),
+        ..RunOptions::new(runner::default_rig())
     });
     let o = statement::rule_outcomes(&s0.records, false);
     assert_eq!(

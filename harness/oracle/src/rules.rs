@@ -36,6 +36,7 @@ use Source::{App, Profile, Spec};
 
 pub const RULES: &[Rule] = &[
     // AP socket
+    r("declared-claims", Spec, "the plug is what its declaration claims: 4001's device_type and identity, connect_mode 1 where it declares TLS, firmware_infor where it declares its firmware"),
     r("ap-identity", Spec, "4001 answers the five identity fields as strings, device_type \"0\" or \"1\""),
     r("ap-envelope", Spec, "replies are {code, message, result{header}}: a success carries its header"),
     r("ap-error-echo", Profile, "an error reply's result.header echoes the request's header when one was parsed"),

@@ -20,6 +20,17 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE scenario_results ADD COLUMN quarantine TEXT",
         ],
     ),
+    // Why a skipped scenario was not judged: 'not applicable' (the plug does not claim what
+    // it needs) or 'not checkable' (the rig lacks it); and the plug's declaration a run
+    // judged the plug by (`rig::declaration`).
+    (
+        3,
+        &[
+            "ALTER TABLE scenario_results ADD COLUMN not_judged TEXT",
+            "ALTER TABLE runs ADD COLUMN declaration_path TEXT",
+            "ALTER TABLE runs ADD COLUMN declaration_sha256 TEXT",
+        ],
+    ),
 ];
 
 /// Version 1: runs, each scenario's result, each measurement.

@@ -54,8 +54,10 @@ impl Ledger {
         sqlx::query(
             "INSERT INTO runs (id, status, started, host, pid, plugrig_version, plugrig_commit,
                 plugrig_tree, rig_name, rig_path, rig_sha256, time_scale, firmware_what,
-                firmware_sha256, firmware_flags, jitter, tags, features)
-             VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                firmware_sha256, firmware_flags, jitter, tags, features, declaration_path,
+                declaration_sha256)
+             VALUES ($1, 'running', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                $18, $19)",
         )
         .bind(&id)
         .bind(rfc3339_micros(p.started))
@@ -74,6 +76,8 @@ impl Ledger {
         .bind(&p.jitter)
         .bind(p.tags.clone())
         .bind(p.features.join(" "))
+        .bind(p.declaration.as_ref().map(|d| d.0.display().to_string()))
+        .bind(p.declaration.as_ref().map(|d| d.1.clone()))
         .execute(&self.pool)
         .await?;
         Ok(id)
@@ -178,8 +182,8 @@ async fn insert_attempt(
     sqlx::query(
         "INSERT INTO scenario_results (run_id, feature, line, feature_name, name, attempt,
             outcome, rules, duration_s, failure, rig_failure, skip_reason, verdict,
-            failure_class, quarantine)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            failure_class, quarantine, not_judged)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(id)
     .bind(feature_id(&s.key.feature))
@@ -196,6 +200,11 @@ async fn insert_attempt(
     .bind(i64::from(verdict))
     .bind(a.attempts.class.map(|c| c.name().to_string()))
     .bind(quarantine)
+    .bind(
+        a.skip_reason
+            .as_deref()
+            .map(|r| crate::statement::not_judged(r).name().to_string()),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -58,8 +58,22 @@ impl Images {
             } if running == version.as_str() => Ok((read(next).await?, next_version.clone())),
             OtaSource::Verbatim { image, version, .. } => Ok((read(image).await?, version.clone())),
             OtaSource::None => {
-                anyhow::bail!("the rig names no upgrade image (dut.ota_image or dut.ota_body)")
+                anyhow::bail!(
+                    "the plug declares no upgrade image (upgrade.image or upgrade.body in its declaration)"
+                )
             }
+        }
+    }
+
+    /// The versions the rig's upgrade images carry: what a plug serving the whole run may
+    /// report once an upgrade scenario installed one.
+    pub fn versions(&self) -> Vec<String> {
+        match &self.source {
+            OtaSource::Built { .. } => vec![NEW_VERSION.into(), NEXT_VERSION.into()],
+            OtaSource::Verbatim { version, next, .. } => std::iter::once(version.clone())
+                .chain(next.as_ref().map(|(_, v)| v.clone()))
+                .collect(),
+            OtaSource::None => Vec::new(),
         }
     }
 
@@ -69,7 +83,9 @@ impl Images {
             OtaSource::Built { target, .. } => self.built(rig, target, NEW_VERSION).await,
             OtaSource::Verbatim { image, .. } => read(image).await,
             OtaSource::None => {
-                anyhow::bail!("the rig names no upgrade image (dut.ota_image or dut.ota_body)")
+                anyhow::bail!(
+                    "the plug declares no upgrade image (upgrade.image or upgrade.body in its declaration)"
+                )
             }
         }
     }
@@ -88,7 +104,7 @@ impl Images {
                 }
                 Ok(Arc::new(img))
             }
-            _ => anyhow::bail!("the rig names no broken image (dut.ota_broken_image)"),
+            _ => anyhow::bail!("the plug declares no broken image (upgrade.broken_image)"),
         }
     }
 
@@ -127,7 +143,7 @@ impl Images {
                     (OtaSource::Built { body: Some(p), .. }, _) => p.clone(),
                     // The simulated plug's own executable.
                     (_, Some(built)) => built,
-                    _ => anyhow::bail!("the rig names no dut.ota_body"),
+                    _ => anyhow::bail!("the plug declares no upgrade.body"),
                 };
                 read(&path).await
             })

@@ -219,6 +219,14 @@ impl Dut {
         }
     }
 
+    /// The declaration named in `[dut] plug`, if any.
+    pub fn plug_file(&self) -> Option<&std::path::Path> {
+        match self {
+            Dut::Sim(s) => s.plug.as_deref(),
+            Dut::External(e) => e.plug.as_deref(),
+        }
+    }
+
     /// Where the upgrade images come from.
     pub fn ota_source(&self) -> OtaSource {
         match self {
@@ -254,9 +262,11 @@ impl Dut {
                     Capability::LoadControl,
                     Capability::SimulatedDut,
                     Capability::RigDns,
-                    // plug-sim runs plug-core's TLS client.
-                    Capability::Tls,
                 ]);
+                // plug-sim runs plug-core's TLS client; its declaration may say otherwise.
+                if s.tls {
+                    caps.push(Capability::Tls);
+                }
                 if s.console == "pty" {
                     caps.push(Capability::Console);
                 }

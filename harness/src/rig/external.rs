@@ -15,6 +15,9 @@ use crate::rig::console::{self, ConsolePatterns, Pattern};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalDut {
+    /// The plug's declaration (`rig::declaration`), relative to the rig file.
+    #[serde(default)]
+    pub plug: Option<std::path::PathBuf>,
     /// The plug's AP socket: 192.168.4.1:8266 on a real plug, once this host has joined the
     /// plug's access point.
     pub ap: String,

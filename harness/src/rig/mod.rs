@@ -5,6 +5,7 @@
 //! starts.
 
 pub mod console;
+pub mod declaration;
 pub mod dut;
 pub mod external;
 pub mod farm;
@@ -31,6 +32,10 @@ pub struct RigFile {
     /// The labgrid place this rig's instruments come from (`place:NAME` ports), if shared.
     #[serde(default)]
     pub farm: Option<farm::FarmSection>,
+    /// The plug's declaration, when the rig or `--plug` names one (`declaration`): its
+    /// claims are already in `dut`; the claim scenarios read the rest.
+    #[serde(skip)]
+    pub declaration: Option<declaration::Loaded>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +142,12 @@ impl RigFile {
         if self.meter.is_some() {
             caps.push(crate::capabilities::Capability::ReferenceMeter);
         }
+        if self.declaration.as_ref().is_some_and(|d| {
+            let f = &d.declaration.firmware;
+            f.version.is_some() || f.company_name.is_some() || f.product_model.is_some()
+        }) {
+            caps.push(crate::capabilities::Capability::DeclaredFirmware);
+        }
         caps
     }
 }
@@ -210,10 +221,32 @@ fn validate(r: &RigFile) -> anyhow::Result<()> {
 }
 
 pub fn load(path: &Path) -> anyhow::Result<Rig> {
+    load_with(path, None)
+}
+
+/// Loads a rig file and the plug's declaration: `plug` (as `plugrig run --plug FILE`), else
+/// the one its `[dut] plug` names, relative to the rig file.
+pub fn load_with(path: &Path, plug: Option<&Path>) -> anyhow::Result<Rig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading rig file {}", path.display()))?;
+    let mut file = parse(&text, path)?;
+    let named = match plug {
+        Some(p) => Some(p.to_path_buf()),
+        None => file
+            .dut
+            .plug_file()
+            .map(|p| path.parent().unwrap_or(Path::new(".")).join(p)),
+    };
+    if let Some(decl) = named {
+        let loaded = declaration::load(&decl)?;
+        declaration::apply(&mut file.dut, &loaded, &text, path)?;
+        file.dut
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", decl.display()))?;
+        file.declaration = Some(loaded);
+    }
     Ok(Rig {
-        file: parse(&text, path)?,
+        file,
         path: path.to_path_buf(),
     })
 }

@@ -8,6 +8,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimDut {
+    /// The plug's declaration (`rig::declaration`), relative to the rig file.
+    #[serde(default)]
+    pub plug: Option<PathBuf>,
     /// The plug-sim executable; absent: build it from this workspace (`cargo build -p
     /// plug-sim`, same profile as the harness) once per run.
     #[serde(default)]
@@ -43,6 +46,14 @@ pub struct SimDut {
     /// bench reads a device's USB-serial port); "stdout": from the process's stdout.
     #[serde(default = "console")]
     pub console: String,
+    /// Whether the plug claims TLS: plug-sim runs plug-core's TLS client, so yes unless
+    /// its declaration says otherwise (not a rig key: a claim).
+    #[serde(skip, default = "yes")]
+    pub tls: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn console() -> String {

@@ -28,6 +28,8 @@ pub use summary::{exit, Summary};
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub rig: PathBuf,
+    /// The plug's declaration; else the one the rig file names (`rig::declaration`).
+    pub plug: Option<PathBuf>,
     pub tags: Option<String>,
     pub report: Option<PathBuf>,
     /// Feature files or directories; empty: `features/`.
@@ -60,6 +62,7 @@ impl RunOptions {
     pub fn new(rig: PathBuf) -> RunOptions {
         RunOptions {
             rig,
+            plug: None,
             tags: None,
             report: None,
             features: Vec::new(),
@@ -74,7 +77,7 @@ impl RunOptions {
     }
 }
 
-pub use crate::workspace::{default_rig, workspace_dir};
+pub use crate::workspace::{default_rig, default_rig_text, workspace_dir};
 
 /// A plug on a bench: its instruments must pass the rig check before any scenario runs;
 /// then, if the rig says so, the workspace's firmware is flashed and must boot.
@@ -98,7 +101,7 @@ async fn prepare_bench(file: &rig::RigFile) -> anyhow::Result<Option<crate::prov
 }
 
 pub async fn run(opts: RunOptions) -> anyhow::Result<Summary> {
-    let rig = rig::load(&opts.rig)?;
+    let rig = rig::load_with(&opts.rig, opts.plug.as_deref())?;
     run_loaded(opts, rig).await
 }
 
@@ -127,6 +130,11 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         None => None,
     };
     let rig_name = rig.file.rig.name.clone();
+    let rig_declared_name = rig
+        .file
+        .declaration
+        .as_ref()
+        .map(|d| d.declaration.plug.name.clone());
     let wall_clock_start = std::time::SystemTime::now();
     let mut firmware = None;
     if rig.file.dut.checked_before_run() {
@@ -154,6 +162,16 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         });
     }
     println!("plugrig: {}", rig.file.dut.describe());
+    match &rig.file.declaration {
+        Some(d) => println!(
+            "plugrig: the plug's claims: {} ({})",
+            d.path.display(),
+            d.declaration.plug.name
+        ),
+        None => println!(
+            "plugrig: the plug's claims: the rig file's [dut] (no declaration: `[dut] plug` or --plug)"
+        ),
+    }
     let advisory_profile = opts.advisory_profile || rig.file.run.advisory_profile;
     if advisory_profile {
         println!("plugrig: [profile] rules are advisory: their failures are reported, not counted");
@@ -169,6 +187,11 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         rig_path: rig.path.clone(),
         rig_sha256: crate::provenance::sha256_file(&rig.path)
             .with_context(|| format!("reading {} for its SHA-256", rig.path.display()))?,
+        declaration: rig
+            .file
+            .declaration
+            .as_ref()
+            .map(|d| (d.path.clone(), d.sha256.clone())),
         firmware,
         host: crate::provenance::host(),
         time_scale: rig.file.rig.time_scale,
@@ -369,6 +392,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
                 advisory_profile,
                 dut: &dut,
                 provenance: &provenance,
+                declared_name: rig_declared_name.as_deref(),
             },
             key,
         )?;

@@ -3,6 +3,7 @@
 
 pub mod actuators;
 pub mod countdown;
+pub mod declaration;
 pub mod firmware;
 pub mod metering;
 pub mod ota;

@@ -24,7 +24,7 @@ async fn newer(w: &mut PlugWorld) -> anyhow::Result<()> {
     let (img, version) = w.ctx.images.good_for(&w.ctx.rig.file, &running).await?;
     ensure!(
         version != running,
-        "the plug already runs version {running:?}, the version of the rig's upgrade image: give an image with another version (dut.ota_version), or a second one (dut.ota_next_image, dut.ota_next_version)"
+        "the plug already runs version {running:?}, the version of the rig's upgrade image: declare an image with another version (upgrade.version), or a second one (upgrade.next_image, upgrade.next_version)"
     );
     w.ota_new_version = Some(version);
     offer(w, "good", Mode::Serve(img));
@@ -174,7 +174,7 @@ async fn restarted(w: &mut PlugWorld) -> anyhow::Result<()> {
         .context("no version was read before the upgrade")?;
     ensure!(
         before != version,
-        "the plug already runs version {before:?}, the version of the rig's upgrade image: give an image with another version (dut.ota_version), or a second one (dut.ota_next_image, dut.ota_next_version)"
+        "the plug already runs version {before:?}, the version of the rig's upgrade image: declare an image with another version (upgrade.version), or a second one (upgrade.next_image, upgrade.next_version)"
     );
     // The restart: a new session after the upgrade request. R1 may come before the
     // restart or on the new session: the protocol does not say which.

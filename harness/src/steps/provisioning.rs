@@ -35,15 +35,21 @@ pub fn mqtt_server(w: &PlugWorld, qos: u8, keepalive: u16, clean: u8) -> MqttSer
 async fn request_identity(w: &mut PlugWorld) -> anyhow::Result<()> {
     let reply = w.request(&ap::device_info()).await?;
     let id = reply.identity()?;
-    // Capabilities were chosen from the rig file: the plug must agree with it.
+    // Capabilities were chosen from the plug's claims: what is judged depends on them, so a
+    // plug that is not what it claims is judged no further.
     anyhow::ensure!(
         id.measures_power() == w.power_claim,
-        "the rig file says the plug {} power, but its 4001 reply says device_type {:?}; fix the rig file",
+        "the plug is not what it claims (rule declared-claims): {} says it {} power (device_type {:?}), but its 4001 reply says device_type {:?}",
+        match &w.ctx.rig.file.declaration {
+            Some(d) => format!("its declaration {}", d.path.display()),
+            None => format!("the rig file {}", w.ctx.rig.path.display()),
+        },
         if w.power_claim {
             "measures"
         } else {
             "does not measure"
         },
+        if w.power_claim { "1" } else { "0" },
         id.device_type
     );
     w.app.subscribe(&format!("{}/device/#", id.prefix())).await?;

@@ -8,7 +8,7 @@ use plugrig::runner;
 
 /// Writes `rigs/sim.toml` with `faults = [fault]` (and `variants = [variant]`) into `dir`.
 pub fn rig_with_fault(dir: &Path, fault: &str, variant: Option<&str>) -> PathBuf {
-    let text = std::fs::read_to_string(runner::default_rig()).expect("default rig");
+    let text = runner::default_rig_text().expect("default rig");
     let variants = variant
         .map(|v| format!("\nvariants = [\"{v}\"]"))
         .unwrap_or_default();

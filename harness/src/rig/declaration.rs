@@ -238,7 +238,7 @@ impl Declaration {
         }
         let u = &self.upgrade;
         if u.image.is_some() != u.version.is_some() {
-            let key = if u.image.is_some() { "version" } else { "image" };
+            let key = if u.image.is_some() { "image" } else { "version" };
             return refuse("upgrade", key, "image and version go together: the version is what firmware_infor must show after installing the image");
         }
         if u.image.is_some() && (u.body.is_some() || u.target.is_some()) {
@@ -249,7 +249,7 @@ impl Declaration {
             );
         }
         if u.body.is_some() != u.target.is_some() {
-            let key = if u.body.is_some() { "target" } else { "body" };
+            let key = if u.body.is_some() { "body" } else { "target" };
             return refuse("upgrade", key, "body and target go together");
         }
         if u.next_image.is_some() != u.next_version.is_some() {
@@ -403,9 +403,9 @@ version = "2.0.0"
     }
 
     #[rstest]
-    #[case::accuracy_without_metering(GOOD.replace("device_type = \"1\"", "device_type = \"0\""), "acme.toml:13:", "metering.accuracy_percent")]
+    #[case::accuracy_without_metering(GOOD.replace("device_type = \"1\"", "device_type = \"0\""), "acme.toml:12:", "metering.accuracy_percent")]
     #[case::bad_device_type(GOOD.replace("device_type = \"1\"", "device_type = \"2\""), "acme.toml:4:", "plug.device_type")]
-    #[case::image_without_version(GOOD.replace("version = \"2.0.0\"", ""), "acme.toml:16:", "upgrade.version")]
+    #[case::image_without_version(GOOD.replace("version = \"2.0.0\"", ""), "acme.toml:15:", "upgrade.image")]
     #[case::bad_region(GOOD.replace("\"eu\"", "\"mars\""), "acme.toml:9:", "identity.device_specifications")]
     #[case::unknown_key(GOOD.replace("tls = true", "tls = true\ncolour = 1"), "acme.toml:6:", "colour")]
     #[case::wrong_type(GOOD.replace("tls = true", "tls = \"yes\""), "acme.toml:5:", "bool")]

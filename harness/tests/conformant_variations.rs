@@ -135,6 +135,52 @@ fn a_plug_whose_replies_end_in_nul_fails_that_rule_alone() {
     );
 }
 
+/// A plug whose AP socket is wedged by undefined input (code 5) answers it correctly and
+/// then nothing more. The scenario that sent it passes its steps, and fails after them,
+/// naming what it sent and the rule (`ap-robust`); the next scenario's set-up power-cycles
+/// the plug, and the run goes on.
+#[test]
+fn a_plug_wedged_by_garbage_fails_the_scenario_that_sent_it() {
+    let s = run_variation(
+        "",
+        &["--fault", "wedged-by-garbage"],
+        &plugrig_image,
+        "@rule-ap-code-5 or @rule-ap-identity",
+        false,
+    );
+    let after: Vec<&plugrig::report::Failure> = s
+        .failures
+        .iter()
+        .filter(|f| {
+            f.why
+                .as_deref()
+                .is_some_and(|w| w.contains("no longer answers 4001"))
+        })
+        .collect();
+    assert!(!after.is_empty(), "{:?}", s.failures);
+    for f in &after {
+        let why = f.why.as_deref().unwrap_or_default();
+        assert!(
+            why.contains("rule ap-robust") && why.contains("the last: \""),
+            "{why}"
+        );
+    }
+    let undefined = after
+        .iter()
+        .find(|f| f.scenario.contains("unknown header"))
+        .unwrap_or_else(|| panic!("the unknown-header case failed after its steps: {:?}", s.failures));
+    assert!(
+        undefined
+            .why
+            .as_deref()
+            .is_some_and(|w| w.contains(r#"{\"header\":4004}"#)),
+        "names what it sent: {:?}",
+        undefined.why
+    );
+    // The run went on: the identity scenarios were judged after the wedged ones.
+    assert!(s.passed >= 2, "{s:?}");
+}
+
 #[test]
 fn five_separate_subscribes() {
     run_variation(

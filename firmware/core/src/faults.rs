@@ -48,9 +48,13 @@ pub enum Fault {
     PlainUnderTls,
     /// Every AP reply ends in a 0x00 byte, where the Android app stops reading [app].
     NulTerminatedReplies,
+    /// After a frame that is not JSON (code 4) or JSON the document does not define (code
+    /// 5), the AP socket answers nothing more (it accepts connections and ignores them)
+    /// until the plug restarts: garbage wedges it.
+    WedgedByGarbage,
 }
 
-pub const ALL: [(Fault, &str); 20] = [
+pub const ALL: [(Fault, &str); 21] = [
     (Fault::NoCancelOnSwitch, "no-cancel-on-switch"),
     (Fault::PowerInDeciwatts, "power-in-deciwatts"),
     (Fault::WrongOrderCode, "wrong-order-code"),
@@ -71,6 +75,7 @@ pub const ALL: [(Fault, &str); 20] = [
     (Fault::VoltageInVolts, "voltage-in-volts"),
     (Fault::PlainUnderTls, "plain-under-tls"),
     (Fault::NulTerminatedReplies, "nul-terminated-replies"),
+    (Fault::WedgedByGarbage, "wedged-by-garbage"),
 ];
 
 impl Fault {

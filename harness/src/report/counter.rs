@@ -132,11 +132,15 @@ impl ScenarioCounter {
                 }
                 r.steps.extend(step_record(st, s, background));
             }
-            Scenario::Hook(_, event::Hook::Failed(_, e)) => {
+            Scenario::Hook(kind, event::Hook::Failed(_, e)) => {
                 let r = self.running.entry(key).or_insert_with(fresh);
                 worst(&mut r.outcome, Outcome::Failed);
+                let text = match kind {
+                    event::HookType::Before => "(hook: the rig prepares the plug)",
+                    event::HookType::After => "(hook: the plug checked after the scenario)",
+                };
                 r.steps.push(StepRecord {
-                    text: "(hook: the rig prepares the plug)".into(),
+                    text: text.into(),
                     outcome: Outcome::Failed,
                     error: Some(crate::report::panic_text(&**e)),
                     background: true,

@@ -264,8 +264,14 @@ async fn run_pass(
                         cucumber::event::ScenarioFinished::StepFailed(..)
                             | cucumber::event::ScenarioFinished::BeforeHookFailed(_)
                     );
-                    w.finish(record::key(feature, scenario), &scenario.name, failed)
-                        .await;
+                    // A scenario that passed its steps but wedged the plug fails here: an
+                    // after hook's panic fails its scenario, with this message.
+                    if let Some(why) = w
+                        .finish(record::key(feature, scenario), &scenario.name, failed)
+                        .await
+                    {
+                        panic!("{why}");
+                    }
                 }
             })
         });

@@ -27,6 +27,19 @@ use crate::timeline::Timeline;
 /// attempt by the [profile] bound, and a little for the session to come up.
 const RECONNECT_WITHIN: Duration = Duration::from_secs(RETRY_MAX.as_secs() + 5);
 
+/// How long a plug left in AP mode may take to answer 4001 on a new connection after a
+/// scenario (network time: its previous connections are closing).
+const AP_STILL_SERVES_WITHIN: Duration = Duration::from_secs(10);
+
+/// What the scenario sent on the AP socket, short enough for a failure's first line.
+fn abbreviate(sent: &str) -> String {
+    let escaped: String = sent.escape_debug().collect();
+    match escaped.char_indices().nth(60) {
+        Some((at, _)) => format!("\"{}...\" ({} bytes)", &escaped[..at], sent.len()),
+        None => format!("\"{escaped}\""),
+    }
+}
+
 impl PlugWorld {
     /// Before a scenario's first step: the plug in the state the scenario starts from.
     pub async fn start(&mut self, start: StartState) -> anyhow::Result<()> {
@@ -158,6 +171,59 @@ impl PlugWorld {
             identity,
             provisioned,
             relay,
+        })
+    }
+
+    /// After a scenario that passed its steps and left the plug in AP mode (it talked to the
+    /// AP socket, no 4003 was accepted, no actuator moved): the plug must still answer 4001
+    /// on a new connection (`ap-robust`: garbage and odd clients do not wedge the AP socket).
+    /// Checked here, on a plug that outlives its scenario, so that a plug this scenario's
+    /// input wedged fails this scenario, naming what it sent, rather than the next
+    /// scenario's set-up stopping the run as if the bench were broken. A simulated plug is
+    /// discarded with its scenario: its provisioning scenarios check the next connection
+    /// themselves.
+    pub(super) async fn ap_still_serves(&mut self) -> Result<(), String> {
+        let talked = self.ap.is_some() || !self.idle_links.is_empty();
+        if !self.plug.outlives_scenario() || !talked || self.actuated {
+            return Ok(());
+        }
+        let provisioned = self.look(|s| {
+            s.find(|e| match &e.event {
+                Event::ApReceived(raw) => Reply::parse(raw)
+                    .is_ok_and(|r| r.code == 0 && r.header == Some(WIFI))
+                    .then_some(()),
+                _ => None,
+            })
+            .is_some()
+        });
+        if provisioned {
+            return Ok(());
+        }
+        let sent: Vec<String> = self.look(|s| {
+            s.iter()
+                .filter_map(|(_, e)| match &e.event {
+                    Event::ApSent(t) => Some(abbreviate(t)),
+                    _ => None,
+                })
+                .collect()
+        });
+        // A plug may serve one client at a time: this scenario's connections close first.
+        self.ap = None;
+        self.idle_links.clear();
+        self.note("after the scenario: does the plug's AP socket still answer 4001? (ap-robust)");
+        let strategy = Strategy {
+            plug: &self.plug,
+            periods: self.periods(),
+            timeline: self.timeline.clone(),
+        };
+        strategy.in_ap_mode(AP_STILL_SERVES_WITHIN).await.map_err(|why| {
+            let last = sent.len().saturating_sub(3);
+            format!(
+                "after this scenario the plug no longer answers 4001 on a new AP connection within {} s (rule ap-robust: garbage, oversized input and odd clients do not wedge the AP socket); this scenario sent {} request(s), the last: {}; the probe: {why}",
+                AP_STILL_SERVES_WITHIN.as_secs(),
+                sent.len(),
+                sent[last..].join(" | ")
+            )
         })
     }
 

@@ -246,9 +246,17 @@ impl PlugWorld {
         crate::bench::protocol_wait(d);
     }
 
-    /// At the end of a scenario: an external plug sent back to AP mode, and what the
-    /// scenario saw (timeline, measurements) handed to the run's record.
-    pub async fn finish(&mut self, key: ScenarioKey, scenario: &str, failed: bool) {
+    /// At the end of a scenario: an external plug checked and sent back to AP mode, and what
+    /// the scenario saw (timeline, measurements) handed to the run's record.
+    /// Returns why a scenario that passed its steps fails after all: it left the plug's AP
+    /// socket wedged (`ap_still_serves`).
+    pub async fn finish(&mut self, key: ScenarioKey, scenario: &str, failed: bool) -> Option<String> {
+        let wedged = if failed {
+            None
+        } else {
+            self.ap_still_serves().await.err()
+        };
+        let failed = failed || wedged.is_some();
         // The scenario's own record ends here: the reset that follows is the rig's.
         let failed_at = failed.then(|| self.timeline.now());
         let elapsed = self.timeline.now();
@@ -280,6 +288,7 @@ impl PlugWorld {
             protocol_wait: Duration::from_micros(self.protocol_wait_us.load(Ordering::Relaxed)),
         };
         self.ctx.recorder.world(key, record);
+        wedged
     }
 
     /// The tap's capture of this scenario as `captures/<feature>-<line>.pcapng` under the

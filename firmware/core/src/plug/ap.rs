@@ -48,6 +48,8 @@ pub(super) struct Ap {
     /// The accepted 4002, waiting for its 4003. Kept across connections: the app may
     /// reconnect between the two.
     pending_mqtt: Option<MqttConfig>,
+    /// Set by the `wedged-by-garbage` fault: nothing is answered any more (RAM only).
+    wedged: bool,
 }
 
 #[derive(Debug)]
@@ -110,8 +112,17 @@ impl Ap {
 
     /// The next complete frame on a connection, answered.
     pub(super) fn next(&mut self, id: ConnId, env: &Env) -> Option<Step> {
+        if self.wedged {
+            return None;
+        }
         let conn = self.conns.iter_mut().find(|c| c.id == id)?;
-        match conn.stream.next_frame() {
+        let frame = conn.stream.next_frame();
+        if env.faults.has(Fault::WedgedByGarbage)
+            && matches!(&frame, Framed::Rejected(r) | Framed::Fatal(r) if matches!(r.code, Code::NotJson | Code::Undefined))
+        {
+            self.wedged = true;
+        }
+        match frame {
             Framed::NeedMore => None,
             Framed::Rejected(r) => Some(Step::Reply(reply(env, r.code, r.header))),
             Framed::Fatal(r) => Some(self.fatal(id, r, env)),

@@ -77,3 +77,26 @@ fn no_final_zero_with_slow_tick() {
         Some(r#"{"switch_state":"on"}"#)
     );
 }
+
+#[test]
+fn wedged_by_garbage_answers_nothing_after_code_4() {
+    let mut r = Rig::with(identity(), None, with(Fault::WedgedByGarbage));
+    r.input(Input::ApAccepted(1));
+    r.ap_send(1, r#"{"header":4001}"#);
+    assert_eq!(r.replies.len(), 1, "served before the garbage");
+    r.ap_send(1, "\u{1}\u{2}garbage");
+    assert_eq!(r.replies.len(), 2, "the garbage is answered (code 4)");
+    r.input(Input::ApAccepted(2));
+    r.ap_send(2, r#"{"header":4001}"#);
+    assert_eq!(
+        r.replies.len(),
+        2,
+        "the next connection is accepted and never answered"
+    );
+    // Undefined JSON (code 5) wedges it as well.
+    let mut r = Rig::with(identity(), None, with(Fault::WedgedByGarbage));
+    r.input(Input::ApAccepted(1));
+    r.ap_send(1, r#"{"header":4004}"#);
+    r.ap_send(1, r#"{"header":4001}"#);
+    assert_eq!(r.replies.len(), 1, "only the code 5 was answered");
+}

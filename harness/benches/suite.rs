@@ -94,6 +94,7 @@ async fn history_figures(
             passed: records.len(),
             failed: 0,
             skipped: 0,
+            not_selected: 0,
             wall: Duration::from_secs(13),
             ended: p.started + Duration::from_secs(13),
         };
@@ -137,6 +138,7 @@ fn main() -> anyhow::Result<()> {
     take_round_trips();
     let r = rt.block_on(runner::run(RunOptions {
         rig,
+        plug: None,
         tags: None,
         report: None,
         features: vec![features],

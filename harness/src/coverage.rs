@@ -27,6 +27,33 @@ impl Coverage {
     }
 }
 
+/// The scenarios of the features under `paths` as a run counts them: an outline once per
+/// example row.
+pub fn scenario_count(paths: &[PathBuf]) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for dir in paths {
+        for file in feature_files(dir)? {
+            let f = Feature::parse_path(&file, GherkinEnv::default())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let all = f
+                .scenarios
+                .iter()
+                .chain(f.rules.iter().flat_map(|r| r.scenarios.iter()));
+            for sc in all {
+                n += if sc.examples.is_empty() {
+                    1
+                } else {
+                    sc.examples
+                        .iter()
+                        .map(|e| e.table.as_ref().map_or(0, |t| t.rows.len().saturating_sub(1)))
+                        .sum()
+                };
+            }
+        }
+    }
+    Ok(n)
+}
+
 fn feature_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if dir.is_file() {
         return Ok(vec![dir.to_path_buf()]);

@@ -312,6 +312,7 @@ port = "/dev/plugrig-no-meter-port"
 
     let run = runner::run(RunOptions {
         rig,
+        plug: None,
         tags: None,
         report: None,
         features: vec![],

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
     let report = runner::workspace_dir().join("target/plugrig-reports");
     let opts = RunOptions {
         rig,
+        plug: None,
         tags: None,
         report: Some(report),
         features: Vec::new(),

@@ -136,6 +136,16 @@ fn a_plug_that_does_not_declare_tls_is_not_judged_on_it() {
     // connect_mode 0 is every plug's: still judged.
     assert_eq!(o.get("tls-not-unasked"), Some(&RuleOutcome::Passed));
     assert_eq!(o.get("declared-claims"), Some(&RuleOutcome::Passed));
+    // What the plug does not claim leaves nothing unjudged: a pass (exit 0), the skips
+    // counted apart.
+    assert!(s.ok(), "{}", s.line());
+    assert_eq!(s.exit_code(), runner::exit::PASSED);
+    assert!(
+        s.line().contains("skipped (4 not applicable, 0 not checkable)"),
+        "{}",
+        s.line()
+    );
+    assert!(s.line().contains("not selected"), "{}", s.line());
 }
 
 fn plugrig(args: &[&str]) -> (Option<i32>, String) {

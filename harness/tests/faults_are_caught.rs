@@ -80,6 +80,7 @@ fn every_fault_is_caught_by_a_scenario_naming_the_broken_rule() {
     for (fault, variant, tags, rule) in cases {
         let rig = rig_with_fault(dir.path(), fault, variant);
         let opts = RunOptions {
+            plug: None,
             rig,
             tags: Some(tags.into()),
             report: None,

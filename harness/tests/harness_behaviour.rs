@@ -18,6 +18,7 @@ fn run(opts: RunOptions) -> runner::Summary {
 fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
     let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/features/plug_killed.feature");
     let s = run(RunOptions {
+        plug: None,
         rig: runner::default_rig(),
         tags: None,
         report: None,
@@ -40,6 +41,7 @@ fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
 #[test]
 fn a_tag_expression_selects_scenarios() {
     let s = run(RunOptions {
+        plug: None,
         rig: runner::default_rig(),
         tags: Some("@provisioning and not @errors".into()),
         report: None,
@@ -91,6 +93,7 @@ fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
     let rig = dir.path().join("no-meter.toml");
     std::fs::write(&rig, no_meter).expect("write");
     let s = run(RunOptions {
+        plug: None,
         rig,
         tags: Some("@metering".into()),
         report: None,
@@ -121,6 +124,7 @@ fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
     )
     .expect("write");
     let s = run(RunOptions {
+        plug: None,
         rig,
         tags: Some("@rule-electricity-accuracy".into()),
         report: None,

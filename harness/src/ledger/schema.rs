@@ -22,13 +22,14 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
     ),
     // Why a skipped scenario was not judged: 'not applicable' (the plug does not claim what
     // it needs) or 'not checkable' (the rig lacks it); and the plug's declaration a run
-    // judged the plug by (`rig::declaration`).
+    // judged the plug by (`rig::declaration`); how many scenarios the tags left out.
     (
         3,
         &[
             "ALTER TABLE scenario_results ADD COLUMN not_judged TEXT",
             "ALTER TABLE runs ADD COLUMN declaration_path TEXT",
             "ALTER TABLE runs ADD COLUMN declaration_sha256 TEXT",
+            "ALTER TABLE runs ADD COLUMN not_selected BIGINT",
         ],
     ),
 ];

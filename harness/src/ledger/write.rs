@@ -16,6 +16,8 @@ pub struct RunResults<'a> {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Scenarios the run's tag expression left out.
+    pub not_selected: usize,
     pub wall: std::time::Duration,
     pub ended: SystemTime,
 }
@@ -117,7 +119,7 @@ impl Ledger {
         let updated = sqlx::query(
             "UPDATE runs SET status = 'complete', ended = $1, passed = $2, failed = $3, skipped = $4,
                 wall_s = $5, dut_prefix = $6, dut_device_type = $7, dut_firmware_version = $8,
-                dut_product_model = $9
+                dut_product_model = $9, not_selected = $11
              WHERE id = $10 AND status = 'running'",
         )
         .bind(rfc3339_micros(r.ended))
@@ -130,6 +132,7 @@ impl Ledger {
         .bind(r.dut.firmware_version.clone())
         .bind(r.dut.product_model.clone())
         .bind(id)
+        .bind(r.not_selected as i64)
         .execute(&mut *tx)
         .await?;
         anyhow::ensure!(

@@ -13,6 +13,11 @@ pub struct ClosingCounts {
     /// Of `failed`, those that were the rig's failure.
     pub rig: usize,
     pub skipped: usize,
+    /// Of `skipped`, those the plug does not claim what they need (the rest the rig cannot
+    /// check: `statement::not_judged`).
+    pub not_applicable: usize,
+    /// Scenarios of the features that the run's tag expression left out.
+    pub not_selected: usize,
     /// Covered by a quarantine entry: counted apart from the others.
     pub quarantined: usize,
     pub quarantined_failed: usize,
@@ -35,8 +40,22 @@ impl ClosingCounts {
         } else {
             String::new()
         };
+        let why_skipped = if self.skipped > 0 {
+            format!(
+                " ({} not applicable, {} not checkable)",
+                self.not_applicable,
+                self.skipped.saturating_sub(self.not_applicable)
+            )
+        } else {
+            String::new()
+        };
+        let not_selected = if self.not_selected > 0 {
+            format!("; {} not selected", self.not_selected)
+        } else {
+            String::new()
+        };
         format!(
-            "conformance: {} passed{}, {} failed{}{}, {} skipped{quarantined}",
+            "conformance: {} passed{}, {} failed{}{}, {} skipped{why_skipped}{quarantined}{not_selected}",
             self.passed,
             of_them(self.flaky, "after a retry: flaky"),
             self.failed,

@@ -189,6 +189,8 @@ pub struct RunRecord {
     pub provenance: Option<crate::provenance::Provenance>,
     /// Expired quarantine entries, one message each (they fail the run).
     pub quarantine_expired: Vec<String>,
+    /// Scenarios of the features the run's tag expression left out.
+    pub not_selected: usize,
 }
 
 /// Shared by the run's writer (steps, outcomes) and its Worlds (timelines, measurements).

@@ -19,7 +19,7 @@ use crate::rig;
 use crate::world::{PlugWorld, RunContext, Services, CONTEXT};
 
 mod passes;
-mod summary;
+pub(crate) mod summary;
 
 use passes::{run_input, stem_of, Passes};
 use summary::tally;
@@ -243,6 +243,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         passed: 0,
         failed: 0,
         skipped: 0,
+        not_selected: 0,
         parsing_errors: 0,
         hook_errors: 0,
         wall: Duration::ZERO,
@@ -311,6 +312,13 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         }
     }
     tally(&mut summary, advisory_profile);
+    if filter.is_some() {
+        // What the tag expression left out: every scenario of the features, outlines
+        // counted per example, less those selected (run, skipped or quarantined).
+        let all = crate::coverage::scenario_count(&features)?;
+        let selected = summary.passed + summary.failed + summary.skipped + summary.quarantined;
+        summary.not_selected = all.saturating_sub(selected);
+    }
     let failures = summary.failure_report(advisory_profile);
     print!("{failures}");
     let quarantined = crate::quarantine::section(&summary.records);
@@ -358,6 +366,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
             started,
         );
         record.quarantine_expired = summary.quarantine_expired.clone();
+        record.not_selected = summary.not_selected;
         write_html(&record, dir)?;
         summary.records = record.scenarios;
     }
@@ -375,6 +384,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
                     passed: summary.passed,
                     failed: summary.failed,
                     skipped: summary.skipped,
+                    not_selected: summary.not_selected,
                     wall: summary.wall,
                     ended: std::time::SystemTime::now(),
                 },
@@ -492,6 +502,7 @@ fn run_record(
         wall: started.elapsed(),
         provenance: ctx.provenance.clone(),
         quarantine_expired: Vec::new(),
+        not_selected: 0,
     }
 }
 

@@ -11,6 +11,8 @@ pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Scenarios of the features the run's tag expression left out.
+    pub not_selected: usize,
     pub parsing_errors: usize,
     pub hook_errors: usize,
     pub wall: Duration,
@@ -74,10 +76,12 @@ impl std::fmt::Debug for Summary {
 
 impl Summary {
     /// Every selected scenario ran and passed (quarantined ones aside), and at least one ran.
+    /// A scenario skipped as not applicable (the plug does not claim what it needs) leaves
+    /// nothing unjudged; one the rig could not check does.
     pub fn ok(&self) -> bool {
         self.failed == self.advisory_failed
             && self.quarantine_expired.is_empty()
-            && self.skipped == 0
+            && self.skipped == not_applicable(&self.records)
             && self.parsing_errors == 0
             && self.hook_errors == 0
             && self.passed + self.quarantined > 0
@@ -112,6 +116,8 @@ impl Summary {
             advisory: self.advisory_failed,
             rig: self.failures.iter().filter(|f| f.rig_failure.is_some()).count(),
             skipped: self.skipped,
+            not_applicable: not_applicable(&self.records),
+            not_selected: self.not_selected,
             quarantined: self.quarantined,
             quarantined_failed: self.quarantined_failed,
         }
@@ -224,4 +230,14 @@ pub(super) fn tally(summary: &mut Summary, advisory_profile: bool) {
         0
     };
     summary.failures = failures;
+}
+
+/// Skipped scenarios (not quarantined) whose plug does not claim what they need.
+pub fn not_applicable(records: &[crate::report::record::ScenarioRecord]) -> usize {
+    records
+        .iter()
+        .filter(|s| s.quarantine.is_none() && s.outcome == crate::report::record::Outcome::Skipped)
+        .filter_map(|s| s.skip_reason.as_deref())
+        .filter(|r| crate::statement::not_judged(r) == crate::statement::RuleOutcome::NotApplicable)
+        .count()
 }

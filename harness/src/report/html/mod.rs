@@ -143,6 +143,8 @@ struct Totals {
     failed: usize,
     advisory: usize,
     skipped: usize,
+    not_applicable: usize,
+    not_selected: usize,
     /// Passed after a retry (counted in `passed`).
     flaky: usize,
     /// Covered by a quarantine entry: not counted in the others.
@@ -161,6 +163,8 @@ impl Totals {
             failed: n(Outcome::Failed),
             advisory: counted().filter(|s| advisory(run, s)).count(),
             skipped: n(Outcome::Skipped),
+            not_applicable: crate::runner::summary::not_applicable(&run.scenarios),
+            not_selected: run.not_selected,
             flaky: counted().filter(|s| s.flaky_pass()).count(),
             quarantined: quarantined().count(),
             quarantined_failed: quarantined().filter(|s| s.outcome == Outcome::Failed).count(),
@@ -177,6 +181,8 @@ impl Totals {
             advisory: self.advisory,
             rig: 0,
             skipped: self.skipped,
+            not_applicable: self.not_applicable,
+            not_selected: self.not_selected,
             quarantined: self.quarantined,
             quarantined_failed: self.quarantined_failed,
         }
@@ -185,7 +191,7 @@ impl Totals {
 
     fn ok(&self) -> bool {
         self.failed == self.advisory
-            && self.skipped == 0
+            && self.skipped == self.not_applicable
             && self.passed + self.quarantined > 0
             && self.expired == 0
     }

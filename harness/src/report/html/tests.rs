@@ -132,6 +132,7 @@ fn passed(line: usize, entries: usize) -> ScenarioRecord {
 
 fn run(scenarios: Vec<ScenarioRecord>) -> RunRecord {
     RunRecord {
+        not_selected: 0,
         rig_name: "sim".into(),
         rig_path: "rigs/sim.toml".into(),
         time_scale: 10,

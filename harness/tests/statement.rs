@@ -212,6 +212,24 @@ fn a_statement_is_verified_and_every_edit_is_named() {
         out.contains("other.toml: not the rig file the statement names"),
         "{out}"
     );
+    // The plug's declaration: the one the run named verifies; another is named.
+    let declared = runner::workspace_dir().join("plugs/plug-sim.toml");
+    let (code, out) = verify(&["--plug", s(&declared)]);
+    assert_eq!(code, Some(0), "{out}");
+    let swapped = dir.path().join("swapped-plug.toml");
+    std::fs::write(
+        &swapped,
+        std::fs::read_to_string(&declared)
+            .expect("plugs/plug-sim.toml")
+            .replace("accuracy_percent = 2.0", "accuracy_percent = 0.5"),
+    )
+    .expect("write the declaration");
+    let (code, out) = verify(&["--plug", s(&swapped)]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("swapped-plug.toml: not the plug declaration the statement names"),
+        "{out}"
+    );
     let (code, out) = plugrig(&["keygen", "--out", s(&dir.path().join("another"))]);
     assert_eq!(code, Some(0), "{out}");
     let (code, out) = plugrig(&["verify", s(&report), "--key", s(&dir.path().join("another.pub"))]);

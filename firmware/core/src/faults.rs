@@ -52,9 +52,19 @@ pub enum Fault {
     /// 5), the AP socket answers nothing more (it accepts connections and ignores them)
     /// until the plug restarts: garbage wedges it.
     WedgedByGarbage,
+    /// For fuzzing to find (issue 23), each reached only by input the suite never sends:
+    /// a write on the AP socket nesting JSON deeper than 16 levels restarts the plug (a
+    /// crash),
+    DeepNestingCrash,
+    /// a write on the AP socket repeating one key 24 times or more wedges the socket as
+    /// `WedgedByGarbage` does,
+    DuplicateKeysWedge,
+    /// and an `app/switch_state` payload without a `switch_state` field switches the relay
+    /// to the first "on" or "off" value it holds under any other key.
+    StrayFieldSwitch,
 }
 
-pub const ALL: [(Fault, &str); 21] = [
+pub const ALL: [(Fault, &str); 24] = [
     (Fault::NoCancelOnSwitch, "no-cancel-on-switch"),
     (Fault::PowerInDeciwatts, "power-in-deciwatts"),
     (Fault::WrongOrderCode, "wrong-order-code"),
@@ -76,6 +86,9 @@ pub const ALL: [(Fault, &str); 21] = [
     (Fault::PlainUnderTls, "plain-under-tls"),
     (Fault::NulTerminatedReplies, "nul-terminated-replies"),
     (Fault::WedgedByGarbage, "wedged-by-garbage"),
+    (Fault::DeepNestingCrash, "deep-nesting-crash"),
+    (Fault::DuplicateKeysWedge, "duplicate-keys-wedge"),
+    (Fault::StrayFieldSwitch, "stray-field-switch"),
 ];
 
 impl Fault {

@@ -104,6 +104,9 @@ impl Ap {
     pub(super) fn data(&mut self, now: Instant, id: ConnId, data: &[u8], env: &Env) -> Option<Step> {
         let conn = self.conns.iter_mut().find(|c| c.id == id)?;
         conn.idle_deadline = now + env.idle;
+        if env.faults.has(Fault::DuplicateKeysWedge) && most_repeated_key(data) >= 24 {
+            self.wedged = true;
+        }
         if conn.stream.push(data) {
             return None;
         }
@@ -185,4 +188,51 @@ fn reply(env: &Env, code: Code, header: Option<i64>) -> Reply {
         let _ = out.push(0);
     }
     out
+}
+
+/// How often the most repeated `"key":` of one write occurs (the `duplicate-keys-wedge`
+/// fault's trigger; a plain scan, strings with escaped quotes aside).
+fn most_repeated_key(data: &[u8]) -> usize {
+    let mut keys: Vec<(&[u8], usize), 32> = Vec::new();
+    let mut best = 0;
+    let mut rest = data;
+    while let Some(start) = rest.iter().position(|&b| b == b'"') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.iter().position(|&b| b == b'"') else {
+            break;
+        };
+        let key = &after[..end];
+        rest = &after[end + 1..];
+        if rest.first() != Some(&b':') {
+            continue;
+        }
+        let n = match keys.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                let _ = keys.push((key, 1));
+                1
+            }
+        };
+        best = best.max(n);
+    }
+    best
+}
+
+/// The deepest bracket nesting of one write (the `deep-nesting-crash` fault's trigger).
+pub(super) fn nesting_depth(data: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for &b in data {
+        match b {
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }

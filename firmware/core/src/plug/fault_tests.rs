@@ -100,3 +100,47 @@ fn wedged_by_garbage_answers_nothing_after_code_4() {
     r.ap_send(1, r#"{"header":4001}"#);
     assert_eq!(r.replies.len(), 1, "only the code 5 was answered");
 }
+
+#[test]
+fn deep_nesting_crash_restarts_on_17_levels_only() {
+    let mut r = Rig::with(identity(), None, with(Fault::DeepNestingCrash));
+    r.input(Input::ApAccepted(1));
+    r.ap_send(1, &std::format!("{}{}", "[".repeat(16), "]".repeat(16)));
+    assert!(!r.actions.contains(&Action::Restart), "16 levels are answered");
+    r.ap_send(1, &std::format!("{}{}", "[".repeat(17), "]".repeat(17)));
+    assert!(r.actions.contains(&Action::Restart), "17 levels crash it");
+}
+
+#[test]
+fn duplicate_keys_wedge_after_24_repeats() {
+    let mut r = Rig::with(identity(), None, with(Fault::DuplicateKeysWedge));
+    r.input(Input::ApAccepted(1));
+    let dup = |n: usize| std::format!("{{{}\"header\":4002}}", "\"port\":1,".repeat(n));
+    r.ap_send(1, &dup(23));
+    let answered = r.replies.len();
+    assert_eq!(answered, 1, "23 repeats are answered");
+    r.ap_send(1, &dup(24));
+    r.ap_send(1, r#"{"header":4001}"#);
+    assert_eq!(r.replies.len(), answered, "24 repeats wedge the socket");
+}
+
+#[test]
+fn stray_field_switch_obeys_a_payload_without_switch_state() {
+    let mut r = Rig::connected_with(0, with(Fault::StrayFieldSwitch));
+    let before = r.publishes("switch_state").len();
+    r.app_publishes("switch_state", r#"{"switch_stat":"on"}"#);
+    assert_eq!(
+        r.publishes("switch_state").len(),
+        before + 1,
+        "switched by a stray field"
+    );
+    assert_eq!(
+        r.last("switch_state").as_deref(),
+        Some(r#"{"switch_state":"on"}"#)
+    );
+    // Without the fault the same payload changes nothing.
+    let mut ok = Rig::connected_with(0, |_| {});
+    let before = ok.publishes("switch_state").len();
+    ok.app_publishes("switch_state", r#"{"switch_stat":"on"}"#);
+    assert_eq!(ok.publishes("switch_state").len(), before);
+}

@@ -356,6 +356,10 @@ impl Plug {
         let Mode::Ap(ap) = &mut self.mode else {
             return;
         };
+        if self.faults.has(Fault::DeepNestingCrash) && ap::nesting_depth(data) > 16 {
+            self.emit(Action::Restart);
+            return;
+        }
         let mut step = ap.data(now, id, data, &env);
         let cfg = loop {
             let Some(s) = step.take().or_else(|| ap.next(id, &env)) else {

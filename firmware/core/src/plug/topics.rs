@@ -51,6 +51,22 @@ impl Plug {
                         Some(("off", _)) => Some(false),
                         _ => None,
                     });
+                let stray = || {
+                    let on = payload.windows(5).position(|w| w == b":\"on\"");
+                    let off = payload.windows(6).position(|w| w == b":\"off\"");
+                    match (on, off) {
+                        (Some(a), Some(b)) => Some(a < b),
+                        (a, b) => a.map(|_| true).or(b.map(|_| false)),
+                    }
+                };
+                let on = on.or_else(|| {
+                    let absent = parse_object(payload).is_ok_and(|(o, _)| o.get("switch_state").is_none());
+                    if self.faults.has(Fault::StrayFieldSwitch) && absent {
+                        stray()
+                    } else {
+                        None
+                    }
+                });
                 match on {
                     Some(on) => self.set_relay(now, on, Cause::App),
                     None => self.console(Console::Error {

@@ -47,6 +47,8 @@ impl App {
         o.set_credentials(b.username.clone(), b.password.clone());
         o.set_keep_alive(Duration::from_secs(30));
         o.set_clean_session(true);
+        // The broker's own limit (64 KiB payloads): the fuzzer's oversized publishes reach it.
+        o.set_max_packet_size(80 * 1024, 80 * 1024);
         let (client, mut eventloop) = AsyncClient::new(o, 64);
         // Nagle here plus delayed ACKs at the relay would hold small packets ~40 ms.
         let mut net = NetworkOptions::new();
@@ -109,6 +111,17 @@ impl App {
             .await
             .with_context(|| format!("no SUBACK for {filter} within 10 s"))?
             .context("the app client stopped")?;
+        Ok(())
+    }
+
+    /// Publishes any bytes at any QoS (the fuzzer's inputs: not UTF-8, oversized, QoS 2).
+    pub async fn publish_bytes(&self, topic: &str, qos: u8, payload: &[u8]) -> anyhow::Result<()> {
+        self.timeline.push(Event::AppSent {
+            topic: topic.into(),
+            payload: String::from_utf8_lossy(payload).into_owned(),
+        });
+        let qos = rumqttc::qos(qos).map_err(|e| anyhow::anyhow!("QoS {qos}: {e}"))?;
+        self.client.publish(topic, qos, false, payload.to_vec()).await?;
         Ok(())
     }
 

@@ -25,6 +25,7 @@ pub mod coverage;
 pub mod dut;
 pub mod farm;
 pub mod firmware;
+pub mod fuzz;
 pub mod jitter;
 pub mod ledger;
 pub mod observe;

@@ -126,6 +126,39 @@ enum Command {
         #[arg(long)]
         ota_version: Option<String>,
     },
+    /// Fuzz the plug black-box through its AP socket and its MQTT topics, with the protocol
+    /// as the oracle: after every input the plug must still answer 4001 (AP) or
+    /// read_firmware_infor on the same session (MQTT), answer the code the notes pin, and
+    /// leave its relay alone unless the input was a valid command. Each finding is
+    /// minimized and saved as a reproducer. Ends with `fuzz: N findings in I inputs (T s)`;
+    /// exits 1 when N > 0, 2 on a usage or rig mistake.
+    Fuzz {
+        /// Rig file (TOML). Default: rigs/sim.toml, the simulated rig.
+        #[arg(long)]
+        rig: Option<PathBuf>,
+        /// The plug's declaration (as `run --plug`).
+        #[arg(long, value_name = "FILE")]
+        plug: Option<PathBuf>,
+        /// ap, mqtt or both.
+        #[arg(long, default_value = "both")]
+        target: plugrig::fuzz::Target,
+        /// Time for generated inputs: 90 (seconds), 90s, 10m, 1h.
+        #[arg(long, default_value = "60s", value_parser = parse_budget)]
+        budget: std::time::Duration,
+        /// At most this many inputs.
+        #[arg(long, value_name = "N")]
+        inputs: Option<u64>,
+        /// The generator's seed: the same seed, the same inputs.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Directory for fuzz.html, fuzz.junit.xml, findings/*.json and captures/.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Send a reproducer's inputs to a fresh plug instead: exits 1 if the finding
+        /// shows again, 0 if it does not.
+        #[arg(long, value_name = "FILE")]
+        replay: Option<PathBuf>,
+    },
     /// A new Ed25519 key pair for `run --statement`: the secret key to PREFIX (PKCS#8
     /// PEM, mode 0600; never overwritten), the public key to PREFIX.pub (SPKI PEM).
     Keygen {
@@ -237,6 +270,60 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Fuzz {
+            rig,
+            plug,
+            target,
+            budget,
+            inputs,
+            seed,
+            report,
+            replay,
+        } => {
+            let rig = rig.unwrap_or_else(runner::default_rig);
+            if let Some(file) = replay {
+                return match rt.block_on(plugrig::fuzz::replay(rig, plug, file)) {
+                    Ok(Some(f)) => {
+                        println!("fuzz: the finding shows again: {} ({}): {}", f.class.name(), f.rule, f.why);
+                        ExitCode::FAILURE
+                    }
+                    Ok(None) => {
+                        println!("fuzz: the finding did not show: the plug kept every promise checked");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("plugrig: {e:#}");
+                        ExitCode::from(2)
+                    }
+                };
+            }
+            let opts = plugrig::fuzz::FuzzOptions {
+                plug,
+                target,
+                budget,
+                max_inputs: inputs,
+                seed,
+                report,
+                ..plugrig::fuzz::FuzzOptions::new(rig)
+            };
+            match rt.block_on(plugrig::fuzz::run(opts)) {
+                Ok(s) => {
+                    println!(
+                        "plugrig: AP {} inputs ({:.1}/s), MQTT {} inputs ({:.1}/s)",
+                        s.ap.inputs,
+                        s.ap.rate(),
+                        s.mqtt.inputs,
+                        s.mqtt.rate()
+                    );
+                    println!("{}", s.line());
+                    ExitCode::from(s.exit_code())
+                }
+                Err(e) => {
+                    eprintln!("plugrig: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Keygen { out } => match plugrig::statement::keygen(&out) {
             Ok((secret, public)) => {
                 println!(
@@ -476,4 +563,23 @@ fn write_images(
     }
     println!("app image {}", image::size_line(images.app.len()));
     Ok(())
+}
+
+/// A time budget: seconds, or a number with s, m or h.
+fn parse_budget(text: &str) -> Result<std::time::Duration, String> {
+    let (n, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = n.parse().map_err(|_| format!("{text:?}: a number, then s, m or h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?}: a number, then s, m or h")),
+    };
+    if secs == 0 {
+        return Err("a budget of at least 1 s".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }

@@ -221,7 +221,9 @@ impl Parser<'_> {
         if neg {
             self.i += 1;
         }
-        let mut int: Option<i64> = Some(0);
+        // An integer past i64 saturates: still an integer, and out of every field's range
+        // (code 6, not a type error). Accumulated in its own sign, so i64::MIN fits.
+        let mut int: i64 = 0;
         let first = self.peek()?;
         if !first.is_ascii_digit() {
             return Err(JsonError::Invalid);
@@ -231,9 +233,9 @@ impl Parser<'_> {
             if !c.is_ascii_digit() {
                 break;
             }
-            int = int
-                .and_then(|v| v.checked_mul(10))
-                .and_then(|v| v.checked_add(i64::from(c - b'0')));
+            let d = i64::from(c - b'0');
+            int = int.saturating_mul(10);
+            int = if neg { int.saturating_sub(d) } else { int.saturating_add(d) };
             digits += 1;
             self.i += 1;
         }
@@ -259,9 +261,10 @@ impl Parser<'_> {
             return Err(JsonError::Incomplete);
         }
         let _ = start;
-        match (is_int, int) {
-            (true, Some(v)) => Ok(Value::Int(if neg { -v } else { v })),
-            _ => Ok(Value::Float),
+        if is_int {
+            Ok(Value::Int(int))
+        } else {
+            Ok(Value::Float)
         }
     }
 
@@ -511,7 +514,8 @@ mod tests {
         assert_eq!(o.get("e"), Some(&Value::Float));
         assert_eq!(o.get("b"), Some(&Value::Bool(true)));
         assert_eq!(o.get("n"), Some(&Value::Null));
-        assert_eq!(o.get("big"), Some(&Value::Float));
+        // Past i64: still an integer, saturated (out of every range: code 6).
+        assert_eq!(o.get("big"), Some(&Value::Int(i64::MAX)));
     }
 
     #[test]

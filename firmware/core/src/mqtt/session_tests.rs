@@ -151,3 +151,48 @@ fn the_retain_flag_is_set_only_when_asked() {
     assert_eq!(out[0][0], 0x30, "PUBLISH QoS 0, no retain");
     assert_eq!(out[1][0], 0x33, "PUBLISH QoS 1 with retain");
 }
+
+#[test]
+fn a_read_holding_more_packets_than_the_buffer_is_taken_whole() {
+    let t0 = Instant::ZERO;
+    let mut s = Session::new(cfg(true), NetTiming::default());
+    up(&mut s, t0, false);
+    // Sixty QoS 0 publishes in one read: over two buffers' worth.
+    let one = encode(&Packet::Publish(mqttrs::Publish {
+        dup: false,
+        qospid: mqttrs::QosPid::AtMostOnce,
+        retain: false,
+        topic_name: "p/app/delay_time",
+        payload: br#"{"delay_hour":1,"delay_minute":2}"#,
+    }));
+    let read: Vec<u8> = (0..60).flat_map(|_| one.iter().copied()).collect();
+    assert!(read.len() > RX_MAX * 2, "{} bytes", read.len());
+    // As the plug does: the rest again after each drain.
+    let mut rest: &[u8] = &read;
+    let mut messages = 0;
+    let mut calls = 0;
+    while !rest.is_empty() {
+        let used = s.handle_data(t0, rest);
+        calls += 1;
+        assert!(calls < 100, "no progress with {} bytes left", rest.len());
+        rest = &rest[used..];
+        while let Some(e) = s.poll_event() {
+            match e {
+                Event::Message { .. } => messages += 1,
+                Event::Close | Event::ProtocolError(_) => panic!("the session closed: {e:?}"),
+                _ => {}
+            }
+        }
+    }
+    // The packets the last call left in the buffer.
+    while s.has_buffered_packet() {
+        s.handle_data(t0, &[]);
+        while let Some(e) = s.poll_event() {
+            if let Event::Message { .. } = e {
+                messages += 1;
+            }
+        }
+    }
+    assert_eq!(messages, 60);
+    assert!(s.is_up());
+}

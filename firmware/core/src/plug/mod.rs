@@ -212,7 +212,25 @@ impl Plug {
             Input::NetworkUp => self.with_session(now, |s, _| s.start()),
             Input::NetworkDown => self.with_session(now, |s, now| s.handle_closed(now)),
             Input::MqttOpened(l) => self.with_link(now, l, |s, now| s.handle_open(now)),
-            Input::MqttData(l, d) => self.with_link(now, l, |s, now| s.handle_data(now, d)),
+            Input::MqttData(l, d) => {
+                // The session takes a read in parts when it holds more packets than its
+                // event queue: drained between the parts.
+                // Each call after a drain handles a packet or takes bytes, so this ends;
+                // it stops at once when the link is gone (closed by what the data did).
+                let mut rest = d;
+                loop {
+                    let mut used = None;
+                    self.with_link(now, l, |s, now| {
+                        let n = s.handle_data(now, rest);
+                        used = Some((n, s.has_buffered_packet()));
+                    });
+                    let Some((n, buffered)) = used else { break };
+                    rest = &rest[n..];
+                    if rest.is_empty() && !buffered {
+                        break;
+                    }
+                }
+            }
             Input::MqttClosed(l) => self.with_link(now, l, |s, now| s.handle_closed(now)),
             Input::Button { pressed } => self.button(now, pressed),
             Input::Meter(bytes) => {

@@ -284,7 +284,12 @@ fn main() -> ExitCode {
             if let Some(file) = replay {
                 return match rt.block_on(plugrig::fuzz::replay(rig, plug, file)) {
                     Ok(Some(f)) => {
-                        println!("fuzz: the finding shows again: {} ({}): {}", f.class.name(), f.rule, f.why);
+                        println!(
+                            "fuzz: the finding shows again: {} ({}): {}",
+                            f.class.name(),
+                            f.rule,
+                            f.why
+                        );
                         ExitCode::FAILURE
                     }
                     Ok(None) => {
@@ -571,7 +576,9 @@ fn parse_budget(text: &str) -> Result<std::time::Duration, String> {
         Some((at, _)) => text.split_at(at),
         None => (text, "s"),
     };
-    let n: u64 = n.parse().map_err(|_| format!("{text:?}: a number, then s, m or h"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{text:?}: a number, then s, m or h"))?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60,

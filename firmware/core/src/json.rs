@@ -235,7 +235,11 @@ impl Parser<'_> {
             }
             let d = i64::from(c - b'0');
             int = int.saturating_mul(10);
-            int = if neg { int.saturating_sub(d) } else { int.saturating_add(d) };
+            int = if neg {
+                int.saturating_sub(d)
+            } else {
+                int.saturating_add(d)
+            };
             digits += 1;
             self.i += 1;
         }

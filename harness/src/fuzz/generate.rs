@@ -240,7 +240,11 @@ fn build_ap(p: ApPlan) -> Generated {
         _ => Some(Expected::Code(0)),
     };
     let mut entries: Vec<(String, Vec<u8>)> = vec![("header".into(), header.to_string().into_bytes())];
-    entries.extend(fields.iter().map(|f| (f.name.to_string(), f.valid.as_bytes().to_vec())));
+    entries.extend(
+        fields
+            .iter()
+            .map(|f| (f.name.to_string(), f.valid.as_bytes().to_vec())),
+    );
     let target = (!fields.is_empty()).then(|| p.field % fields.len());
     let f = target.map(|t| fields[t]);
     let mut kind = format!("{header}");
@@ -256,11 +260,23 @@ fn build_ap(p: ApPlan) -> Generated {
         (Defect::None, _) => kind.push_str(" as the app sends it"),
         (Defect::WrongType, Some(f)) => {
             kind = format!("{header} {} of the wrong type", f.name);
-            let v = if f.string.is_some() { b"7".to_vec() } else { b"\"1\"".to_vec() };
+            let v = if f.string.is_some() {
+                b"7".to_vec()
+            } else {
+                b"\"1\"".to_vec()
+            };
             set(&mut entries, f.name, v);
             expect = Some(Expected::Code(2));
         }
-        (Defect::Empty | Defect::AtLimit | Defect::PastLimit, Some(f @ Field { string: Some((min, max)), .. })) => {
+        (
+            Defect::Empty | Defect::AtLimit | Defect::PastLimit,
+            Some(
+                f @ Field {
+                    string: Some((min, max)),
+                    ..
+                },
+            ),
+        ) => {
             let n = match p.defect {
                 Defect::Empty => 0,
                 Defect::AtLimit => max,
@@ -305,11 +321,19 @@ fn build_ap(p: ApPlan) -> Generated {
             expect = None;
         }
         (Defect::InvalidUtf8 | Defect::Nul, Some(f @ Field { string: Some(_), .. })) => {
-            let bad: &[u8] = if p.defect == Defect::Nul { b"\x00" } else { b"\xff\xfe" };
+            let bad: &[u8] = if p.defect == Defect::Nul {
+                b"\x00"
+            } else {
+                b"\xff\xfe"
+            };
             kind = format!(
                 "{header} {} with {}",
                 f.name,
-                if p.defect == Defect::Nul { "a NUL" } else { "invalid UTF-8" }
+                if p.defect == Defect::Nul {
+                    "a NUL"
+                } else {
+                    "invalid UTF-8"
+                }
             );
             set(&mut entries, f.name, [b"\"a".as_slice(), bad, b"b\""].concat());
             expect = None;
@@ -493,7 +517,13 @@ fn build_mqtt(p: MqttPlan) -> Generated {
             let depth = 1 + p.n % 64;
             (
                 format!("nested {depth} deep"),
-                format!("{{\"x\":{}{},{}", "[".repeat(depth), "]".repeat(depth), &base[1..]).into_bytes(),
+                format!(
+                    "{{\"x\":{}{},{}",
+                    "[".repeat(depth),
+                    "]".repeat(depth),
+                    &base[1..]
+                )
+                .into_bytes(),
             )
         }
         9 => {
@@ -571,7 +601,10 @@ mod tests {
             "JSON that is",
             "stray field",
         ] {
-            assert!(kinds.iter().any(|k| k.contains(want)), "no {want:?} in 3000 inputs");
+            assert!(
+                kinds.iter().any(|k| k.contains(want)),
+                "no {want:?} in 3000 inputs"
+            );
         }
         let big = (0..3000).filter_map(|i| match input(1, i, Target::Ap).input {
             Input::Ap(a) => Some(a.writes.concat().len()),

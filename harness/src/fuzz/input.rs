@@ -70,8 +70,16 @@ impl Input {
                     a.kind,
                     all.len(),
                     a.writes.len(),
-                    if a.gap_ms > 0 { format!(", {} ms apart", a.gap_ms) } else { String::new() },
-                    if a.crowd > 0 { format!(", {} other connections open", a.crowd) } else { String::new() },
+                    if a.gap_ms > 0 {
+                        format!(", {} ms apart", a.gap_ms)
+                    } else {
+                        String::new()
+                    },
+                    if a.crowd > 0 {
+                        format!(", {} other connections open", a.crowd)
+                    } else {
+                        String::new()
+                    },
                     preview(&all)
                 )
             }
@@ -81,7 +89,11 @@ impl Input {
                 m.topic,
                 m.qos,
                 m.payload.len(),
-                if m.repeat > 1 { format!(", {} times", m.repeat) } else { String::new() },
+                if m.repeat > 1 {
+                    format!(", {} times", m.repeat)
+                } else {
+                    String::new()
+                },
                 preview(&m.payload)
             ),
         }

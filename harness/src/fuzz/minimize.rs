@@ -59,7 +59,9 @@ pub async fn reproduces(inputs: &[Sent], class: Class) -> anyhow::Result<bool> {
 pub async fn minimize(seq: Vec<Sent>, class: Class, budget: &mut Budget) -> anyhow::Result<Vec<Sent>> {
     // Most findings need only the input that showed them: one trial settles it.
     let mut seq = match seq.last() {
-        Some(last) if seq.len() > 1 && budget.take() && reproduces(std::slice::from_ref(last), class).await? => {
+        Some(last)
+            if seq.len() > 1 && budget.take() && reproduces(std::slice::from_ref(last), class).await? =>
+        {
             vec![last.clone()]
         }
         _ => ddmin(seq, class, budget, |s| s.to_vec()).await?,
@@ -76,7 +78,12 @@ pub async fn minimize(seq: Vec<Sent>, class: Class, budget: &mut Budget) -> anyh
     Ok(seq)
 }
 
-async fn minimize_bytes(before: &[Sent], last: Sent, class: Class, budget: &mut Budget) -> anyhow::Result<Sent> {
+async fn minimize_bytes(
+    before: &[Sent],
+    last: Sent,
+    class: Class,
+    budget: &mut Budget,
+) -> anyhow::Result<Sent> {
     let bytes: Vec<u8> = match &last.input {
         Input::Ap(a) => a.writes.concat(),
         Input::Mqtt(m) => m.payload.clone(),

@@ -131,7 +131,11 @@ pub async fn run(opts: FuzzOptions) -> anyhow::Result<FuzzSummary> {
 }
 
 /// Sends a reproducer's inputs to a fresh plug: the finding again, or None.
-pub async fn replay(rig: PathBuf, plug: Option<PathBuf>, file: PathBuf) -> anyhow::Result<Option<probe::Finding>> {
+pub async fn replay(
+    rig: PathBuf,
+    plug: Option<PathBuf>,
+    file: PathBuf,
+) -> anyhow::Result<Option<probe::Finding>> {
     let r = Reproducer::load(&file)?;
     let opts = FuzzOptions {
         plug,
@@ -189,7 +193,8 @@ async fn campaign(opts: FuzzOptions, ctx: Arc<RunContext>) -> anyhow::Result<Fuz
         summary.rig,
         opts.seed,
         opts.budget.as_secs_f64(),
-        opts.max_inputs.map_or(String::new(), |n| format!(" or {n} inputs"))
+        opts.max_inputs
+            .map_or(String::new(), |n| format!(" or {n} inputs"))
     );
     while started.elapsed() < opts.budget && opts.max_inputs.is_none_or(|m| index < m) {
         let g = generate::input(opts.seed, index, opts.target);
@@ -206,9 +211,9 @@ async fn campaign(opts: FuzzOptions, ctx: Arc<RunContext>) -> anyhow::Result<Fuz
             Some(o) => o,
             None => {
                 sessions += 1;
-                let session = Session::open(mode)
-                    .await
-                    .with_context(|| format!("the rig could not bring the plug to {mode:?} mode for fuzzing"))?;
+                let session = Session::open(mode).await.with_context(|| {
+                    format!("the rig could not bring the plug to {mode:?} mode for fuzzing")
+                })?;
                 open.insert(Open {
                     session,
                     sent: Vec::new(),
@@ -221,7 +226,11 @@ async fn campaign(opts: FuzzOptions, ctx: Arc<RunContext>) -> anyhow::Result<Fuz
         };
         let t0 = Instant::now();
         let result = o.session.send(&sent.input, sent.expect).await;
-        let rate = if mode == Mode::Ap { &mut summary.ap } else { &mut summary.mqtt };
+        let rate = if mode == Mode::Ap {
+            &mut summary.ap
+        } else {
+            &mut summary.mqtt
+        };
         rate.inputs += 1;
         rate.time += t0.elapsed();
         summary.inputs += 1;
@@ -328,7 +337,11 @@ async fn keep(
     println!("  reproducer {}", dir.join(&file).display());
     Ok(Found {
         reproducer,
-        file: Some(if opts.report.is_some() { file } else { dir.join(file) }),
+        file: Some(if opts.report.is_some() {
+            file
+        } else {
+            dir.join(file)
+        }),
         seen: 1,
     })
 }

@@ -217,7 +217,9 @@ impl Session {
         let sign = self.world.look(|s| {
             s.since(mark).find(|e| match &e.event {
                 Event::PlugExited(why) => Some(format!("the plug process ended: {why}")),
-                Event::Console(l) if boot.boot.is_match(l) => Some(format!("the console printed a boot line: {l:?}")),
+                Event::Console(l) if boot.boot.is_match(l) => {
+                    Some(format!("the console printed a boot line: {l:?}"))
+                }
                 _ => None,
             })
         });
@@ -228,11 +230,13 @@ impl Session {
     }
 
     async fn send_ap(&mut self, a: &ApInput, expect: Option<Expected>) -> Result<After, Finding> {
-        let addr = self
-            .world
-            .ap_addr()
-            .await
-            .map_err(|e| finding(Class::Wedged, "ap-robust", format!("the AP cannot be reached: {e:#}")))?;
+        let addr = self.world.ap_addr().await.map_err(|e| {
+            finding(
+                Class::Wedged,
+                "ap-robust",
+                format!("the AP cannot be reached: {e:#}"),
+            )
+        })?;
         let tl = self.world.timeline.clone();
         let mut crowd = Vec::new();
         for _ in 0..a.crowd {
@@ -259,7 +263,11 @@ impl Session {
                 break;
             }
         }
-        let within = if expect.is_some() { PINNED_REPLY_WITHIN } else { REPLY_WITHIN };
+        let within = if expect.is_some() {
+            PINNED_REPLY_WITHIN
+        } else {
+            REPLY_WITHIN
+        };
         let reply = if written {
             link.read_reply(within).await
         } else {
@@ -298,7 +306,13 @@ impl Session {
                 .app
                 .publish_bytes(&topic, m.qos, &m.payload)
                 .await
-                .map_err(|e| finding(Class::Silent, "firmware-infor", format!("the broker took no publish: {e:#}")))?;
+                .map_err(|e| {
+                    finding(
+                        Class::Silent,
+                        "firmware-infor",
+                        format!("the broker took no publish: {e:#}"),
+                    )
+                })?;
         }
         let asks = asks(&m.topic, &m.payload);
         // Alive and through the input: firmware_infor on request, after it.
@@ -379,7 +393,8 @@ impl Session {
                     return Err(finding(
                         Class::CountdownStarted,
                         "delay-out-of-range",
-                        "a countdown started (delay_time published) on a payload that is not a valid one".into(),
+                        "a countdown started (delay_time published) on a payload that is not a valid one"
+                            .into(),
                     ));
                 }
             }
@@ -402,7 +417,11 @@ impl Session {
     async fn firmware_infor(&mut self, id: &oracle::Identity) -> Result<(), Finding> {
         let from = self.world.timeline.len();
         let within = self.world.periods().firmware_infor_within();
-        let _ = self.world.app.publish(&id.app_topic("read_firmware_infor"), "").await;
+        let _ = self
+            .world
+            .app
+            .publish(&id.app_topic("read_firmware_infor"), "")
+            .await;
         self.world
             .wait_device(from, "firmware_infor", within)
             .await
@@ -411,7 +430,10 @@ impl Session {
                 finding(
                     Class::Silent,
                     "firmware-infor",
-                    format!("after this input read_firmware_infor went unanswered: {}", first_line(&e)),
+                    format!(
+                        "after this input read_firmware_infor went unanswered: {}",
+                        first_line(&e)
+                    ),
                 )
             })
     }
@@ -426,7 +448,11 @@ impl Session {
             })
         });
         match sign {
-            Some((_, why)) => Err(finding(Class::Crash, "session-connect", format!("{why} after this input"))),
+            Some((_, why)) => Err(finding(
+                Class::Crash,
+                "session-connect",
+                format!("{why} after this input"),
+            )),
             None => Ok(()),
         }
     }
@@ -463,7 +489,10 @@ fn judge_reply(reply: &anyhow::Result<Reply>, expect: Option<Expected>) -> Resul
         (Ok(r), Some(Expected::Code1OrNone)) if r.code != 1 => Err(finding(
             Class::WrongCode,
             "ap-robust",
-            format!("oversized input answered code {} (the notes: code 1, or none): {}", r.code, r.raw),
+            format!(
+                "oversized input answered code {} (the notes: code 1, or none): {}",
+                r.code, r.raw
+            ),
         )),
         (Ok(r), _) if r.code == 0 && r.header == Some(ap::WIFI) => {
             Ok(After::Fresh("a valid 4003 provisioned the plug".into()))
@@ -490,17 +519,44 @@ mod tests {
     #[test]
     fn what_a_payload_asks_of_the_relay() {
         let a = |t: &str, p: &str| asks(t, p.as_bytes());
-        assert_eq!(a("app/switch_state", r#"{"switch_state":"on"}"#), Asks::Switch("on".into()));
-        assert_eq!(a("app/switch_state", r#"{"zz":1,"switch_state":"off"}"#), Asks::Switch("off".into()));
+        assert_eq!(
+            a("app/switch_state", r#"{"switch_state":"on"}"#),
+            Asks::Switch("on".into())
+        );
+        assert_eq!(
+            a("app/switch_state", r#"{"zz":1,"switch_state":"off"}"#),
+            Asks::Switch("off".into())
+        );
         assert_eq!(a("app/switch_state", r#"{"switch_stat":"on"}"#), Asks::Nothing);
         assert_eq!(a("app/switch_state", r#"{"switch_state":"ON"}"#), Asks::Unpinned);
-        assert_eq!(a("app/switch_state", r#"{"switch_state":"on","switch_state":"off"}"#), Asks::Unpinned);
+        assert_eq!(
+            a(
+                "app/switch_state",
+                r#"{"switch_state":"on","switch_state":"off"}"#
+            ),
+            Asks::Unpinned
+        );
         assert_eq!(a("app/switch_state", "\u{1}on"), Asks::Nothing);
-        assert_eq!(a("app/delay_time", r#"{"delay_hour":1,"delay_minute":2}"#), Asks::Countdown);
-        assert_eq!(a("app/delay_time", r#"{"delay_hour":0,"delay_minute":0}"#), Asks::Cancel);
-        assert_eq!(a("app/delay_time", r#"{"delay_hour":24,"delay_minute":0}"#), Asks::Nothing);
-        assert_eq!(a("app/delay_time", r#"{"delay_hour":1.0,"delay_minute":0}"#), Asks::Unpinned);
-        assert_eq!(a("app/switch_state/extra", r#"{"switch_state":"on"}"#), Asks::Nothing);
+        assert_eq!(
+            a("app/delay_time", r#"{"delay_hour":1,"delay_minute":2}"#),
+            Asks::Countdown
+        );
+        assert_eq!(
+            a("app/delay_time", r#"{"delay_hour":0,"delay_minute":0}"#),
+            Asks::Cancel
+        );
+        assert_eq!(
+            a("app/delay_time", r#"{"delay_hour":24,"delay_minute":0}"#),
+            Asks::Nothing
+        );
+        assert_eq!(
+            a("app/delay_time", r#"{"delay_hour":1.0,"delay_minute":0}"#),
+            Asks::Unpinned
+        );
+        assert_eq!(
+            a("app/switch_state/extra", r#"{"switch_state":"on"}"#),
+            Asks::Nothing
+        );
     }
 
     #[test]
@@ -509,7 +565,10 @@ mod tests {
         let ok = r(r#"{"code":2,"message":"x","result":{"header":4002}}"#);
         assert!(judge_reply(&ok, Some(Expected::Code(2))).is_ok());
         let wrong = judge_reply(&ok, Some(Expected::Code(6))).unwrap_err();
-        assert_eq!((wrong.class, wrong.rule.as_str()), (Class::WrongCode, "ap-code-6"));
+        assert_eq!(
+            (wrong.class, wrong.rule.as_str()),
+            (Class::WrongCode, "ap-code-6")
+        );
         let none: anyhow::Result<Reply> = Err(anyhow::anyhow!("no complete reply within"));
         assert!(judge_reply(&none, None).is_ok());
         assert!(judge_reply(&none, Some(Expected::Code1OrNone)).is_ok());

@@ -76,7 +76,11 @@ fn html(s: &FuzzSummary) -> String {
             );
         }
         if let Some(c) = &r.capture {
-            let _ = write!(out, "<p>Capture <a href=\"{0}\">{0}</a></p>", escape(&c.display().to_string()));
+            let _ = write!(
+                out,
+                "<p>Capture <a href=\"{0}\">{0}</a></p>",
+                escape(&c.display().to_string())
+            );
         }
         let _ = write!(
             out,

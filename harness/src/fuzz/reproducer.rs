@@ -53,8 +53,8 @@ impl Reproducer {
 
     pub fn load(path: &Path) -> anyhow::Result<Reproducer> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let r: Reproducer =
-            serde_json::from_str(&text).with_context(|| format!("{}: not a fuzz reproducer", path.display()))?;
+        let r: Reproducer = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a fuzz reproducer", path.display()))?;
         anyhow::ensure!(
             r.format == FORMAT,
             "{}: format {:?}, this plugrig reads {FORMAT:?}",

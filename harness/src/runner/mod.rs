@@ -525,7 +525,12 @@ pub async fn context_for(rig: rig::Rig) -> anyhow::Result<Arc<RunContext>> {
     if let Some(bin) = DutHandle::prebuild(&rig.file.dut).await? {
         println!("plugrig: simulated plug {}", bin.display());
     }
-    println!("plugrig: {}, broker {} at {}", rig.file.dut.describe(), broker.kind, broker.addr);
+    println!(
+        "plugrig: {}, broker {} at {}",
+        rig.file.dut.describe(),
+        broker.kind,
+        broker.addr
+    );
     let services = start_services(&rig.file).await?;
     Ok(RunContext::new(rig, broker, services))
 }

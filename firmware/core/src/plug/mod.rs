@@ -22,7 +22,7 @@ mod station;
 mod topics;
 
 use core::time::Duration;
-use heapless::Deque;
+use heapless::{Deque, Vec};
 
 use crate::bl0942::{FrameReader, Reading};
 use crate::config::Config;
@@ -51,6 +51,14 @@ enum Mode {
 /// The actions waiting for the board. No heap in the core: an action carries its bytes
 /// inline, and the queue's size is the cost (see the RAM figures in the README), paid once.
 struct Outbox(Deque<Action, 32>);
+
+/// What the plug holds of broker reads it has not handled yet: a board's read (at most 2048
+/// bytes) and the small ones (acknowledgements) that arrive while the board drains the
+/// outbox. A part that does not fit is handled at once, however full the outbox.
+const MQTT_READ_MAX: usize = 4096;
+/// Room one incoming packet's actions need in the outbox (acknowledgements, a publish,
+/// console lines of a countdown replaced).
+const ACTIONS_PER_PACKET: usize = 10;
 
 impl Outbox {
     fn push(&mut self, a: Action) {
@@ -88,6 +96,11 @@ pub struct Plug {
     /// A reset or restart waiting for in-flight publishes, with its deadline.
     exit: Option<(Exit, Instant)>,
     out: Outbox,
+    /// The rest of a broker read the outbox had no room for: handled at the next timeout,
+    /// which is due at once (`poll_timeout`), after the board has drained the outbox.
+    mqtt_pending: Option<(LinkId, Vec<u8, MQTT_READ_MAX>)>,
+    /// The time of the last input, when the pending read is due.
+    last_now: Instant,
     /// The last link id given out; ids are never reused within a boot.
     last_link: LinkId,
     faults: Faults,
@@ -115,6 +128,8 @@ impl Plug {
             trial_until: None,
             exit: None,
             out: Outbox(Deque::new()),
+            mqtt_pending: None,
+            last_now: now,
             last_link: 0,
             faults: Faults::NONE,
             variations: Variations::NONE,
@@ -212,25 +227,19 @@ impl Plug {
             Input::NetworkUp => self.with_session(now, |s, _| s.start()),
             Input::NetworkDown => self.with_session(now, |s, now| s.handle_closed(now)),
             Input::MqttOpened(l) => self.with_link(now, l, |s, now| s.handle_open(now)),
-            Input::MqttData(l, d) => {
-                // The session takes a read in parts when it holds more packets than its
-                // event queue: drained between the parts.
-                // Each call after a drain handles a packet or takes bytes, so this ends;
-                // it stops at once when the link is gone (closed by what the data did).
-                let mut rest = d;
-                loop {
-                    let mut used = None;
-                    self.with_link(now, l, |s, now| {
-                        let n = s.handle_data(now, rest);
-                        used = Some((n, s.has_buffered_packet()));
-                    });
-                    let Some((n, buffered)) = used else { break };
-                    rest = &rest[n..];
-                    if rest.is_empty() && !buffered {
-                        break;
+            Input::MqttData(l, d) => match self.mqtt_pending.take() {
+                // What waits goes first: a new read joins its end, or, if there is no
+                // room for it, the waiting part is handled whatever the outbox holds.
+                Some((pl, mut waiting)) if pl == l => {
+                    if waiting.extend_from_slice(d).is_ok() {
+                        self.mqtt_data(now, l, &waiting);
+                    } else {
+                        self.mqtt_data_all(now, l, &waiting);
+                        self.mqtt_data(now, l, d);
                     }
                 }
-            }
+                _ => self.mqtt_data(now, l, d),
+            },
             Input::MqttClosed(l) => self.with_link(now, l, |s, now| s.handle_closed(now)),
             Input::Button { pressed } => self.button(now, pressed),
             Input::Meter(bytes) => {
@@ -261,6 +270,9 @@ impl Plug {
 
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.mqtt_pending.is_some() {
+            return Some(self.last_now);
+        }
         let mut t: Option<Instant> = None;
         let mut consider = |c: Option<Instant>| {
             if let Some(c) = c {
@@ -281,6 +293,9 @@ impl Plug {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some((link, rest)) = self.mqtt_pending.take() {
+            self.mqtt_data(now, link, &rest);
+        }
         if self.trial_until.is_some_and(|t| now >= t) {
             // Nothing else matters on this image: the board restarts into the old one.
             self.trial_until = None;
@@ -317,6 +332,52 @@ impl Plug {
     #[must_use]
     pub fn poll_action(&mut self) -> Option<Action> {
         self.out.0.pop_front()
+    }
+
+    /// A broker read, one packet at a time while the outbox has room for its actions;
+    /// what is left waits in `mqtt_pending` for the board to drain the outbox. Found by
+    /// `plugrig fuzz`: a QoS 2 flood arrives as one read whose actions overflowed the
+    /// outbox, dropping acknowledgements, and the broker closed the session.
+    fn mqtt_data(&mut self, now: Instant, link: LinkId, data: &[u8]) {
+        self.last_now = now;
+        let mut rest = data;
+        loop {
+            let room = self.out.0.capacity() - self.out.0.len();
+            if room < ACTIONS_PER_PACKET {
+                if let Ok(v) = Vec::from_slice(rest) {
+                    self.mqtt_pending = Some((link, v));
+                    return;
+                }
+            }
+            let mut done = None;
+            self.with_link(now, link, |s, now| {
+                let n = s.handle_data_limited(now, rest, 1);
+                done = Some((n, s.has_buffered_packet()));
+            });
+            // The link is gone (what the data did closed it): the rest is stale.
+            let Some((n, buffered)) = done else { return };
+            rest = &rest[n..];
+            if rest.is_empty() && !buffered {
+                return;
+            }
+        }
+    }
+
+    /// A broker read handled whole, however full the outbox.
+    fn mqtt_data_all(&mut self, now: Instant, link: LinkId, data: &[u8]) {
+        let mut rest = data;
+        loop {
+            let mut done = None;
+            self.with_link(now, link, |s, now| {
+                let n = s.handle_data(now, rest);
+                done = Some((n, s.has_buffered_packet()));
+            });
+            let Some((n, buffered)) = done else { return };
+            rest = &rest[n..];
+            if rest.is_empty() && !buffered {
+                return;
+            }
+        }
     }
 
     fn emit(&mut self, a: Action) {

@@ -662,3 +662,50 @@ fn outside_ap_mode_a_connection_is_closed_unanswered() {
     assert!(r.replies.is_empty());
     assert_eq!(r.actions, vec![Action::ApClose(7)]);
 }
+
+/// A QoS 2 flood of countdowns arrives as one read of ~2 KB: each packet's actions
+/// (acknowledgements, the countdown's publish and console lines) wait for the board to
+/// drain the outbox, none is dropped, and every packet is acknowledged (found by
+/// `plugrig fuzz`: the broker closed the session over the dropped acknowledgements).
+#[test]
+fn a_flood_in_one_read_loses_no_action() {
+    let mut r = Rig::connected(1);
+    let topic = r.id.topic("app", "delay_time");
+    let mut read = std::vec::Vec::new();
+    for pid in 1..=40u16 {
+        let p = mqttrs::Pid::try_from(pid).expect("pid");
+        read.extend(crate::testutil::encode(&mqttrs::Packet::Publish(
+            mqttrs::Publish {
+                dup: false,
+                qospid: mqttrs::QosPid::ExactlyOnce(p),
+                retain: false,
+                topic_name: &topic,
+                payload: br#"{"delay_hour":10,"delay_minute":51}"#,
+            },
+        )));
+    }
+    assert!(read.len() > 1500, "{} bytes", read.len());
+    let link = r.mqtt_link;
+    r.input(Input::MqttData(link, &read));
+    r.advance(MS(1));
+    let overflow = r
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Console(Console::Error { what }) if what.contains("overflow")));
+    let at = r
+        .actions
+        .iter()
+        .position(|a| matches!(a, Action::Console(Console::Error { what }) if what.contains("overflow")));
+    let around: Vec<String> = at
+        .map(|i| {
+            r.actions[i.saturating_sub(40)..i + 1]
+                .iter()
+                .map(|a| format!("{a:?}").chars().take(60).collect())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!overflow, "the outbox overflowed:\n{}", around.join("\n"));
+    assert!(r.plug.mqtt_up(), "the session is still up");
+    let pubrecs = r.sent.iter().filter(|s| matches!(s, Sent::Pubrec(_))).count();
+    assert_eq!(pubrecs, 40, "every publish got its PUBREC");
+}

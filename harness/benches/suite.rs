@@ -252,5 +252,42 @@ fn main() -> anyhow::Result<()> {
         ms(b50),
         ms(b99)
     );
+    fuzz_figures(&rt, &runner::default_rig())?;
+    Ok(())
+}
+
+/// `plugrig fuzz` on the default rig: inputs per second on the AP socket and on MQTT, each
+/// for 10 s, against one AP round trip (a 4001 on a new connection) measured in this run.
+fn fuzz_figures(rt: &tokio::runtime::Runtime, rig: &Path) -> anyhow::Result<()> {
+    use plugrig::fuzz::{self, FuzzOptions, Target};
+    let rtt = rt.block_on(fuzz::ap_round_trip(rig.to_path_buf(), 200))?;
+    let run = |target| {
+        rt.block_on(fuzz::run(FuzzOptions {
+            target,
+            budget: Duration::from_secs(10),
+            ..FuzzOptions::new(rig.to_path_buf())
+        }))
+    };
+    let ap = run(Target::Ap)?;
+    let mqtt = run(Target::Mqtt)?;
+    let limit = 1.0 / rtt.as_secs_f64().max(1e-9);
+    println!();
+    println!("fuzz (plugrig fuzz, 10 s per side, default rig)");
+    println!(
+        "  AP round trip (4001 on a new connection) p50      {:>8.2} ms: limit {limit:.0} inputs/s",
+        ms(rtt)
+    );
+    println!(
+        "  AP inputs/s (input + liveness 4001)               {:>8.1}   ({:.3} of the limit; {} findings)",
+        ap.ap.rate(),
+        ap.ap.rate() / limit,
+        ap.findings.len()
+    );
+    println!(
+        "  MQTT inputs/s (publish + firmware_infor probe)    {:>8.1}   ({:.3} of the limit; {} findings)",
+        mqtt.mqtt.rate(),
+        mqtt.mqtt.rate() / limit,
+        mqtt.findings.len()
+    );
     Ok(())
 }

@@ -20,6 +20,9 @@ pub const REPLY_BYTES_BROKEN: &str = "ap-reply-bytes broken";
 pub struct ApLink {
     stream: TcpStream,
     timeline: Arc<Timeline>,
+    /// Bytes read after a complete reply: the start of the next one (a plug may answer two
+    /// requests in one write, or the reader get two replies in one read).
+    unread: Vec<u8>,
 }
 
 /// The plug closed or reset the AP connection before a complete reply. While its access
@@ -66,7 +69,11 @@ impl ApLink {
             match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => {
                     stream.set_nodelay(true)?;
-                    return Ok(ApLink { stream, timeline });
+                    return Ok(ApLink {
+                        stream,
+                        timeline,
+                        unread: Vec::new(),
+                    });
                 }
                 Ok(Err(e)) if tokio::time::Instant::now() < deadline => {
                     // A plug process that is gone will not come up: say so now.
@@ -134,35 +141,46 @@ impl ApLink {
     /// REPLY_MAX bytes) is noted on the timeline ([`REPLY_BYTES_BROKEN`]), not refused.
     pub async fn read_reply(&mut self, within: Duration) -> anyhow::Result<Reply> {
         let deadline = tokio::time::Instant::now() + within;
-        let mut buf = Vec::new();
+        // A second reply that came in the same read as the last one goes first.
+        let mut buf = std::mem::take(&mut self.unread);
         let mut chunk = [0u8; 1024];
+        let gap = |b: &u8| b.is_ascii_whitespace() || *b == 0;
         loop {
-            let text = String::from_utf8_lossy(&buf);
-            let trimmed = text.trim_matches(|c: char| c.is_whitespace() || c == '\0');
-            if !trimmed.is_empty() {
-                let mut it = serde_json::Deserializer::from_str(trimmed).into_iter::<Value>();
+            let start = buf.iter().position(|b| !gap(b)).unwrap_or(buf.len());
+            if start < buf.len() {
+                let mut it = serde_json::Deserializer::from_slice(&buf[start..]).into_iter::<Value>();
                 match it.next() {
                     Some(Ok(_)) => {
+                        let end = start + it.byte_offset();
+                        // The reply with what frames it: the gap before it and a trailing
+                        // newline or NUL after it. The rest is the next reply's.
+                        let framed_end = end + buf[end..].iter().take_while(|b| gap(b)).count();
+                        let framed = &buf[..framed_end];
                         // The reply's bytes are a rule of their own (`ap-reply-bytes`),
                         // judged by its scenario from these notes: the transport only looks,
                         // so a plug that breaks it still gets judged on everything else.
-                        if buf.contains(&0) {
+                        if framed.contains(&0) {
                             self.timeline.push(Event::Note(format!(
                                 "{REPLY_BYTES_BROKEN}: the reply contains a NUL byte, where the Android app stops reading: {:?}",
-                                String::from_utf8_lossy(&buf)
+                                String::from_utf8_lossy(framed)
                             )));
                         }
-                        if buf.len() > REPLY_MAX {
+                        if end - start > REPLY_MAX {
                             self.timeline.push(Event::Note(format!(
                                 "{REPLY_BYTES_BROKEN}: the reply is {} bytes; the app reads at most {REPLY_MAX}",
-                                buf.len()
+                                end - start
                             )));
                         }
-                        self.timeline.push(Event::ApReceived(trimmed.to_string()));
-                        return Reply::parse(trimmed);
+                        let text = String::from_utf8_lossy(&buf[start..end]).into_owned();
+                        self.unread = buf[framed_end..].to_vec();
+                        self.timeline.push(Event::ApReceived(text.clone()));
+                        return Reply::parse(&text);
                     }
                     Some(Err(e)) if !e.is_eof() => {
-                        bail!("the reply is not JSON ({e}): {trimmed:?}")
+                        bail!(
+                            "the reply is not JSON ({e}): {:?}",
+                            String::from_utf8_lossy(&buf[start..])
+                        )
                     }
                     _ => {}
                 }
@@ -193,5 +211,48 @@ impl ApLink {
             };
             buf.extend_from_slice(&chunk[..n]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt as _;
+
+    /// Two replies in one write (a plug answering a request that held two objects, found by
+    /// `plugrig fuzz`): each read_reply returns one, the second from what the first read
+    /// left, and a NUL after a reply counts as that reply's.
+    #[tokio::test]
+    async fn two_replies_in_one_read_are_two_replies() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            s.write_all(b"{\"code\":5,\"message\":\"undefined data\",\"result\":{}}\0{\"code\":4,\"message\":\"not json\"}\n")
+                .await
+                .expect("write");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        });
+        let tl = Arc::new(Timeline::default());
+        let mut link = ApLink::connect(addr, tl.clone()).await.expect("connect");
+        let first = link
+            .read_reply(Duration::from_secs(2))
+            .await
+            .expect("first reply");
+        let second = link
+            .read_reply(Duration::from_secs(2))
+            .await
+            .expect("second reply");
+        assert_eq!((first.code, second.code), (5, 4));
+        let notes: Vec<String> = tl
+            .snapshot()
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::Note(n) if n.starts_with(REPLY_BYTES_BROKEN) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(notes.len(), 1, "the first reply's NUL: {notes:?}");
+        server.await.expect("server");
     }
 }

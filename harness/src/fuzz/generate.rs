@@ -41,6 +41,9 @@ impl std::str::FromStr for Target {
     }
 }
 
+/// With `Target::Both`, this many AP inputs, then as many MQTT inputs, and so on.
+pub const BOTH_BLOCK: u64 = 40;
+
 /// Input `index` of `seed`: the same on every run.
 pub fn input(seed: u64, index: u64, target: Target) -> Generated {
     let mut h = Sha256::new();
@@ -51,7 +54,8 @@ pub fn input(seed: u64, index: u64, target: Target) -> Generated {
     let which = match target {
         Target::Ap => 0,
         Target::Mqtt => 1,
-        Target::Both => index % 2,
+        // In blocks, so a plug serves a block in one mode rather than one input.
+        Target::Both => index / BOTH_BLOCK % 2,
     };
     let drawn = if which == 0 {
         ap_plan().prop_map(Plan::Ap).boxed()

@@ -164,6 +164,33 @@ pub async fn replay(
         .await
 }
 
+/// The median time of one 4001 request on a new connection to a fresh plug of `rig`, over
+/// `n` requests: the AP fuzzer's limit (each of its inputs is at least one connection
+/// and a liveness 4001).
+pub async fn ap_round_trip(rig: PathBuf, n: usize) -> anyhow::Result<Duration> {
+    let ctx = context(&FuzzOptions::new(rig)).await?;
+    CONTEXT
+        .scope(ctx, async move {
+            let s = Session::open(Mode::Ap).await?;
+            let addr = s.world.ap_addr().await?;
+            let mut times = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t0 = Instant::now();
+                crate::ap_link::ApLink::request_fresh(
+                    addr,
+                    &oracle::ap::device_info(),
+                    s.world.timeline.clone(),
+                    Duration::from_secs(5),
+                )
+                .await?;
+                times.push(t0.elapsed());
+            }
+            s.close("round-trip").await;
+            Ok(crate::bench::quantile(&mut times, 0.5))
+        })
+        .await
+}
+
 struct Open {
     session: Session,
     /// The inputs this plug has had, with their indices.
@@ -327,6 +354,7 @@ async fn keep(
         timeline,
         capture,
         rig: ctx.rig.path.display().to_string(),
+        note: None,
     };
     let dir = opts
         .report

@@ -21,6 +21,8 @@ use crate::world::PlugWorld;
 const AP_ALIVE_WITHIN: Duration = Duration::from_secs(5);
 /// How long a reply the notes pin may take.
 const PINNED_REPLY_WITHIN: Duration = Duration::from_secs(2);
+/// How long a plug may take to report the relay a valid command set.
+const SWITCH_CONFIRMED_WITHIN: Duration = Duration::from_secs(2);
 /// A publish past this many bytes is larger than anything the protocol sends.
 const OVERSIZED: usize = 1024;
 /// The notes' slowest reconnection back-off, and a little for the session to come up.
@@ -107,6 +109,10 @@ pub struct Session {
     pub mode: Mode,
     /// The relay state the plug last published (MQTT).
     relay: Option<String>,
+    /// An MQTT input past the protocol's sizes was sent to this plug: the broker may hand it
+    /// over after later, smaller ones (MQTT orders messages per topic only), so a session the
+    /// plug closes over it may close during a later input.
+    oversized_sent: bool,
 }
 
 /// What a payload on a topic asks of the relay, by the notes.
@@ -173,17 +179,26 @@ impl Session {
         if console && !world.plug.outlives_scenario() {
             let boot = world.ctx.console.boot.clone();
             let within = Duration::from_secs(world.ctx.rig.file.dut.boot_timeout_s());
-            world
+            let seen = world
                 .timeline
                 .wait_for(0, within, "the plug's boot line", |e| {
                     matches!(&e.event, Event::Console(l) if boot.is_match(l)).then_some(())
                 })
-                .await?;
+                .await;
+            if seen.is_err() {
+                // A console format the rig's patterns do not know: a crash still shows as
+                // the process ending, or as a new session.
+                world.timeline.push(Event::Note(
+                    "fuzz: no boot line the rig's pattern matches; crashes are seen by the process ending"
+                        .into(),
+                ));
+            }
         }
         let mut s = Session {
             world,
             mode,
             relay: None,
+            oversized_sent: false,
         };
         if mode == Mode::Mqtt {
             crate::steps::provisioning::provision(&mut s.world, 1, 60, 1).await?;
@@ -315,41 +330,9 @@ impl Session {
                 })?;
         }
         let asks = asks(&m.topic, &m.payload);
+        self.oversized_sent |= m.payload.len() > OVERSIZED;
         // Alive and through the input: firmware_infor on request, after it.
-        let answered = self.firmware_infor(&id).await;
-        let dropped = self.world.look(|s| {
-            s.since(mark)
-                .find(|e| matches!(e.event, Event::TapConnection { open: false }).then_some(()))
-                .map(|(i, _)| i)
-        });
-        let mut kept_from = mark;
-        match (answered, dropped) {
-            // MQTT 3.1.1 has no maximum packet size to agree on: a plug may close its
-            // session on a publish larger than it can take, and reconnect. For a payload
-            // past the protocol's own sizes (1 KiB) that is its choice, noted; a reboot
-            // still shows as one (a boot line, the process ending).
-            (_, Some(at)) if m.payload.len() > OVERSIZED => {
-                self.world.timeline.push(Event::Note(format!(
-                    "fuzz: the plug closed its session on a {}-byte publish; waiting for it to reconnect",
-                    m.payload.len()
-                )));
-                kept_from = self.world.wait_connected(at, RECONNECT_WITHIN).await.map_err(|e| {
-                    finding(
-                        Class::Silent,
-                        "session-reconnect",
-                        format!(
-                            "after closing its session on an oversized publish the plug did not reconnect: {}",
-                            first_line(&e)
-                        ),
-                    )
-                })?;
-                self.crashed(mark)?;
-                self.firmware_infor(&id).await?;
-            }
-            (_, Some(_)) => {}
-            (Err(silent), None) => return Err(silent),
-            (Ok(()), None) => {}
-        }
+        let kept_from = self.alive(&id, mark).await?;
         self.session_kept(kept_from)?;
         let switched = self.world.look(|s| {
             s.since(mark)
@@ -398,7 +381,32 @@ impl Session {
                     ));
                 }
             }
-            Asks::Switch(s) => self.relay = Some(s),
+            // The plug's own word, waited for: the broker orders messages per topic only, so
+            // the probe may have overtaken the command. A command the plug never confirms
+            // (its session renewed) leaves the relay unknown until it next reports it.
+            Asks::Switch(want) => {
+                if self.relay.as_deref() != Some(want.as_str()) {
+                    let topic = id.device_topic("switch_state");
+                    let confirmed = self
+                        .world
+                        .timeline
+                        .wait_for(
+                            mark,
+                            SWITCH_CONFIRMED_WITHIN,
+                            "the switch confirmed",
+                            |e| match &e.event {
+                                Event::AppReceived { topic: t, payload }
+                                    if *t == topic && now(payload).as_deref() == Some(want.as_str()) =>
+                                {
+                                    Some(())
+                                }
+                                _ => None,
+                            },
+                        )
+                        .await;
+                    self.relay = confirmed.is_ok().then_some(want);
+                }
+            }
             Asks::Countdown | Asks::Cancel | Asks::Unpinned => {
                 // Whatever it started is cancelled, and the relay read again from the plug.
                 let cancel = id.app_topic("delay_time");
@@ -407,11 +415,67 @@ impl Session {
                     .app
                     .publish(&cancel, r#"{"delay_hour":0,"delay_minute":0}"#)
                     .await;
-                self.firmware_infor(&id).await?;
-                self.relay = self.last_relay(0).or(self.relay.take());
+                let since = self.world.timeline.len();
+                self.alive(&id, since).await?;
+                // The cancel may come after the countdown's first publishes: quiet first,
+                // so none of them lands in the next input's window.
+                let quiet = self.world.periods().app(2.0);
+                for _ in 0..5 {
+                    let from = self.world.timeline.len();
+                    tokio::time::sleep(quiet).await;
+                    let ticking = self.world.look(|s| {
+                        !s.since(from)
+                            .publishes(Dir::Up, &id.device_topic("delay_time"))
+                            .is_empty()
+                    });
+                    if !ticking {
+                        break;
+                    }
+                }
+                // Unknown until the plug next reports it (heartbeats come every 30 s of its
+                // clock): whatever the command did is then the baseline.
+                self.relay = None;
             }
         }
         Ok(After::Continue)
+    }
+
+    /// firmware_infor on request since `mark`; returns where the session the plug is in
+    /// began (a plug may renew it after an oversized publish: see `oversized_sent`).
+    async fn alive(&mut self, id: &oracle::Identity, mark: usize) -> Result<usize, Finding> {
+        let answered = self.firmware_infor(id).await;
+        let dropped = self.world.look(|s| {
+            s.since(mark)
+                .find(|e| matches!(e.event, Event::TapConnection { open: false }).then_some(()))
+                .map(|(i, _)| i)
+        });
+        match (answered, dropped) {
+            // MQTT 3.1.1 has no maximum packet size to agree on: a plug may close its
+            // session on a publish larger than it can take, and reconnect. After a payload
+            // past the protocol's own sizes (1 KiB) that is its choice, noted; a reboot
+            // still shows as one (a boot line, the process ending).
+            (_, Some(at)) if self.oversized_sent => {
+                self.world.timeline.push(Event::Note(
+                    "fuzz: the plug closed its session after an oversized publish; waiting for it to reconnect".into(),
+                ));
+                let up = self.world.wait_connected(at, RECONNECT_WITHIN).await.map_err(|e| {
+                    finding(
+                        Class::Silent,
+                        "session-reconnect",
+                        format!(
+                            "after closing its session on an oversized publish the plug did not reconnect: {}",
+                            first_line(&e)
+                        ),
+                    )
+                })?;
+                self.crashed(mark)?;
+                self.firmware_infor(id).await?;
+                Ok(up)
+            }
+            (_, Some(_)) => Ok(mark),
+            (Err(silent), None) => Err(silent),
+            (Ok(()), None) => Ok(mark),
+        }
     }
 
     async fn firmware_infor(&mut self, id: &oracle::Identity) -> Result<(), Finding> {

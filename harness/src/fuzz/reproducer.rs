@@ -38,6 +38,9 @@ pub struct Reproducer {
     pub capture: Option<PathBuf>,
     /// The rig it was found on.
     pub rig: String,
+    /// What a person added: what it was and how it was fixed (`fuzz/known/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 pub const FORMAT: &str = "plugrig-fuzz-reproducer/1";

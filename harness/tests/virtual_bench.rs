@@ -108,15 +108,31 @@ fn write_rig(dir: &Path, plug: &StandIn) -> std::path::PathBuf {
     let next = dir.join("vendor-next.img");
     let body: Vec<u8> = (0..150_000u32).map(|i| (i % 241) as u8).collect();
     std::fs::write(&next, standin::vendor_image("v2.4.2", &body)).expect("write image");
-    let rig = format!(
-        "[rig]\nname = \"virtual-bench\"\ntime_scale = 10\n\n[dut]\n{dut}\
-         broker_host = \"{RIG_HOME}\"\ntap_listen = \"{RIG_HOME}:0\"\nuses_rig_dns = true\n\
-         power_monitoring = true\ntls = true\n{console}{image}ota_next_image = \"{next}\"\n\
-         ota_next_version = \"v2.4.2\"\n\n[run]\nadvisory_profile = true\n{broker}",
-        dut = plug.dut_keys(),
-        console = standin::VARIANT_CONSOLE_KEYS,
-        image = standin::vendor_image_keys(dir, "v2.4.1"),
+    // What the plug claims, in its own declaration as a lab validating a third-party plug
+    // writes one (rig::declaration): the bench's rig file below names it.
+    let upgrade = standin::vendor_image_keys(dir, "v2.4.1")
+        .replace("ota_broken_image", "broken_image")
+        .replace("ota_image", "image")
+        .replace("ota_version", "version");
+    let console = standin::VARIANT_CONSOLE_KEYS
+        .replace("console_boot", "boot")
+        .replace("console_relay_on", "relay_on")
+        .replace("console_relay_off", "relay_off");
+    let declaration = format!(
+        "[plug]\nname = \"stand-in plug (plug-sim, every conformant variation)\"\ndevice_type = \"1\"\n\
+         tls = true\n\n[identity]\ndevice_function = \"iot_plug\"\ndevice_name = \"plug_one\"\n\
+         device_specifications = \"us\"\n\n[firmware]\nversion = \"v2.3.0\"\ncompany_name = \"moko\"\n\n\
+         [upgrade]\n{upgrade}next_image = \"{next}\"\nnext_version = \"v2.4.2\"\n\n[console]\n{console}",
         next = next.display(),
+    );
+    let declared = dir.join("stand-in.toml");
+    std::fs::write(&declared, declaration).expect("write the declaration");
+    let rig = format!(
+        "[rig]\nname = \"virtual-bench\"\ntime_scale = 10\n\n[dut]\n{dut}plug = \"{declared}\"\n\
+         broker_host = \"{RIG_HOME}\"\ntap_listen = \"{RIG_HOME}:0\"\nuses_rig_dns = true\n\n\
+         [run]\nadvisory_profile = true\n{broker}",
+        dut = plug.dut_keys(),
+        declared = declared.display(),
         broker = standin::BROKER_AND_RUN,
     );
     let path = dir.join("virtual-bench.toml");

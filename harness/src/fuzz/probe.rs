@@ -178,7 +178,8 @@ impl Session {
             .contains(&crate::capabilities::Capability::Console);
         if console && !world.plug.outlives_scenario() {
             let boot = world.ctx.console.boot.clone();
-            let within = Duration::from_secs(world.ctx.rig.file.dut.boot_timeout_s());
+            // plug-sim prints it as it starts, before its ready line: a second is plenty.
+            let within = Duration::from_secs(1);
             let seen = world
                 .timeline
                 .wait_for(0, within, "the plug's boot line", |e| {
@@ -202,7 +203,7 @@ impl Session {
         };
         if mode == Mode::Mqtt {
             crate::steps::provisioning::provision(&mut s.world, 1, 60, 1).await?;
-            s.relay = s.last_relay(0);
+            s.resync_relay().await?;
         }
         Ok(s)
     }
@@ -405,6 +406,11 @@ impl Session {
                         )
                         .await;
                     self.relay = confirmed.is_ok().then_some(want);
+                    if self.relay.is_none() {
+                        self.resync_relay()
+                            .await
+                            .map_err(|e| finding(Class::Silent, "switch-on-change", first_line(&e)))?;
+                    }
                 }
             }
             Asks::Countdown | Asks::Cancel | Asks::Unpinned => {
@@ -432,9 +438,14 @@ impl Session {
                         break;
                     }
                 }
-                // Unknown until the plug next reports it (heartbeats come every 30 s of its
-                // clock): whatever the command did is then the baseline.
-                self.relay = None;
+                // A countdown cancelled within a second changed no relay; another spelling of
+                // a switch may have: unknown until the plug next reports it (heartbeats come
+                // every 30 s of its clock), whatever it did is then the baseline.
+                if asks == Asks::Unpinned {
+                    self.resync_relay()
+                        .await
+                        .map_err(|e| finding(Class::Silent, "switch-on-change", first_line(&e)))?;
+                }
             }
         }
         Ok(After::Continue)
@@ -521,13 +532,37 @@ impl Session {
         }
     }
 
-    fn last_relay(&self, from: usize) -> Option<String> {
-        let id = self.world.identity().ok()?;
-        let topic = id.device_topic("switch_state");
-        let last = self.world.look(|s| s.since(from).payloads_up(&topic).pop())?;
-        oracle::payloads::switch_state(&last.1)
-            .ok()
-            .map(|on| if on { "on" } else { "off" }.to_string())
+    /// Sets the relay to a known state the plug reports: off, then on, so that the second
+    /// is a change whatever the relay was (the plug publishes switch_state on every change).
+    async fn resync_relay(&mut self) -> anyhow::Result<()> {
+        let id = self.world.identity()?.clone();
+        let topic = id.app_topic("switch_state");
+        let from = self.world.timeline.len();
+        self.world
+            .app
+            .publish(&topic, r#"{"switch_state":"off"}"#)
+            .await?;
+        self.world.app.publish(&topic, r#"{"switch_state":"on"}"#).await?;
+        let reported = id.device_topic("switch_state");
+        self.world
+            .timeline
+            .wait_for(
+                from,
+                SWITCH_CONFIRMED_WITHIN,
+                "the plug to report switch_state on",
+                |e| match &e.event {
+                    Event::AppReceived { topic, payload }
+                        if *topic == reported
+                            && oracle::payloads::switch_state(payload).ok() == Some(true) =>
+                    {
+                        Some(())
+                    }
+                    _ => None,
+                },
+            )
+            .await?;
+        self.relay = Some("on".into());
+        Ok(())
     }
 }
 

@@ -217,7 +217,6 @@ impl ApLink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncWriteExt as _;
 
     /// Two replies in one write (a plug answering a request that held two objects, found by
     /// `plugrig fuzz`): each read_reply returns one, the second from what the first read

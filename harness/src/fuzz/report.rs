@@ -96,9 +96,9 @@ fn junit(s: &FuzzSummary) -> String {
     let mut cases = String::new();
     for (n, f) in s.findings.iter().enumerate() {
         let r = &f.reproducer;
-        let _ = write!(
+        let _ = writeln!(
             cases,
-            "    <testcase classname=\"fuzz\" name=\"finding {}: {} ({})\"><failure type=\"{}\" message=\"{}\">{}</failure></testcase>\n",
+            "    <testcase classname=\"fuzz\" name=\"finding {}: {} ({})\"><failure type=\"{}\" message=\"{}\">{}</failure></testcase>",
             n + 1,
             esc(r.finding.class.name()),
             esc(&r.finding.rule),

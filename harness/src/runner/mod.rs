@@ -511,9 +511,6 @@ fn write_html(record: &RunRecord, dir: &Path) -> anyhow::Result<()> {
     crate::report::html::write(record, &dir.join("index.html"))
 }
 
-/// The update server and the DNS server, on the address the plug reaches this host at:
-/// loopback on the simulated rig; on a bench the rig's address on the plug's network, with
-/// DNS on port 53 when the plug resolves through it.
 /// A rig's context outside a conformance run (the fuzzer's): a bench checked and flashed,
 /// the broker and the services started, the simulated plug built. No scenario runs, so the
 /// timing allowance stays 0 (the fuzzer judges no period).
@@ -535,6 +532,9 @@ pub async fn context_for(rig: rig::Rig) -> anyhow::Result<Arc<RunContext>> {
     Ok(RunContext::new(rig, broker, services))
 }
 
+/// The update server and the DNS server, on the address the plug reaches this host at:
+/// loopback on the simulated rig; on a bench the rig's address on the plug's network, with
+/// DNS on port 53 when the plug resolves through it.
 async fn start_services(rig: &rig::RigFile) -> anyhow::Result<Services> {
     let (rig_host, dns_port) = rig.dut.services_at()?;
     let IpAddr::V4(v4) = rig_host else {

@@ -291,6 +291,13 @@ impl PlugWorld {
         wedged
     }
 
+    /// Leaves a plug that outlives this World for what comes next, as `finish` does, but
+    /// without a scenario record (the fuzzer's sessions: a long run would keep every
+    /// timeline in memory).
+    pub(crate) async fn leave(&mut self, name: &str) {
+        self.leave_for_next(name, false).await;
+    }
+
     /// The tap's capture of this scenario as `captures/<feature>-<line>.pcapng` under the
     /// report directory; returns its path relative to that directory. A capture that
     /// cannot be written is noted, not fatal: the verdict does not depend on it.

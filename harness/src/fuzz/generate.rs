@@ -621,6 +621,8 @@ mod tests {
     fn hosts_are_loopback_and_upgrades_never_start() {
         for i in 0..3000 {
             match input(3, i, Target::Both).input {
+                // A cut object never completes: whatever its host's first bytes, it is no 4002.
+                Input::Ap(a) if a.kind.contains("cut after") => {}
                 Input::Ap(a) => {
                     let text = String::from_utf8_lossy(&a.writes.concat()).into_owned();
                     if let Some(at) = text.find("\"host\":\"") {

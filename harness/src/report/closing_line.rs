@@ -49,13 +49,15 @@ impl ClosingCounts {
         } else {
             String::new()
         };
+        // Comma-separated as the counts before it: readers take the word after a number,
+        // trailing comma trimmed (link_torture, the virtual bench test).
         let not_selected = if self.not_selected > 0 {
-            format!("; {} not selected", self.not_selected)
+            format!(", {} not selected", self.not_selected)
         } else {
             String::new()
         };
         format!(
-            "conformance: {} passed{}, {} failed{}{}, {} skipped{why_skipped}{quarantined}{not_selected}",
+            "conformance: {} passed{}, {} failed{}{}, {} skipped{why_skipped}{not_selected}{quarantined}",
             self.passed,
             of_them(self.flaky, "after a retry: flaky"),
             self.failed,

@@ -332,6 +332,11 @@ impl Session {
         self.oversized_sent |= m.payload.len() > OVERSIZED;
         // Alive and through the input: firmware_infor on request, after it.
         let kept_from = self.alive(&id, mark).await?;
+        // A session closed over an oversized publish may close only after the answer came.
+        let kept_from = match self.session_kept(kept_from) {
+            Err(_) if self.oversized_sent => self.alive(&id, kept_from).await?,
+            kept => kept.map(|()| kept_from)?,
+        };
         self.session_kept(kept_from)?;
         let switched = self.world.look(|s| {
             s.since(mark)

@@ -332,10 +332,30 @@ impl Session {
         self.oversized_sent |= m.payload.len() > OVERSIZED;
         // Alive and through the input: firmware_infor on request, after it.
         let kept_from = self.alive(&id, mark).await?;
-        // A session closed over an oversized publish may close only after the answer came.
-        let kept_from = match self.session_kept(kept_from) {
-            Err(_) if self.oversized_sent => self.alive(&id, kept_from).await?,
-            kept => kept.map(|()| kept_from)?,
+        // A session closed over an oversized publish may close, or come back, on either side
+        // of the probe's answer, and during a later input than the publish (MQTT orders per
+        // topic only): renewed since the mark, it is waited for and asked again.
+        let kept_from = match self.renewal_since(kept_from) {
+            Some(at) if self.oversized_sent => {
+                let up = self
+                    .world
+                    .wait_connected(at, RECONNECT_WITHIN)
+                    .await
+                    .map_err(|e| {
+                        finding(
+                            Class::Silent,
+                            "session-reconnect",
+                            format!(
+                                "after closing its session the plug did not reconnect: {}",
+                                first_line(&e)
+                            ),
+                        )
+                    })?;
+                self.crashed(mark)?;
+                self.firmware_infor(&id).await?;
+                up
+            }
+            _ => kept_from,
         };
         self.session_kept(kept_from)?;
         let switched = self.world.look(|s| {
@@ -520,6 +540,22 @@ impl Session {
         ))
     }
 
+    /// The last sign since `mark` that the session was renewed: a CONNECT, or the
+    /// connection closing.
+    fn renewal_since(&self, mark: usize) -> Option<usize> {
+        self.world.look(|s| {
+            s.since(mark)
+                .rfind(|e| {
+                    matches!(
+                        e.event,
+                        Event::Mqtt(Dir::Up, Packet::Connect(..)) | Event::TapConnection { open: false }
+                    )
+                    .then_some(())
+                })
+                .map(|(i, _)| i)
+        })
+    }
+
     /// No new CONNECT and no dropped connection since `mark`: the session survived.
     fn session_kept(&self, mark: usize) -> Result<(), Finding> {
         let sign = self.world.look(|s| {
@@ -544,32 +580,34 @@ impl Session {
     async fn resync_relay(&mut self) -> anyhow::Result<()> {
         let id = self.world.identity()?.clone();
         let topic = id.app_topic("switch_state");
+        let reported = id.device_topic("switch_state");
         let from = self.world.timeline.len();
         self.world
             .app
             .publish(&topic, r#"{"switch_state":"off"}"#)
             .await?;
         self.world.app.publish(&topic, r#"{"switch_state":"on"}"#).await?;
-        let reported = id.device_topic("switch_state");
-        self.world
-            .timeline
-            .wait_for(
-                from,
-                SWITCH_CONFIRMED_WITHIN,
-                "the plug to report switch_state on",
-                |e| match &e.event {
-                    Event::AppReceived { topic, payload }
-                        if *topic == reported
-                            && oracle::payloads::switch_state(payload).ok() == Some(true) =>
-                    {
-                        Some(())
-                    }
-                    _ => None,
-                },
-            )
-            .await?;
-        self.relay = Some("on".into());
-        Ok(())
+        // Until the plug goes quiet: what it said last is the relay (an answer to an
+        // earlier command may come first).
+        let quiet = self.world.periods().app(2.0).max(Duration::from_millis(100));
+        let deadline = tokio::time::Instant::now() + SWITCH_CONFIRMED_WITHIN + quiet * 3;
+        loop {
+            let before = self.world.timeline.len();
+            tokio::time::sleep(quiet).await;
+            let last = self.world.look(|s| s.since(from).payloads_up(&reported).pop());
+            let moved = self
+                .world
+                .look(|s| !s.since(before).payloads_up(&reported).is_empty());
+            let on = last.and_then(|(_, p)| oracle::payloads::switch_state(&p).ok());
+            if on == Some(true) && !moved {
+                self.relay = Some("on".into());
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the plug did not settle on switch_state on after off, then on"
+            );
+        }
     }
 }
 

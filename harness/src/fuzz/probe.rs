@@ -557,7 +557,13 @@ impl Session {
     }
 
     /// No new CONNECT and no dropped connection since `mark`: the session survived.
+    /// After an oversized publish the plug may renew its session at any later moment: from
+    /// then on only a reboot (a boot line, the process ending: `crashed`) and silence
+    /// (`alive`) are findings for this plug.
     fn session_kept(&self, mark: usize) -> Result<(), Finding> {
+        if self.oversized_sent {
+            return Ok(());
+        }
         let sign = self.world.look(|s| {
             s.since(mark).find(|e| match &e.event {
                 Event::Mqtt(Dir::Up, Packet::Connect(..)) => Some("the plug connected to the broker again"),

@@ -19,6 +19,7 @@ pub mod minimize;
 pub mod probe;
 pub mod report;
 pub mod reproducer;
+pub mod verdict;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

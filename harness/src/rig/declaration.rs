@@ -115,6 +115,8 @@ pub struct ConsoleClaims {
 pub struct Loaded {
     pub path: PathBuf,
     pub sha256: String,
+    /// The file's text, for the lines of refusals found after parsing.
+    pub text: String,
     pub declaration: Declaration,
 }
 
@@ -147,9 +149,10 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     let declaration = parse(&text, path)?;
     Ok(Loaded {
         path: path.to_path_buf(),
-        sha256: crate::provenance::sha256_file(path)
-            .with_context(|| format!("hashing {}", path.display()))?,
+        // The bytes just read: the file is read once.
+        sha256: crate::provenance::sha256_bytes(text.as_bytes()),
         declaration,
+        text,
     })
 }
 
@@ -317,8 +320,7 @@ pub fn apply(dut: &mut Dut, loaded: &Loaded, rig_text: &str, rig_path: &Path) ->
     match dut {
         Dut::Sim(s) => {
             if let Some((t, k)) = d.refused_for_sim() {
-                let text = std::fs::read_to_string(&loaded.path).unwrap_or_default();
-                let at = line_of(&text, t, k).map_or(String::new(), |l| format!(":{l}"));
+                let at = line_of(&loaded.text, t, k).map_or(String::new(), |l| format!(":{l}"));
                 anyhow::bail!(
                     "{}{at}: {t}.{k}: the simulated plug's upgrade images are its own executable and its console its own format; this claim is for a plug on a bench",
                     loaded.path.display()
@@ -423,6 +425,7 @@ version = "2.0.0"
         Loaded {
             path: "acme.toml".into(),
             sha256: String::new(),
+            text: text.to_string(),
             declaration: parse(text, Path::new("acme.toml")).unwrap_or_else(|e| panic!("{e}")),
         }
     }

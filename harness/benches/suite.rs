@@ -9,10 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use plugrig::app::App;
-use plugrig::bench::{quantile, take_protocol_wait, take_round_trips};
-use plugrig::runner::{self, RunOptions};
-use plugrig::timeline::{Event, Timeline};
+use plugrig::commands::run::{self, RunOptions};
+use plugrig::drivers::app::App;
+use plugrig::drivers::timeline::{Event, Timeline};
+use plugrig::scenario::figures::{quantile, take_protocol_wait, take_round_trips};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -22,8 +22,8 @@ fn ms(d: Duration) -> f64 {
 /// same loopback relay (`tap::Relay`) every app client uses, so the baseline is the app's
 /// own path minus the plug.
 async fn broker_round_trips(n: usize) -> anyhow::Result<Vec<Duration>> {
-    let rig = plugrig::rig::load(&runner::default_rig())?;
-    let broker = plugrig::broker::start(&rig.file.broker).await?;
+    let rig = plugrig::rig::load(&run::default_rig())?;
+    let broker = plugrig::drivers::broker::start(&rig.file.broker).await?;
     let tl = Arc::new(Timeline::default());
     let mut app = App::connect(&broker, tl.clone()).await?;
     app.subscribe("plugrig/bench/#").await?;
@@ -59,14 +59,14 @@ fn dir_size(dir: &Path) -> u64 {
 /// 100 runs of `records` appended to a new SQLite ledger, then its history page: the time
 /// to append them, the time to read and render the page, and its size.
 async fn history_figures(
-    records: &[plugrig::report::record::ScenarioRecord],
+    records: &[plugrig::scenario::record::ScenarioRecord],
     dir: &Path,
 ) -> anyhow::Result<(Duration, Duration, u64)> {
     use plugrig::ledger::{Ledger, RunFilter, RunResults};
     use plugrig::provenance::{Firmware, Provenance};
     let db = dir.join("synthetic.db").display().to_string();
     let ledger = Ledger::open(&db).await?;
-    let dut = plugrig::report::record::DutIdentity::default();
+    let dut = plugrig::scenario::record::DutIdentity::default();
     let started = Instant::now();
     for night in 0..100u64 {
         let p = Provenance {
@@ -109,14 +109,14 @@ async fn history_figures(
 
 fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let rig = runner::default_rig();
+    let rig = run::default_rig();
     let concurrency = plugrig::rig::load(&rig)?.file.run.concurrency;
 
     take_protocol_wait();
     let reports = tempfile::tempdir()?;
     let ledger_dir = tempfile::tempdir()?;
     let ledger_db = ledger_dir.path().join("ledger.db").display().to_string();
-    let s = rt.block_on(runner::run(RunOptions {
+    let s = rt.block_on(run::run(RunOptions {
         report: Some(reports.path().to_path_buf()),
         history: Some(ledger_db.clone()),
         ..RunOptions::new(rig.clone())
@@ -136,7 +136,7 @@ fn main() -> anyhow::Result<()> {
 
     let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/features/round_trip.feature");
     take_round_trips();
-    let r = rt.block_on(runner::run(RunOptions {
+    let r = rt.block_on(run::run(RunOptions {
         rig,
         plug: None,
         tags: None,
@@ -152,7 +152,7 @@ fn main() -> anyhow::Result<()> {
     }))?;
     anyhow::ensure!(r.ok(), "the round-trip run did not pass: {}", r.line());
     let mut plug = take_round_trips();
-    let mut response = plugrig::bench::take_plug_responses();
+    let mut response = plugrig::scenario::figures::take_plug_responses();
     let mut broker = rt.block_on(broker_round_trips(plug.len().max(1)))?;
 
     let (p50, p99) = (quantile(&mut plug, 0.5), quantile(&mut plug, 0.99));
@@ -252,14 +252,14 @@ fn main() -> anyhow::Result<()> {
         ms(b50),
         ms(b99)
     );
-    fuzz_figures(&rt, &runner::default_rig())?;
+    fuzz_figures(&rt, &run::default_rig())?;
     Ok(())
 }
 
 /// `plugrig fuzz` on the default rig: inputs per second on the AP socket and on MQTT, each
 /// for 10 s, against one AP round trip (a 4001 on a new connection) measured in this run.
 fn fuzz_figures(rt: &tokio::runtime::Runtime, rig: &Path) -> anyhow::Result<()> {
-    use plugrig::fuzz::{self, FuzzOptions, Target};
+    use plugrig::commands::fuzz::{self, FuzzOptions, Target};
     let rtt = rt.block_on(fuzz::ap_round_trip(rig.to_path_buf(), 200))?;
     let run = |target| {
         rt.block_on(fuzz::run(FuzzOptions {

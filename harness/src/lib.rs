@@ -2,49 +2,39 @@
 //! The protocol's judge is the `plugrig-oracle` crate (`oracle`), the instrument drivers the
 //! `plugrig-instruments` crate (`instruments`).
 //!
-//! Read in this order, from the bottom up (each layer uses only the ones before it):
-//! - `rig`: the rig file's schema and every question it answers about the DUT;
-//! - `reserved_port` (ports held for the rig's own listeners);
-//! - `timeline` (one scenario's observations, with waits), `dut` (the plug a scenario
-//!   drives), `broker`, `tap`, `app`, `ap_link`, `ota`, `capture`, `firmware`;
-//! - `strategy`: bringing a bench plug to a known state between scenarios;
-//! - `world`: one scenario's rig, and `observe`, the vocabulary steps read the timeline with;
+//! The layers, from the bottom up: each uses only the ones listed before it.
+//! - `provenance`, `workspace`: where a verdict comes from (hashes, versions, times) and
+//!   where this checkout's files are;
+//! - `rig`: the rig file and the plug's declaration: schema, the DUT's spec, console
+//!   patterns, the farm section, the capabilities a rig gives;
+//! - `drivers`: what touches the outside in a run: the DUT handle, the broker, the wire tap
+//!   (with its TLS and capture), the app, the AP link, the OTA services, the firmware
+//!   builder and flasher, the labgrid farm client; and the `timeline` they all write to;
+//! - `strategy`: bringing a plug to a known state, and handing it over between scenarios;
+//! - `scenario`: one scenario's world, its record, the vocabulary steps read the timeline
+//!   with (`observe`), the timing model (`jitter`), the feature order, benchmark figures;
 //! - `steps`: one module per domain, each step the Gherkin line it implements;
-//! - `report`, `retry` (which failures a retry may run again), `quarantine` (known
-//!   failures with an expiry), `redact` (secrets kept out of reports and captures),
-//!   `statement` (a signed in-toto statement of the verdicts), `runner`, the CLI (`main.rs`);
-//! - `farm`: running on a bench reserved from a labgrid coordinator (`--place`).
+//! - `report`: HTML, JUnit, Cucumber JSON, verdict.txt, the signed statement, coverage,
+//!   redaction of secrets, the run's summary and closing line;
+//! - `ledger`: the run ledger across runs (SQLite or PostgreSQL), trends and comparisons;
+//! - `commands`: what the CLI (`main.rs`) runs: `run` (the suite, with retries and
+//!   quarantine), `rig check`, `fuzz`.
 
-pub mod ap_link;
-pub mod app;
-pub mod bench;
-pub mod broker;
-pub mod capabilities;
-pub mod capture;
-pub mod coverage;
-pub mod dut;
-pub mod farm;
-pub mod firmware;
-pub mod fuzz;
-pub mod jitter;
-pub mod ledger;
-pub mod observe;
-pub mod ota;
 pub mod provenance;
-pub mod quarantine;
-pub mod redact;
-pub mod report;
-pub mod reserved_port;
-pub mod retry;
-pub mod rig;
-pub mod rig_check;
-pub mod runner;
-pub mod scenario_order;
-pub mod statement;
-pub mod steps;
-pub mod strategy;
-pub mod tap;
-pub mod tap_tls;
-pub mod timeline;
 pub mod workspace;
-pub mod world;
+
+pub mod rig;
+
+pub mod drivers;
+
+pub mod strategy;
+
+pub mod scenario;
+
+pub mod steps;
+
+pub mod report;
+
+pub mod ledger;
+
+pub mod commands;

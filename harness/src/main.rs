@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use plugrig::farm::{self, Ended};
-use plugrig::runner::{self, RunOptions};
+use plugrig::commands::run::{self, RunOptions};
+use plugrig::drivers::farm::{self, Ended};
 
 #[derive(Parser)]
 #[command(
@@ -141,7 +141,7 @@ enum Command {
         plug: Option<PathBuf>,
         /// ap, mqtt or both.
         #[arg(long, default_value = "both")]
-        target: plugrig::fuzz::Target,
+        target: plugrig::commands::fuzz::Target,
         /// Time for generated inputs: 90 (seconds), 90s, 10m, 1h.
         #[arg(long, default_value = "60s", value_parser = parse_budget)]
         budget: std::time::Duration,
@@ -280,9 +280,9 @@ fn main() -> ExitCode {
             report,
             replay,
         } => {
-            let rig = rig.unwrap_or_else(runner::default_rig);
+            let rig = rig.unwrap_or_else(run::default_rig);
             if let Some(file) = replay {
-                return match rt.block_on(plugrig::fuzz::replay(rig, plug, file)) {
+                return match rt.block_on(plugrig::commands::fuzz::replay(rig, plug, file)) {
                     Ok(Some(f)) => {
                         println!(
                             "fuzz: the finding shows again: {} ({}): {}",
@@ -302,16 +302,16 @@ fn main() -> ExitCode {
                     }
                 };
             }
-            let opts = plugrig::fuzz::FuzzOptions {
+            let opts = plugrig::commands::fuzz::FuzzOptions {
                 plug,
                 target,
                 budget,
                 max_inputs: inputs,
                 seed,
                 report,
-                ..plugrig::fuzz::FuzzOptions::new(rig)
+                ..plugrig::commands::fuzz::FuzzOptions::new(rig)
             };
-            match rt.block_on(plugrig::fuzz::run(opts)) {
+            match rt.block_on(plugrig::commands::fuzz::run(opts)) {
                 Ok(s) => {
                     println!(
                         "plugrig: AP {} inputs ({:.1}/s), MQTT {} inputs ({:.1}/s)",
@@ -329,7 +329,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Keygen { out } => match plugrig::statement::keygen(&out) {
+        Command::Keygen { out } => match plugrig::report::statement::keygen(&out) {
             Ok((secret, public)) => {
                 println!(
                     "plugrig: secret key {}, public key {}",
@@ -343,10 +343,10 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Verify { dir, key, rig, plug } => match plugrig::statement::verify(
+        Command::Verify { dir, key, rig, plug } => match plugrig::report::statement::verify(
             &dir,
             &key,
-            plugrig::statement::Configuration {
+            plugrig::report::statement::Configuration {
                 rig: rig.as_deref(),
                 plug: plug.as_deref(),
             },
@@ -365,12 +365,12 @@ fn main() -> ExitCode {
         },
         Command::Coverage { features } => {
             let features = if features.is_empty() {
-                vec![runner::workspace_dir().join("features")]
+                vec![run::workspace_dir().join("features")]
             } else {
                 features
             };
-            match plugrig::coverage::compute(&features) {
-                Ok(c) if plugrig::coverage::report(&c) => ExitCode::SUCCESS,
+            match plugrig::report::coverage::compute(&features) {
+                Ok(c) if plugrig::report::coverage::report(&c) => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::FAILURE,
                 Err(e) => {
                     eprintln!("plugrig: {e:#}");
@@ -381,7 +381,7 @@ fn main() -> ExitCode {
         Command::Rig {
             command: RigCommand::Check { rig, place },
         } => {
-            let path = rig.unwrap_or_else(runner::default_rig);
+            let path = rig.unwrap_or_else(run::default_rig);
             let (loaded, request) = match load_with_place(&path, None, place.as_deref()) {
                 Ok(r) => r,
                 Err(e) => {
@@ -395,7 +395,7 @@ fn main() -> ExitCode {
                 path.display()
             );
             let check = |rig: plugrig::rig::Rig| async move {
-                let report = plugrig::rig_check::check(&rig.file).await;
+                let report = plugrig::commands::rig_check::check(&rig.file).await;
                 report.print();
                 anyhow::Ok(report)
             };
@@ -469,7 +469,7 @@ fn main() -> ExitCode {
             features,
         } => {
             let opts = RunOptions {
-                rig: rig.unwrap_or_else(runner::default_rig),
+                rig: rig.unwrap_or_else(run::default_rig),
                 plug,
                 tags,
                 report,
@@ -491,8 +491,8 @@ fn main() -> ExitCode {
             };
             let result = rt.block_on(async {
                 match request {
-                    None => runner::run_loaded(opts, loaded).await.map(Ended::Done),
-                    Some(req) => farm::on_place(loaded, req, |rig| runner::run_loaded(opts, rig)).await,
+                    None => run::run_loaded(opts, loaded).await.map(Ended::Done),
+                    Some(req) => farm::on_place(loaded, req, |rig| run::run_loaded(opts, rig)).await,
                 }
             });
             match result {
@@ -504,14 +504,11 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("plugrig: {e:#}");
                     // The user's mistake, or a rig that could not judge the plug.
-                    if e.downcast_ref::<runner::Usage>().is_some() {
-                        ExitCode::from(runner::exit::USAGE)
+                    if e.downcast_ref::<run::Usage>().is_some() {
+                        ExitCode::from(run::exit::USAGE)
                     } else {
-                        eprintln!(
-                            "plugrig: no verdict on the plug (exit {})",
-                            runner::exit::NOT_JUDGED
-                        );
-                        ExitCode::from(runner::exit::NOT_JUDGED)
+                        eprintln!("plugrig: no verdict on the plug (exit {})", run::exit::NOT_JUDGED);
+                        ExitCode::from(run::exit::NOT_JUDGED)
                     }
                 }
             }
@@ -540,7 +537,7 @@ fn write_images(
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     use instruments::flash::image;
-    use plugrig::firmware::{build, ota_image};
+    use plugrig::drivers::firmware::{build, ota_image};
     if let Some(v) = ota_version {
         anyhow::ensure!(
             !v.is_empty() && v.len() <= 16,

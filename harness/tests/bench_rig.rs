@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use instruments::ap_network::{ApNetwork, ApNetworkSpec};
 use instruments::flash::{self, FlashSpec};
-use plugrig::rig_check::{check, Outcome};
-use plugrig::runner::{self, RunOptions};
+use plugrig::commands::rig_check::{check, Outcome};
+use plugrig::commands::run::{self, RunOptions};
 
 /// A fake nmcli: logs its arguments, lists wlan1 and eth0, fails on an SSID "missing".
 fn fake_nmcli(dir: &Path) -> (PathBuf, PathBuf) {
@@ -184,7 +184,7 @@ fn external_rig(extra: &str) -> plugrig::rig::external::ExternalDut {
 async fn a_command_flasher_writes_the_factory_image_and_the_boot_line_is_awaited() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("flashed.bin");
-    let elf = tokio::task::spawn_blocking(plugrig::firmware::build::build_firmware)
+    let elf = tokio::task::spawn_blocking(plugrig::drivers::firmware::build::build_firmware)
         .await
         .expect("join")
         .expect("firmware builds");
@@ -210,13 +210,15 @@ async fn a_command_flasher_writes_the_factory_image_and_the_boot_line_is_awaited
             .expect("console write");
         master
     });
-    let flashed = plugrig::firmware::flash_and_boot(&spec, &dut)
+    let flashed = plugrig::drivers::firmware::flash_and_boot(&spec, &dut)
         .await
         .expect("flashed and booted");
     let _master = booter.await.expect("booter");
 
     let written = std::fs::read(&out).expect("flashed image");
-    let images = plugrig::firmware::firmware_images(&spec).await.expect("images");
+    let images = plugrig::drivers::firmware::firmware_images(&spec)
+        .await
+        .expect("images");
     let (boot_addr, bootloader) = &images.segments[0];
     assert_eq!(*boot_addr, 0);
     assert_eq!(&written[..bootloader.len()], &bootloader[..]);
@@ -232,7 +234,7 @@ async fn a_command_flasher_writes_the_factory_image_and_the_boot_line_is_awaited
 
     // The same flash with no boot line fails, naming what it waited for.
     std::fs::remove_file(&out).expect("rm");
-    let e = plugrig::firmware::flash_and_boot(&spec, &dut)
+    let e = plugrig::drivers::firmware::flash_and_boot(&spec, &dut)
         .await
         .expect_err("no boot line");
     assert!(format!("{e:#}").contains("\"boot fw=\""), "{e:#}");
@@ -240,7 +242,7 @@ async fn a_command_flasher_writes_the_factory_image_and_the_boot_line_is_awaited
 
 #[tokio::test]
 async fn rig_check_passes_on_the_simulated_rig_through_the_bench_drivers() {
-    let rig = plugrig::rig::load(&runner::default_rig()).expect("sim rig");
+    let rig = plugrig::rig::load(&run::default_rig()).expect("sim rig");
     let report = check(&rig.file).await;
     report.print();
     assert!(report.ok());
@@ -310,7 +312,7 @@ port = "/dev/plugrig-no-meter-port"
     assert!(text[1].contains("/dev/plugrig-no-flash-port"), "{text:?}");
     assert!(text[2].contains("/dev/plugrig-no-meter-port"), "{text:?}");
 
-    let run = runner::run(RunOptions {
+    let run = run::run(RunOptions {
         rig,
         plug: None,
         tags: None,

@@ -11,9 +11,9 @@ mod standin;
 
 use std::path::{Path, PathBuf};
 
-use plugrig::report::record::{Outcome, ScenarioRecord};
-use plugrig::runner::{self, RunOptions, Summary};
-use plugrig::timeline::Event;
+use plugrig::commands::run::{self, RunOptions, Summary};
+use plugrig::drivers::timeline::Event;
+use plugrig::scenario::record::{Outcome, ScenarioRecord};
 use standin::{plug_sim_binary, StandIn};
 
 /// Connected starts (switch, countdown, firmware_infor, session outages) between factory
@@ -23,8 +23,8 @@ const TAGS: &str =
     "@switch or @countdown or @firmware_infor or @reset or @session or @provisioning and not @errors";
 
 /// A loopback port for the tap, held for the test: a bench's tap listens on a fixed one.
-fn tap_port() -> plugrig::reserved_port::ReservedPort {
-    plugrig::reserved_port::ReservedPort::for_listener([127, 0, 0, 1].into()).expect("reserve")
+fn tap_port() -> plugrig::drivers::reserved_port::ReservedPort {
+    plugrig::drivers::reserved_port::ReservedPort::for_listener([127, 0, 0, 1].into()).expect("reserve")
 }
 
 fn rig_file(dir: &Path, plug: &StandIn, reuse: bool, tap_port: u16) -> PathBuf {
@@ -65,7 +65,7 @@ fn shuffled_features(into: &Path, seed: u64) -> PathBuf {
     let mut rng = Lcg(seed);
     let dir = into.join("features");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let src = runner::workspace_dir().join("features");
+    let src = run::workspace_dir().join("features");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
         .expect("features")
         .map(|e| e.expect("entry").path())
@@ -165,7 +165,7 @@ fn a_connected_plug_is_reused_and_the_verdicts_do_not_depend_on_it_or_on_order()
             features,
             ..RunOptions::new(rig)
         };
-        rt.block_on(runner::run(opts)).expect("the run starts")
+        rt.block_on(run::run(opts)).expect("the run starts")
     };
     let reusing = run(rig_file(dir.path(), &plug, true, tap_port), Vec::new());
     let resetting = run(rig_file(dir.path(), &plug, false, tap_port), Vec::new());

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use plugrig::tap::Tap;
-use plugrig::timeline::{Event, Timeline};
+use plugrig::drivers::tap::Tap;
+use plugrig::drivers::timeline::{Event, Timeline};
 use rumqttc::{ConnAck, Connect, ConnectReturnCode, Packet, Publish, QoS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

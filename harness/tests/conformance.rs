@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use plugrig::runner::{self, RunOptions};
+use plugrig::commands::run::{self, RunOptions};
 
 fn main() -> ExitCode {
     let rig = std::env::var_os("PLUGRIG_RIG")
         .map(PathBuf::from)
-        .unwrap_or_else(runner::default_rig);
+        .unwrap_or_else(run::default_rig);
     let rig = if rig.is_relative() {
-        runner::workspace_dir().join(rig)
+        run::workspace_dir().join(rig)
     } else {
         rig
     };
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = runner::workspace_dir().join("target/plugrig-reports");
+    let report = run::workspace_dir().join("target/plugrig-reports");
     let opts = RunOptions {
         rig,
         plug: None,
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         keep_secrets: false,
         statement: None,
     };
-    match rt.block_on(runner::run(opts)) {
+    match rt.block_on(run::run(opts)) {
         Ok(s) => {
             println!("wall time {:.1} s", s.wall.as_secs_f64());
             println!("{}", s.line());

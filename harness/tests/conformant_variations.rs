@@ -9,7 +9,7 @@
 #[path = "support/standin.rs"]
 mod standin;
 
-use plugrig::runner::{self, RunOptions, Summary};
+use plugrig::commands::run::{self, RunOptions, Summary};
 use standin::{plug_sim_binary, StandIn};
 
 /// Runs the scenarios selected by `tags` on a stand-in with `variant`; `dut_extra` adds
@@ -47,7 +47,7 @@ fn run_variation(
         .expect("runtime");
     let started = std::time::Instant::now();
     let s = rt
-        .block_on(runner::run(RunOptions {
+        .block_on(run::run(RunOptions {
             tags: (!full).then(|| tags.to_string()),
             advisory_profile,
             ..RunOptions::new(path)
@@ -105,7 +105,7 @@ fn publishes_with_the_retain_flag() {
         .iter()
         .flat_map(|r| &r.world.timeline)
         .filter(
-            |e| matches!(&e.event, plugrig::timeline::Event::Note(n) if n.contains("delivered as retained")),
+            |e| matches!(&e.event, plugrig::drivers::timeline::Event::Note(n) if n.contains("delivered as retained")),
         )
         .count();
     assert!(

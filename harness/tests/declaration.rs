@@ -9,8 +9,8 @@ mod standin;
 
 use std::path::{Path, PathBuf};
 
-use plugrig::runner::{self, RunOptions, Summary};
-use plugrig::statement::{self, RuleOutcome};
+use plugrig::commands::run::{self, RunOptions, Summary};
+use plugrig::report::statement::{self, RuleOutcome};
 use standin::{plug_sim_binary, StandIn};
 
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -18,7 +18,7 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn run(opts: RunOptions) -> Summary {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let s = rt.block_on(runner::run(opts)).expect("the run starts");
+    let s = rt.block_on(run::run(opts)).expect("the run starts");
     // cucumber swaps the panic hook while it runs: this test's own failures must show.
     let _ = std::panic::take_hook();
     s
@@ -26,7 +26,7 @@ fn run(opts: RunOptions) -> Summary {
 
 /// plugs/plug-sim.toml, edited, written into `dir`.
 fn declaration(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
-    let text = std::fs::read_to_string(runner::workspace_dir().join("plugs/plug-sim.toml"))
+    let text = std::fs::read_to_string(run::workspace_dir().join("plugs/plug-sim.toml"))
         .expect("plugs/plug-sim.toml");
     let path = dir.join(name);
     std::fs::write(&path, edit(text)).expect("write the declaration");
@@ -52,7 +52,7 @@ fn a_plug_that_claims_what_it_is_not_fails_each_claim_by_name() {
             .replace("company_name = \"moko\"", "company_name = \"acme\"")
     });
     let rig = dir.path().join("rig.toml");
-    let text = runner::default_rig_text()
+    let text = run::default_rig_text()
         .expect("rigs/sim.toml")
         .replace("kind = \"sim\"", "kind = \"sim\"\nfaults = [\"plain-under-tls\"]");
     std::fs::write(&rig, text).expect("write rig");
@@ -128,7 +128,7 @@ fn a_plug_that_does_not_declare_tls_is_not_judged_on_it() {
     let s = run(RunOptions {
         tags: Some("@claims or @tls".into()),
         plug: Some(no_tls),
-        ..RunOptions::new(runner::default_rig())
+        ..RunOptions::new(run::default_rig())
     });
     assert_eq!(s.failed, 0, "{:?}", s.failures);
     let o = statement::rule_outcomes(&s.records, false);
@@ -139,7 +139,7 @@ fn a_plug_that_does_not_declare_tls_is_not_judged_on_it() {
     // What the plug does not claim leaves nothing unjudged: a pass (exit 0), the skips
     // counted apart.
     assert!(s.ok(), "{}", s.line());
-    assert_eq!(s.exit_code(), runner::exit::PASSED);
+    assert_eq!(s.exit_code(), run::exit::PASSED);
     assert!(
         s.line().contains("skipped (4 not applicable, 0 not checkable)"),
         "{}",
@@ -178,7 +178,7 @@ fn inconsistent_claims_stop_the_run_before_it_starts_naming_file_key_and_line() 
     let rig = dir.path().join("rig.toml");
     std::fs::write(
         &rig,
-        runner::default_rig_text().expect("rigs/sim.toml").replace(
+        run::default_rig_text().expect("rigs/sim.toml").replace(
             "load_watts = 60.0",
             "load_watts = 60.0\nclaimed_accuracy_percent = 1.0",
         ),

@@ -7,7 +7,7 @@
 #[path = "support/standin.rs"]
 mod standin;
 
-use plugrig::runner::{self, RunOptions};
+use plugrig::commands::run::{self, RunOptions};
 use standin::{plug_sim_binary, StandIn};
 
 #[test]
@@ -21,7 +21,7 @@ fn the_suite_runs_on_an_external_plug_through_command_drivers() {
     let (host, port) = plug.control.rsplit_once(':').expect("host:port");
     // "Flashing": a script that keeps the image it is given and power-cycles the plug, as
     // a real flash ends with a reset; plugrig must then see the boot line on the console.
-    let elf = plugrig::firmware::build::build_firmware().expect("firmware/esp32c3 builds");
+    let elf = plugrig::drivers::firmware::build::build_firmware().expect("firmware/esp32c3 builds");
     let dir = tempfile::tempdir().expect("tempdir");
     let flashed = dir.path().join("flashed.bin");
     let script = dir.path().join("flash.sh");
@@ -56,7 +56,7 @@ fn the_suite_runs_on_an_external_plug_through_command_drivers() {
         .build()
         .expect("runtime");
     let s = rt
-        .block_on(runner::run(RunOptions {
+        .block_on(run::run(RunOptions {
             tags: Some(tags.into()),
             ..RunOptions::new(path)
         }))

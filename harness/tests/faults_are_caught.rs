@@ -6,7 +6,7 @@
 mod faulty_rig;
 
 use faulty_rig::rig_with_fault;
-use plugrig::runner::{self, RunOptions};
+use plugrig::commands::run::{self, RunOptions};
 
 /// (fault, scenarios to run, the rule a failing scenario must name)
 const CASES: &[(&str, &str, &str)] = &[
@@ -93,7 +93,7 @@ fn every_fault_is_caught_by_a_scenario_naming_the_broken_rule() {
             keep_secrets: false,
             statement: None,
         };
-        let s = rt.block_on(runner::run(opts)).expect("the run starts");
+        let s = rt.block_on(run::run(opts)).expect("the run starts");
         let named = s.failed_rules.iter().any(|r| r == rule);
         let fault = match variant {
             Some(v) => format!("{fault} (variant {v})"),

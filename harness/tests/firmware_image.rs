@@ -6,8 +6,8 @@
 use esp_idf_part::{AppType, DataType, SubType, Type};
 use instruments::flash::image;
 use plug_board::partitions::{Kind, APP_BUDGET, PARTITIONS, TABLE_OFFSET};
-use plug_core::ota_image::{Header, ImageError, Verifier, HEADER_LEN};
-use plugrig::firmware::{build, ota_image};
+use plug_core::ota::image::{Header, ImageError, Verifier, HEADER_LEN};
+use plugrig::drivers::firmware::{build, ota_image};
 
 fn images() -> image::Images {
     let elf = build::build_firmware().expect("firmware/esp32c3 builds");

@@ -15,8 +15,8 @@ mod standin;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use plugrig::fuzz::{self, probe::Class, FuzzOptions, FuzzSummary, Target};
-use plugrig::runner;
+use plugrig::commands::fuzz::{self, probe::Class, FuzzOptions, FuzzSummary, Target};
+use plugrig::commands::run;
 
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -95,7 +95,7 @@ fn found(fault: &str, target: Target, inputs: u64, class: Class, max_bytes: usiz
     let again = replay(rig, file.clone()).unwrap_or_else(|| panic!("{fault}: the replay did not show it"));
     assert_eq!(again.class, class, "{}", again.why);
     assert!(
-        replay(runner::default_rig(), file).is_none(),
+        replay(run::default_rig(), file).is_none(),
         "{fault}: the sound plug-sim shows it too"
     );
 }
@@ -168,7 +168,7 @@ fn no_finding(rig: PathBuf, label: &str) {
 
 #[test]
 fn the_conformant_plug_sim_gives_no_finding() {
-    no_finding(runner::default_rig(), "plug-sim");
+    no_finding(run::default_rig(), "plug-sim");
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn every_conformant_variation_gives_no_finding() {
     for (_, variant) in plug_core::variations::ALL {
         // Its own console lines, which the default rig's patterns do not read, are for the
         // black-box stand-in (conformant_variations); here the process is watched.
-        let text = runner::default_rig_text().expect("rigs/sim.toml").replace(
+        let text = run::default_rig_text().expect("rigs/sim.toml").replace(
             "kind = \"sim\"",
             &format!("kind = \"sim\"\nvariants = [\"{variant}\"]"),
         );
@@ -191,7 +191,7 @@ fn every_conformant_variation_gives_no_finding() {
 /// replayed on the default rig shows no more.
 #[test]
 fn known_findings_stay_fixed() {
-    let dir = runner::workspace_dir().join("fuzz/known");
+    let dir = run::workspace_dir().join("fuzz/known");
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let file = e.expect("entry").path();
@@ -199,7 +199,7 @@ fn known_findings_stay_fixed() {
             continue;
         }
         n += 1;
-        if let Some(f) = replay(runner::default_rig(), file.clone()) {
+        if let Some(f) = replay(run::default_rig(), file.clone()) {
             panic!(
                 "{}: shows again: {} ({}): {}",
                 file.display(),

@@ -4,14 +4,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use plugrig::runner::{self, RunOptions};
+use plugrig::commands::run::{self, RunOptions};
 
-fn run(opts: RunOptions) -> runner::Summary {
+fn run(opts: RunOptions) -> run::Summary {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(runner::run(opts)).expect("the run starts")
+    rt.block_on(run::run(opts)).expect("the run starts")
 }
 
 #[test]
@@ -19,7 +19,7 @@ fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
     let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/features/plug_killed.feature");
     let s = run(RunOptions {
         plug: None,
-        rig: runner::default_rig(),
+        rig: run::default_rig(),
         tags: None,
         report: None,
         features: vec![features],
@@ -42,7 +42,7 @@ fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
 fn a_tag_expression_selects_scenarios() {
     let s = run(RunOptions {
         plug: None,
-        rig: runner::default_rig(),
+        rig: run::default_rig(),
         tags: Some("@provisioning and not @errors".into()),
         report: None,
         features: Vec::new(),
@@ -88,7 +88,7 @@ fn help_explains_every_option() {
 #[test]
 fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = runner::default_rig_text().expect("default rig");
+    let text = run::default_rig_text().expect("default rig");
     let no_meter = text.split("[meter]").next().expect("rig text").to_string();
     let rig = dir.path().join("no-meter.toml");
     std::fs::write(&rig, no_meter).expect("write");
@@ -115,7 +115,7 @@ fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
 #[test]
 fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = runner::default_rig_text().expect("default rig");
+    let text = run::default_rig_text().expect("default rig");
     let base = text.split("[meter]").next().expect("rig text").to_string();
     let rig = dir.path().join("scpi.toml");
     std::fs::write(
@@ -146,7 +146,8 @@ fn a_plug_that_cannot_be_brought_to_ap_mode_stops_the_run_with_one_message() {
     // but bring nothing back. The run must stop once, saying so, not fail every scenario.
     // Held (bound, never listening) for the whole test: no other socket can start
     // listening there meanwhile.
-    let dead = plugrig::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
+    let dead =
+        plugrig::drivers::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
     let ap = dead.addr;
     let dir = tempfile::tempdir().expect("tempdir");
     let rig = dir.path().join("dead.toml");
@@ -182,7 +183,7 @@ password = "p"
         tags: Some("@provisioning".into()),
         ..RunOptions::new(rig)
     };
-    let err = rt.block_on(runner::run(opts)).expect_err("the run must stop");
+    let err = rt.block_on(run::run(opts)).expect_err("the run must stop");
     let msg = format!("{err:#}");
     assert!(
         msg.contains("the DUT could not be returned to a factory state before the first scenario"),
@@ -205,8 +206,9 @@ fn a_simulated_plug_that_fails_on_its_own_is_reported_as_the_rigs_failure() {
     // A stand-in for plug-sim that says ready, then stops as plug-sim does on a failure of
     // the host (issue 19: its AP port taken by another socket): status 3 and one stderr line.
     let dir = tempfile::tempdir().expect("tempdir");
-    let ap = plugrig::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
-    let control = plugrig::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
+    let ap = plugrig::drivers::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
+    let control =
+        plugrig::drivers::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
     let script = dir.path().join("plug-sim");
     std::fs::write(
         &script,
@@ -218,7 +220,7 @@ fn a_simulated_plug_that_fails_on_its_own_is_reported_as_the_rigs_failure() {
     )
     .expect("write script");
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let sim = runner::default_rig_text().expect("sim.toml");
+    let sim = run::default_rig_text().expect("sim.toml");
     let rig_text = sim
         .replace(
             "kind = \"sim\"",

@@ -113,9 +113,9 @@ mod external_relay {
     use std::time::Duration;
 
     use instruments::virtual_lcus::VirtualLcus;
-    use plugrig::dut::external::ExternalPlug;
+    use plugrig::drivers::dut::external::ExternalPlug;
+    use plugrig::drivers::timeline::Timeline;
     use plugrig::rig::external::ExternalDut;
-    use plugrig::timeline::Timeline;
 
     #[tokio::test]
     async fn an_external_rig_switches_power_and_presses_the_button_through_lcus_relays() {
@@ -207,7 +207,7 @@ mod scpi {
     #[tokio::test]
     async fn an_analyzer_that_is_not_there_fails_fast() {
         let refusing =
-            plugrig::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
+            plugrig::drivers::reserved_port::ReservedPort::refusing([127, 0, 0, 1].into()).expect("reserve");
         let port = refusing.port();
         let e = ScpiAnalyzer::connect_tcp(&format!("127.0.0.1:{port}"))
             .await
@@ -223,7 +223,7 @@ mod console {
 
     use instruments::pty;
     use instruments::serial_console::SerialConsole;
-    use plugrig::timeline::{Event, Timeline};
+    use plugrig::drivers::timeline::{Event, Timeline};
     use tokio::io::AsyncWriteExt;
     use tokio_serial::SerialStream;
 

@@ -18,9 +18,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use intermittent::draws_late_heartbeat;
+use plugrig::commands::run::{self, RunOptions};
 use plugrig::ledger::analysis::{self, Class};
 use plugrig::ledger::{Ledger, RunFilter};
-use plugrig::runner::{self, RunOptions};
 
 const TAGS: &str = "@rule-switch-heartbeat or (@rule-electricity-accuracy and not @profile)";
 const ACCURACY: &str = "Samples agree with the reference meter with the relay on";
@@ -43,7 +43,7 @@ fn seeds() -> [u64; 6] {
 }
 
 fn rig(dir: &Path, night: usize, seed: u64) -> std::path::PathBuf {
-    let sim = runner::default_rig_text().expect("rigs/sim.toml");
+    let sim = run::default_rig_text().expect("rigs/sim.toml");
     let faults = if SWITCHED[night] {
         r#"["power-in-deciwatts", "late-heartbeat-sometimes"]"#
     } else {
@@ -74,7 +74,7 @@ fn nights(dest: &str) {
         .expect("runtime");
     for (night, seed) in seeds.iter().enumerate() {
         let s = rt
-            .block_on(runner::run(RunOptions {
+            .block_on(run::run(RunOptions {
                 tags: Some(TAGS.into()),
                 history: Some(dest.into()),
                 ..RunOptions::new(rig(dir.path(), night, *seed))

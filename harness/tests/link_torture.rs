@@ -186,7 +186,7 @@ fn bench_rig(dir: &Path, plug: &StandIn, scale: u32) -> PathBuf {
 }
 
 fn sim_rig(dir: &Path, scale: u32) -> PathBuf {
-    let text = plugrig::runner::default_rig_text().expect("rigs/sim.toml");
+    let text = plugrig::commands::run::default_rig_text().expect("rigs/sim.toml");
     let text = text
         .lines()
         .map(|l| {

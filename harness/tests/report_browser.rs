@@ -14,7 +14,7 @@ use std::time::Duration;
 mod faulty_rig;
 
 use faulty_rig::rig_with_fault;
-use plugrig::runner::{self, RunOptions};
+use plugrig::commands::run::{self, RunOptions};
 
 #[path = "support/browser.rs"]
 mod browser;
@@ -61,7 +61,7 @@ fn the_report_of_a_failed_run_renders_in_a_browser() {
         .enable_all()
         .build()
         .expect("runtime");
-    let summary = rt.block_on(runner::run(opts)).expect("the run starts");
+    let summary = rt.block_on(run::run(opts)).expect("the run starts");
     println!("{}", summary.line());
     let failure = summary
         .failures
@@ -72,7 +72,7 @@ fn the_report_of_a_failed_run_renders_in_a_browser() {
     let index = report.join("index.html");
     assert!(
         index.is_file(),
-        "the run wrote no {} (runner::run calls report::html::write under --report DIR); \
+        "the run wrote no {} (run::run calls report::html::write under --report DIR); \
          the report directory has: {:?}",
         index.display(),
         std::fs::read_dir(&report)

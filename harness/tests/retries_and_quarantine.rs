@@ -20,11 +20,11 @@ mod postgres;
 use std::path::{Path, PathBuf};
 
 use intermittent::draws_late_heartbeat;
+use plugrig::commands::run::{self, RunOptions, Summary};
 use plugrig::ledger::analysis::{self, Class};
 use plugrig::ledger::{Ledger, RunFilter};
-use plugrig::report::record::Outcome;
-use plugrig::retry::FailureClass;
-use plugrig::runner::{self, RunOptions, Summary};
+use plugrig::scenario::record::FailureClass;
+use plugrig::scenario::record::Outcome;
 
 const HEARTBEAT: &str = "The heartbeat comes every 30 s";
 const ACCURACY: &str = "Samples agree with the reference meter with the relay on";
@@ -39,7 +39,7 @@ fn seed_drawing(first: bool, second: bool) -> u64 {
 }
 
 fn rig(dir: &Path, name: &str, faults: &[&str], seed: u64, run_extra: &str) -> PathBuf {
-    let sim = runner::default_rig_text().expect("rigs/sim.toml");
+    let sim = run::default_rig_text().expect("rigs/sim.toml");
     let faults: Vec<String> = faults.iter().map(|f| format!("{f:?}")).collect();
     let mut text = sim.replacen(
         "kind = \"sim\"",
@@ -66,13 +66,13 @@ fn run(opts: RunOptions) -> Summary {
         .enable_all()
         .build()
         .expect("runtime");
-    let s = rt.block_on(runner::run(opts)).expect("the run starts");
+    let s = rt.block_on(run::run(opts)).expect("the run starts");
     // cucumber swaps the panic hook while it runs: this test's own failures must show.
     let _ = std::panic::take_hook();
     s
 }
 
-fn record<'a>(s: &'a Summary, name: &str) -> &'a plugrig::report::record::ScenarioRecord {
+fn record<'a>(s: &'a Summary, name: &str) -> &'a plugrig::scenario::record::ScenarioRecord {
     s.records
         .iter()
         .find(|r| r.name == name)
@@ -120,7 +120,7 @@ fn retries_turn_a_late_heartbeat_into_a_flaky_pass(dest: &str) {
     );
     assert_eq!(acc.attempts.total(), 1, "a failure on content is never retried");
     assert_eq!((s.passed, s.failed, s.flaky_passes), (1, 1, 1), "{}", s.line());
-    assert_eq!(s.exit_code(), runner::exit::FAILED);
+    assert_eq!(s.exit_code(), run::exit::FAILED);
     assert!(
         s.line().contains("1 of them after a retry: flaky"),
         "{}",
@@ -224,7 +224,7 @@ fn a_repeat_must_pass_every_round() {
     assert_eq!(hb.attempts.number, 2);
     assert_eq!(hb.attempts.others.len(), 1);
     assert_eq!(hb.attempts.others[0].outcome, Outcome::Passed);
-    assert_eq!(s.exit_code(), runner::exit::FAILED);
+    assert_eq!(s.exit_code(), run::exit::FAILED);
     // Both outcomes on one build within a run: flaky in the ledger, its verdict a failure.
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let hs = rt.block_on(async {
@@ -275,7 +275,7 @@ fn quarantine_keeps_a_known_failure_out_of_the_verdict_until_it_expires() {
     );
     assert_eq!(
         s.exit_code(),
-        runner::exit::PASSED,
+        run::exit::PASSED,
         "a quarantined failure does not fail the run"
     );
     let verdict = std::fs::read_to_string(report.join("verdict.txt")).expect("verdict");
@@ -315,7 +315,7 @@ fn quarantine_keeps_a_known_failure_out_of_the_verdict_until_it_expires() {
         "{}",
         s.quarantine_expired[0]
     );
-    assert_eq!(s.exit_code(), runner::exit::FAILED);
+    assert_eq!(s.exit_code(), run::exit::FAILED);
 
     // Fixed firmware: after passing its last 2 runs in the ledger, ready to release.
     let fixed = rig(dir.path(), "fixed", &[], 0, "");
@@ -329,7 +329,7 @@ fn quarantine_keeps_a_known_failure_out_of_the_verdict_until_it_expires() {
             history: Some(db.clone()),
             ..RunOptions::new(fixed.clone())
         });
-        assert_eq!(s.exit_code(), runner::exit::PASSED, "{}", s.line());
+        assert_eq!(s.exit_code(), run::exit::PASSED, "{}", s.line());
         let acc = record(&s, ACCURACY);
         ready.push(acc.quarantine.as_ref().map(|a| a.ready_to_release));
     }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use plugrig::runner;
+use plugrig::commands::run;
 
 const BROKER_PASSWORD: &str = "plugrig-secret";
 const WIFI_PASSWORD: &str = plugrig::steps::provisioning::WIFI_PASSWORD;
@@ -48,7 +48,7 @@ const FAILING: &str = "Feature: A failing step's timeline
 /// `plugrig run` of the provisioning features on a plug that fails some of them, and of
 /// `FAILING`, into `out`; returns the exit code and the terminal's text.
 fn run(rig: &Path, failing: &Path, out: &Path, keep: bool) -> (Option<i32>, String) {
-    let features = runner::workspace_dir().join("features");
+    let features = run::workspace_dir().join("features");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_plugrig"));
     cmd.args(["run", "--tags", "@provisioning or @secrets", "--rig"])
         .arg(rig)
@@ -74,7 +74,7 @@ fn run(rig: &Path, failing: &Path, out: &Path, keep: bool) -> (Option<i32>, Stri
 #[test]
 fn secrets_stay_out_of_everything_a_run_leaves_unless_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = runner::default_rig_text().expect("rigs/sim.toml");
+    let sim = run::default_rig_text().expect("rigs/sim.toml");
     assert!(
         sim.contains(&format!("password = \"{BROKER_PASSWORD}\"")),
         "rigs/sim.toml's broker password changed"
@@ -105,7 +105,7 @@ fn secrets_stay_out_of_everything_a_run_leaves_unless_kept() {
     }
     let html = std::fs::read_to_string(redacted.join("index.html")).expect("html");
     assert!(
-        html.contains(plugrig::redact::REDACTED),
+        html.contains(plugrig::report::redact::REDACTED),
         "the HTML says where a secret was"
     );
     for f in [

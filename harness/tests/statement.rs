@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use plugrig::runner::{self, RunOptions, Summary};
-use plugrig::statement::{self, RuleOutcome};
+use plugrig::commands::run::{self, RunOptions, Summary};
+use plugrig::report::statement::{self, RuleOutcome};
 use serde_json::Value;
 
 fn plugrig(args: &[&str]) -> (Option<i32>, String) {
@@ -37,14 +37,14 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn run(opts: RunOptions) -> Summary {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let s = rt.block_on(runner::run(opts)).expect("the run starts");
+    let s = rt.block_on(run::run(opts)).expect("the run starts");
     // cucumber swaps the panic hook while it runs: this test's own failures must show.
     let _ = std::panic::take_hook();
     s
 }
 
 fn rig_with(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
-    let sim = runner::default_rig_text().expect("rigs/sim.toml");
+    let sim = run::default_rig_text().expect("rigs/sim.toml");
     let path = dir.join(name);
     std::fs::write(&path, edit(sim)).expect("write rig");
     path
@@ -68,7 +68,7 @@ fn a_statement_is_verified_and_every_edit_is_named() {
     assert_eq!(code, Some(2), "an existing key is never overwritten: {out}");
 
     let report = dir.path().join("report");
-    let rig = runner::default_rig();
+    let rig = run::default_rig();
     let summary = run(RunOptions {
         tags: Some("@rule-switch-on-change or @rule-electricity-units".into()),
         report: Some(report.clone()),
@@ -213,7 +213,7 @@ fn a_statement_is_verified_and_every_edit_is_named() {
         "{out}"
     );
     // The plug's declaration: the one the run named verifies; another is named.
-    let declared = runner::workspace_dir().join("plugs/plug-sim.toml");
+    let declared = run::workspace_dir().join("plugs/plug-sim.toml");
     let (code, out) = verify(&["--plug", s(&declared)]);
     assert_eq!(code, Some(0), "{out}");
     let swapped = dir.path().join("swapped-plug.toml");
@@ -249,7 +249,7 @@ fn a_rule_not_judged_says_why() {
     let dir = tempfile::tempdir().expect("tempdir");
     let accuracy = "@rule-electricity-accuracy";
     // A plug without metering: not applicable.
-    let declared = std::fs::read_to_string(runner::workspace_dir().join("plugs/plug-sim.toml"))
+    let declared = std::fs::read_to_string(run::workspace_dir().join("plugs/plug-sim.toml"))
         .expect("plugs/plug-sim.toml");
     let at = declared
         .find("\n# The simulated metering")
@@ -263,7 +263,7 @@ fn a_rule_not_judged_says_why() {
     let s0 = run(RunOptions {
         tags: Some(accuracy.into()),
         plug: Some(type0),
-        ..RunOptions::new(runner::default_rig())
+        ..RunOptions::new(run::default_rig())
     });
     let o = statement::rule_outcomes(&s0.records, false);
     assert_eq!(

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use plugrig::bench::take_protocol_wait;
-use plugrig::runner::{self, RunOptions};
+use plugrig::commands::run::{self, RunOptions};
+use plugrig::scenario::figures::take_protocol_wait;
 
 #[path = "../../tests/support/standin.rs"]
 mod standin;
@@ -51,7 +51,7 @@ fn run(
 ) -> anyhow::Result<Figure> {
     let (rig, joins) = rig_file(dir, plug, reuse)?;
     take_protocol_wait();
-    let s = rt.block_on(runner::run(RunOptions {
+    let s = rt.block_on(run::run(RunOptions {
         tags: Some(TAGS.into()),
         ..RunOptions::new(rig)
     }))?;

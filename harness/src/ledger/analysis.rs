@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::read::{LedgerRun, MeasurementRow, ScenarioRow};
+use super::rows::{LedgerRun, MeasurementRow, ScenarioRow};
 
 /// A scenario's outcome in one run: its last attempt's, and how many attempts it took.
 #[derive(Debug, Clone, PartialEq)]

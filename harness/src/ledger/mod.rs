@@ -13,6 +13,7 @@
 pub mod analysis;
 pub mod page;
 pub mod read;
+pub mod rows;
 pub mod schema;
 mod write;
 
@@ -23,7 +24,7 @@ use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
-pub use read::{LedgerRun, MeasurementRow, RunFilter, ScenarioRow};
+pub use rows::{LedgerRun, MeasurementRow, RunFilter, ScenarioRow};
 pub use write::{feature_id, RunResults};
 
 /// A ledger, open.

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::analysis::{self, Class, ScenarioHistory, Trend};
-use super::read::{LedgerRun, RunFilter};
+use super::rows::{LedgerRun, RunFilter};
 use super::Ledger;
 use crate::report::markup::escape;
 

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::Ledger;
 use crate::provenance::{Provenance, COMMIT, TREE, VERSION};
-use crate::report::record::{DutIdentity, Outcome, ScenarioRecord};
+use crate::scenario::record::{DutIdentity, Outcome, ScenarioRecord};
 
 /// What a run ends with, for `Ledger::finish_run`.
 pub struct RunResults<'a> {
@@ -153,7 +153,7 @@ impl Ledger {
                 .await?;
         for row in rows {
             let (id, pid): (String, i64) = (row.try_get("id")?, row.try_get("pid")?);
-            if !crate::dut::sim::process_alive(pid as i32) {
+            if !crate::drivers::dut::sim::process_alive(pid as i32) {
                 sqlx::query("UPDATE runs SET status = 'incomplete' WHERE id = $1 AND status = 'running'")
                     .bind(id)
                     .execute(&self.pool)
@@ -206,7 +206,7 @@ async fn insert_attempt(
     .bind(
         a.skip_reason
             .as_deref()
-            .map(|r| crate::statement::not_judged(r).name().to_string()),
+            .map(|r| crate::report::statement::not_judged(r).name().to_string()),
     )
     .execute(&mut **tx)
     .await?;

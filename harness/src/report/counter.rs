@@ -9,7 +9,7 @@ use std::time::Instant;
 use cucumber::event::{self, Cucumber, Feature, Rule, Scenario, Step};
 use cucumber::{cli, parser, Event, Writer};
 
-use super::record::{Outcome, Recorder, ScenarioRecord, StepRecord};
+use crate::scenario::record::{Outcome, Recorder, ScenarioRecord, StepRecord};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -196,7 +196,7 @@ impl ScenarioCounter {
                 );
                 if let Some(rec) = &self.recorder {
                     rec.scenario(ScenarioRecord {
-                        key: super::record::key(feature, sc),
+                        key: crate::scenario::record::key(feature, sc),
                         feature_name: feature.name.clone(),
                         name: sc.name.clone(),
                         tags: sc.tags.clone(),

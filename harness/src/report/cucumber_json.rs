@@ -8,7 +8,7 @@ use anyhow::Context;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use super::record::ScenarioRecord;
+use crate::scenario::record::ScenarioRecord;
 
 /// Adds the measurements of `scenarios` to the Cucumber JSON file at `path`, matching each
 /// element by its feature file and line.
@@ -18,7 +18,7 @@ use super::record::ScenarioRecord;
 pub fn add_measurements(
     scenarios: &[ScenarioRecord],
     run: &[(String, String)],
-    secrets: &crate::redact::Secrets,
+    secrets: &crate::report::redact::Secrets,
     path: &Path,
 ) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

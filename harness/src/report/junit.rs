@@ -9,8 +9,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::record::{DutIdentity, Outcome, ScenarioRecord};
 use crate::rig::Rig;
+use crate::scenario::record::{DutIdentity, Outcome, ScenarioRecord};
 
 /// XML text and attribute escaping; control characters a plug may send are dropped (XML
 /// 1.0 cannot carry them).
@@ -128,7 +128,7 @@ fn testcase(out: &mut String, s: &ScenarioRecord, rig: &Rig, dut: &DutIdentity, 
         }
         Outcome::Skipped => {
             let why = match &s.skip_reason {
-                Some(r) => format!("{}: {r}", crate::statement::not_judged(r).name()),
+                Some(r) => format!("{}: {r}", crate::report::statement::not_judged(r).name()),
                 None => s.steps.iter().find_map(|st| st.error.clone()).unwrap_or_default(),
             };
             let _ = writeln!(out, r#"      <skipped message="{}"/>"#, esc(&why));

@@ -4,12 +4,15 @@
 
 pub mod closing_line;
 pub mod counter;
+pub mod coverage;
 pub mod cucumber_json;
 pub mod html;
 pub mod junit;
 pub mod markup;
 pub mod plots;
-pub mod record;
+pub mod redact;
+pub mod statement;
+pub mod summary;
 
 pub use counter::{Failure, Failures, ScenarioCounter};
 

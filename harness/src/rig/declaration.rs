@@ -459,8 +459,8 @@ version = "2.0.0"
         assert!(dut.power_claim());
         assert_eq!(dut.claimed_accuracy_percent(), 1.5);
         let caps = dut.capabilities();
-        assert!(caps.contains(&crate::capabilities::Capability::Tls));
-        assert!(caps.contains(&crate::capabilities::Capability::OtaImage));
+        assert!(caps.contains(&crate::rig::capabilities::Capability::Tls));
+        assert!(caps.contains(&crate::rig::capabilities::Capability::OtaImage));
     }
 
     #[test]

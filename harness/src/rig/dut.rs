@@ -12,7 +12,7 @@ use instruments::flash::FlashSpec;
 
 use super::console::ConsolePatterns;
 use super::Dut;
-use crate::capabilities::Capability;
+use crate::rig::capabilities::Capability;
 
 /// Where a run's upgrade images come from.
 #[derive(Debug, Clone)]

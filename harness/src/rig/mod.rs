@@ -4,6 +4,7 @@
 //! A mistake in a rig file is reported with the file, the line and the key before anything
 //! starts.
 
+pub mod capabilities;
 pub mod console;
 pub mod declaration;
 pub mod dut;
@@ -110,7 +111,7 @@ pub struct RunSection {
     #[serde(default)]
     pub history: Option<String>,
     /// As `plugrig run --quarantine FILE`: known failures, each with a reason, a link and
-    /// an expiry (`crate::quarantine`); a path relative to the rig file.
+    /// an expiry (`crate::commands::run::quarantine`); a path relative to the rig file.
     #[serde(default)]
     pub quarantine: Option<PathBuf>,
 }
@@ -137,16 +138,16 @@ impl Default for RunSection {
 
 impl RigFile {
     /// What this rig and its DUT can do: scenarios that need more are skipped.
-    pub fn capabilities(&self) -> Vec<crate::capabilities::Capability> {
+    pub fn capabilities(&self) -> Vec<crate::rig::capabilities::Capability> {
         let mut caps = self.dut.capabilities();
         if self.meter.is_some() {
-            caps.push(crate::capabilities::Capability::ReferenceMeter);
+            caps.push(crate::rig::capabilities::Capability::ReferenceMeter);
         }
         if self.declaration.as_ref().is_some_and(|d| {
             let f = &d.declaration.firmware;
             f.version.is_some() || f.company_name.is_some() || f.product_model.is_some()
         }) {
-            caps.push(crate::capabilities::Capability::DeclaredFirmware);
+            caps.push(crate::rig::capabilities::Capability::DeclaredFirmware);
         }
         caps
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use cucumber::when;
 use instruments::actuators::{ButtonActuator, PowerSwitch};
 
-use crate::world::PlugWorld;
+use crate::scenario::world::PlugWorld;
 
 #[when("the button is pressed briefly")]
 async fn short_press(w: &mut PlugWorld) -> anyhow::Result<()> {

@@ -11,7 +11,7 @@ use oracle::payloads::{self, DelayTime};
 use rumqttc::Packet;
 
 use super::params::OnOff;
-use crate::world::PlugWorld;
+use crate::scenario::world::PlugWorld;
 
 /// Every delay_time the plug published since `from`, from the tap, with its time.
 fn delays(w: &PlugWorld, from: usize) -> anyhow::Result<Vec<(Duration, DelayTime)>> {

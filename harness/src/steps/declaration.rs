@@ -6,9 +6,9 @@ use anyhow::ensure;
 use cucumber::then;
 use oracle::payloads;
 
-use crate::timeline::Event;
+use crate::drivers::timeline::Event;
 
-use crate::world::PlugWorld;
+use crate::scenario::world::PlugWorld;
 
 /// Where the claims come from, for messages: the declaration file, or the rig file's `[dut]`.
 fn source(w: &PlugWorld) -> String {

@@ -4,7 +4,7 @@ use cucumber::{then, when};
 use oracle::measure::Limits;
 use oracle::payloads;
 
-use crate::world::PlugWorld;
+use crate::scenario::world::PlugWorld;
 
 #[when(expr = "the app requests the firmware information with payload {string}")]
 async fn request(w: &mut PlugWorld, payload: String) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use instruments::MeterDriver;
 use oracle::metering::{self, Reading};
 use oracle::payloads::{self, Electricity};
 
-use crate::world::PlugWorld;
+use crate::scenario::world::PlugWorld;
 
 /// Opens the rig's reference meter for this scenario (a virtual one on the simulated rig).
 /// Returns it with its accuracy class, percent of reading.
@@ -155,6 +155,6 @@ async fn none(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
     w.timeline.none_since(
         0,
         "electricity_information from a plug of device_type \"0\"",
-        |e| matches!(&e.event, crate::timeline::Event::AppReceived { topic: t, .. } if *t == topic),
+        |e| matches!(&e.event, crate::drivers::timeline::Event::AppReceived { topic: t, .. } if *t == topic),
     )
 }

@@ -7,10 +7,10 @@ use cucumber::{given, then, when};
 use oracle::payloads;
 use rumqttc::Packet;
 
-use crate::ota::server::Mode;
-use crate::ota::UPDATE_HOST;
-use crate::timeline::{Dir, Event};
-use crate::world::PlugWorld;
+use crate::drivers::ota::server::Mode;
+use crate::drivers::ota::UPDATE_HOST;
+use crate::drivers::timeline::{Dir, Event};
+use crate::scenario::world::PlugWorld;
 
 fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
     let name = format!("{}-{what}", w.scenario_id);
@@ -112,7 +112,7 @@ async fn closed_port(w: &mut PlugWorld) -> anyhow::Result<()> {
     // A port of the rig's address that refuses connections, held for the rest of the
     // scenario so that no other socket of the host starts listening there meanwhile.
     let host = w.ctx.rig_host;
-    let refusing = crate::reserved_port::ReservedPort::refusing(host)?;
+    let refusing = crate::drivers::reserved_port::ReservedPort::refusing(host)?;
     let port = refusing.port();
     w.refusing_port = Some(refusing);
     // Three attempts one second apart before R3.

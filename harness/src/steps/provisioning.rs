@@ -6,7 +6,7 @@ use anyhow::{bail, ensure};
 use cucumber::{given, then, when};
 use oracle::ap::{self, MqttServer};
 
-use crate::world::PlugWorld;
+use crate::scenario::world::PlugWorld;
 
 /// The network a 4003 sends the plug to: the rig's WiFi (a secret on a bench: the
 /// reports redact the password, `redact`).

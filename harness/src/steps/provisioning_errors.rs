@@ -9,8 +9,8 @@ use oracle::ap;
 use serde_json::Value;
 
 use super::provisioning::mqtt_server;
-use crate::ap_link::{ApLink, ConnectionLost};
-use crate::world::PlugWorld;
+use crate::drivers::ap_link::{ApLink, ConnectionLost};
+use crate::scenario::world::PlugWorld;
 
 fn with_field(mut v: Value, field: &str, raw: Option<&str>) -> anyhow::Result<Value> {
     let o = v.as_object_mut().context("request is an object")?;
@@ -272,7 +272,7 @@ async fn still_serves(w: &mut PlugWorld) -> anyhow::Result<()> {
 /// scenario fails on such a plug.
 #[then("every AP reply was at most 1024 bytes with no NUL byte")]
 async fn replies_are_clean(w: &mut PlugWorld) -> anyhow::Result<()> {
-    use crate::timeline::Event;
+    use crate::drivers::timeline::Event;
     let seen = w.timeline.snapshot();
     let replies = seen
         .iter()
@@ -282,7 +282,7 @@ async fn replies_are_clean(w: &mut PlugWorld) -> anyhow::Result<()> {
     let broken: Vec<&str> = seen
         .iter()
         .filter_map(|e| match &e.event {
-            Event::Note(n) if n.starts_with(crate::ap_link::REPLY_BYTES_BROKEN) => Some(n.as_str()),
+            Event::Note(n) if n.starts_with(crate::drivers::ap_link::REPLY_BYTES_BROKEN) => Some(n.as_str()),
             _ => None,
         })
         .collect();

@@ -6,9 +6,9 @@ use anyhow::{bail, ensure};
 use cucumber::{then, when};
 use oracle::{ap, payloads};
 
-use crate::ap_link::ApLink;
-use crate::timeline::Event;
-use crate::world::PlugWorld;
+use crate::drivers::ap_link::ApLink;
+use crate::drivers::timeline::Event;
+use crate::scenario::world::PlugWorld;
 
 #[when(regex = r"^the app sends a reset with payload (.*)$")]
 async fn app_reset(w: &mut PlugWorld, payload: String) -> anyhow::Result<()> {

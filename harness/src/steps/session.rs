@@ -11,7 +11,7 @@ use oracle::session::{self, RETRY_MAX};
 use oracle::subscriptions::Subscriptions;
 use rumqttc::Packet;
 
-use crate::world::PlugWorld;
+use crate::scenario::world::PlugWorld;
 
 /// How long the plug may take to publish once connected (network time).
 const PUBLISH_WITHIN: Duration = Duration::from_secs(10);

@@ -9,7 +9,7 @@ use oracle::payloads;
 use oracle::switch;
 
 use super::params::OnOff;
-use crate::world::PlugWorld;
+use crate::scenario::world::PlugWorld;
 
 /// How long an app command may take to be echoed (network, not scaled).
 const ECHO_WITHIN: Duration = Duration::from_secs(2);
@@ -153,7 +153,7 @@ async fn round_trip(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
         reads(s.is_on()),
     )
     .await?;
-    crate::bench::round_trip(sent.elapsed());
+    crate::scenario::figures::round_trip(sent.elapsed());
     let limits = Limits::at_most(ECHO_WITHIN.as_secs_f64());
     w.measure(
         "switch_round_trip",
@@ -167,7 +167,7 @@ async fn round_trip(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
         .first()
         .map(|(t, _)| *t);
     if let (Some(c), Some(e)) = (w.delivered(w.mark, "switch_state")?, echo) {
-        crate::bench::plug_response(e.saturating_sub(c));
+        crate::scenario::figures::plug_response(e.saturating_sub(c));
     }
     Ok(())
 }

@@ -5,8 +5,8 @@ use anyhow::{bail, ensure};
 use cucumber::{given, then};
 use oracle::observation::Event;
 
+use crate::scenario::world::PlugWorld;
 use crate::steps::provisioning::{mqtt_server, provision_with};
-use crate::world::PlugWorld;
 
 #[given(expr = "a plug provisioned over TLS with QoS {int}, keepalive {int} and clean session {int}")]
 async fn provisioned_tls(w: &mut PlugWorld, qos: u8, keepalive: u16, clean: u8) -> anyhow::Result<()> {

@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use plugrig::runner;
+use plugrig::commands::run;
 
 /// Writes `rigs/sim.toml` with `faults = [fault]` (and `variants = [variant]`) into `dir`.
 pub fn rig_with_fault(dir: &Path, fault: &str, variant: Option<&str>) -> PathBuf {
-    let text = runner::default_rig_text().expect("default rig");
+    let text = run::default_rig_text().expect("default rig");
     let variants = variant
         .map(|v| format!("\nvariants = [\"{v}\"]"))
         .unwrap_or_default();

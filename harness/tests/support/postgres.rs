@@ -53,7 +53,7 @@ impl Postgres {
             }
         }
         let data = dir.path().join("data");
-        let port = plugrig::reserved_port::ReservedPort::for_listener([127, 0, 0, 1].into())
+        let port = plugrig::drivers::reserved_port::ReservedPort::for_listener([127, 0, 0, 1].into())
             .map_err(|e| e.to_string())?;
         let pg = Postgres {
             url: format!("postgres://plugrig@127.0.0.1:{}/postgres", port.port()),

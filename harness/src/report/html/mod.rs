@@ -21,7 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use oracle::rules::{self, Source, RULES};
 
-use crate::timeline::{Dir, Entry, Event};
+use crate::drivers::timeline::{Dir, Entry, Event};
 
 mod known_failures;
 mod timeline;
@@ -32,7 +32,7 @@ use timeline::{nearest, timeline};
 use super::counter::Failure;
 use super::markup::{escape, escape_text};
 use super::plots;
-use super::record::{Outcome, RunRecord, ScenarioRecord};
+use crate::scenario::record::{Outcome, RunRecord, ScenarioRecord};
 
 /// Timeline rows kept of a failed scenario: the first and the last this many.
 const ROWS_FAILED: usize = 300;
@@ -163,7 +163,7 @@ impl Totals {
             failed: n(Outcome::Failed),
             advisory: counted().filter(|s| advisory(run, s)).count(),
             skipped: n(Outcome::Skipped),
-            not_applicable: crate::runner::summary::not_applicable(&run.scenarios),
+            not_applicable: crate::report::summary::not_applicable(&run.scenarios),
             not_selected: run.not_selected,
             flaky: counted().filter(|s| s.flaky_pass()).count(),
             quarantined: quarantined().count(),
@@ -527,8 +527,10 @@ fn skipped(h: &mut String, run: &RunRecord) {
         let s = &run.scenarios[i];
         // The rig's skip says whether the plug does not claim it or the rig cannot check it.
         let kind = match &s.skip_reason {
-            Some(r) => match crate::statement::not_judged(r) {
-                crate::statement::RuleOutcome::NotApplicable => "not applicable: the plug does not claim it",
+            Some(r) => match crate::report::statement::not_judged(r) {
+                crate::report::statement::RuleOutcome::NotApplicable => {
+                    "not applicable: the plug does not claim it"
+                }
                 _ => "not checkable on this rig",
             },
             None => "no step definition",

@@ -6,7 +6,7 @@ use rumqttc::{Packet, Publish, QoS};
 
 use super::timeline::kept_rows;
 use super::*;
-use crate::report::record::{DutIdentity, ScenarioKey, StepRecord, WorldRecord};
+use crate::scenario::record::{DutIdentity, ScenarioKey, StepRecord, WorldRecord};
 
 fn publish(topic: &str, payload: &str, pkid: u16) -> Event {
     let mut p = Publish::new(topic, QoS::AtLeastOnce, payload.as_bytes().to_vec());

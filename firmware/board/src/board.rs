@@ -43,7 +43,7 @@ pub struct MeterUart {
 pub struct Board {
     /// Human name, printed on the console at boot.
     pub name: &'static str,
-    /// The OTA header target this board's firmware accepts (plug-core::ota_image).
+    /// The OTA header target this board's firmware accepts (plug-core::ota::image).
     pub ota_target: &'static str,
     /// The 4001 `name` and the topic prefix's second part.
     pub plug_name: &'static str,

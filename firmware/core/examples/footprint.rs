@@ -19,12 +19,12 @@ fn main() {
             size_of::<plug_core::provisioning::Stream>(),
         ),
         (
-            "  ota_image::Verifier",
-            size_of::<plug_core::ota_image::Verifier>(),
+            "  ota::image::Verifier",
+            size_of::<plug_core::ota::image::Verifier>(),
         ),
         (
-            "  vendor_image::Verifier (vendor-image variation)",
-            size_of::<plug_core::vendor_image::Verifier>(),
+            "  ota::vendor_image::Verifier (vendor-image variation)",
+            size_of::<plug_core::ota::vendor_image::Verifier>(),
         ),
         ("config::Config (stored)", size_of::<plug_core::config::Config>()),
     ];

@@ -6,11 +6,11 @@
 //!
 //! Read in this order: `plug` (the application; `plug::contract` is what a board and the
 //! plug say to each other), `provisioning` (AP socket), `mqtt` (`mqtt::session` owns the
-//! connection, `mqtt::wire` frames and checks its bytes), `ota_image`, `bl0942`,
-//! `console`, `storage`; with the `tls` feature, `tls` (under the session for
-//! connect_mode 1). Test-only switches, compiled into plug-sim alone: `faults`
-//! (deliberate violations) and `variations` (conformant choices other than the default,
-//! with `vendor_image`).
+//! connection, `mqtt::wire` frames and checks its bytes), `ota` (upgrades: the job, the
+//! image format, the download and the slot), `bl0942`, `console`, `storage`; with the
+//! `tls` feature, `tls` (under the session for connect_mode 1). Test-only switches,
+//! compiled into plug-sim alone: `faults` (deliberate violations) and `variations`
+//! (conformant choices other than the default, with `ota::vendor_image`).
 #![no_std]
 
 #[cfg(test)]
@@ -23,9 +23,7 @@ pub mod faults;
 pub mod identity;
 pub mod json;
 pub mod mqtt;
-pub mod ota_http;
-pub mod ota_image;
-pub mod ota_slot;
+pub mod ota;
 pub mod plug;
 pub mod provisioning;
 pub mod storage;
@@ -33,7 +31,6 @@ pub mod time;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod variations;
-pub mod vendor_image;
 
 #[cfg(test)]
 mod testutil;

@@ -8,7 +8,7 @@
 //! Some are applied by the board, not the core: `console-format` (the board prints the
 //! lines, with [`crate::console::Format::Vendor`]), `ap-stays-open` (the board keeps its
 //! listener) and the version half of `vendor-image` (the board reads its slot at boot,
-//! [`crate::vendor_image::installed_version`]).
+//! [`crate::ota::vendor_image::version_of`]).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -16,7 +16,7 @@ pub enum Variation {
     /// On connection the plug subscribes with five SUBSCRIBE packets, one filter each,
     /// each with its own packet id, instead of one packet with five filters.
     SplitSubscribe,
-    /// Upgrades fetch `{catalogue}vendor-fw.img` in the format of [`crate::vendor_image`]
+    /// Upgrades fetch `{catalogue}vendor-fw.img` in the format of [`crate::ota::vendor_image`]
     /// instead of plugrig's MKPLUGFW image.
     VendorImage,
     /// The console prints [`crate::console::Format::Vendor`] lines.

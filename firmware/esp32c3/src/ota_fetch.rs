@@ -1,5 +1,5 @@
 //! The OTA download: one HTTP/1.0 GET, reported to the core as it goes. Request and
-//! response head are plug-core's `ota_http`, as on the simulated plug, so the suite's OTA
+//! response head are plug-core's `ota::http`, as on the simulated plug, so the suite's OTA
 //! scenarios judge the same wire behaviour on both builds. The core decides what the
 //! outcome means.
 
@@ -9,7 +9,7 @@ use embassy_net::Stack;
 use embassy_time::{with_timeout, Duration};
 use embedded_io_async::Write;
 use heapless::{String, Vec};
-use plug_core::ota_http;
+use plug_core::ota::http;
 use plug_core::plug::LinkId;
 
 use crate::events::{chunk, Ev, OtaCmd, OtaEvent, EVENTS, OTA_CMDS};
@@ -77,7 +77,7 @@ async fn fetch(stack: Stack<'static>, f: &Fetch, rx: &mut [u8], tx: &mut [u8]) {
         sock.abort();
         return send(f.link, OtaEvent::ConnectFailed).await;
     }
-    let req = ota_http::request(&f.path, &f.host, "plug-esp32c3");
+    let req = http::request(&f.path, &f.host, "plug-esp32c3");
     if sock.write_all(req.as_bytes()).await.is_err() || sock.flush().await.is_err() {
         sock.abort();
         return send(f.link, OtaEvent::Broken).await;
@@ -92,11 +92,11 @@ async fn fetch(stack: Stack<'static>, f: &Fetch, rx: &mut [u8], tx: &mut [u8]) {
         if head.extend_from_slice(&buf[..n]).is_err() {
             return send(f.link, OtaEvent::Broken).await;
         }
-        if let Some(p) = ota_http::body_start(&head) {
+        if let Some(p) = http::body_start(&head) {
             break p;
         }
     };
-    let Some(status) = ota_http::status_code(&head[..body_start]) else {
+    let Some(status) = http::status_code(&head[..body_start]) else {
         return send(f.link, OtaEvent::Broken).await;
     };
     send(f.link, OtaEvent::Status(status)).await;

@@ -1,8 +1,8 @@
 //! Writing an update into the inactive OTA partition, switching to it, and confirming or
 //! rolling back the first boot after an update.
 //!
-//! The download is the core's image: a 64-byte header (plug-core::ota_image) and then the
-//! ESP app image. The header is the core's to check; plug-core's `ota_slot::SlotWriter`
+//! The download is the core's image: a 64-byte header (plug-core::ota::image) and then the
+//! ESP app image. The header is the core's to check; plug-core's `ota::slot::SlotWriter`
 //! puts the body at the partition's first byte, where the bootloader expects an app image,
 //! and keeps the header in the partition's last sector.
 
@@ -11,7 +11,7 @@ use esp_bootloader_esp_idf::ota_updater::OtaUpdater;
 use esp_bootloader_esp_idf::partitions::{AppPartitionSubType, PARTITION_TABLE_MAX_LEN};
 use esp_storage::FlashStorage;
 use plug_board::partitions::{Partition, PARTITIONS};
-pub use plug_core::ota_slot::SlotWriter;
+pub use plug_core::ota::slot::SlotWriter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotError {
@@ -86,7 +86,7 @@ pub fn roll_back(flash: &mut FlashStorage<'static>) -> Result<(), SlotError> {
         .map_err(|_| SlotError::Flash)
 }
 
-/// The version an update installed in the booted slot (plug-core::ota_slot), or None for
+/// The version an update installed in the booted slot (plug-core::ota::slot), or None for
 /// a factory-flashed image, which reports its built-in version.
 pub fn installed_version(flash: &mut FlashStorage<'static>) -> Option<heapless::String<16>> {
     let mut table = [0u8; PARTITION_TABLE_MAX_LEN];
@@ -95,5 +95,5 @@ pub fn installed_version(flash: &mut FlashStorage<'static>) -> Option<heapless::
         pt.booted_partition().ok()??.offset()
     };
     let slot = PARTITIONS.iter().find(|p| p.offset == booted)?;
-    plug_core::ota_slot::installed_version(flash, slot.offset, slot.size)
+    plug_core::ota::slot::installed_version(flash, slot.offset, slot.size)
 }

@@ -36,7 +36,7 @@ use crate::mqtt_link;
 use crate::ota_fetch;
 use crate::slots::Slots;
 use crate::world::{lock, World};
-use plug_core::ota_slot::{SlotError, SlotWriter};
+use plug_core::ota::slot::{SlotError, SlotWriter};
 
 /// Pages of the config flash range (sequential-storage needs at least two).
 pub const CONFIG_PAGES: usize = 4;

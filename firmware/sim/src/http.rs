@@ -1,4 +1,4 @@
-//! The OTA download: one HTTP/1.0 GET (request and head as plug-core's `ota_http` reads
+//! The OTA download: one HTTP/1.0 GET (request and head as plug-core's `ota::http` reads
 //! them), reported to the core as it goes. The core decides
 //! what the outcome means (R1-R4); this only says what happened on the wire.
 
@@ -58,7 +58,7 @@ pub async fn fetch(f: Fetch, tx: UnboundedSender<OtaEvent>) {
         return;
     };
     let _ = stream.set_nodelay(true);
-    let req = plug_core::ota_http::request(&f.path, &f.host, "plug-sim");
+    let req = plug_core::ota::http::request(&f.path, &f.host, "plug-sim");
     if stream.write_all(req.as_bytes()).await.is_err() {
         send(OtaEvent::Broken);
         return;
@@ -73,7 +73,7 @@ pub async fn fetch(f: Fetch, tx: UnboundedSender<OtaEvent>) {
             }
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
-        if let Some(p) = plug_core::ota_http::body_start(&head) {
+        if let Some(p) = plug_core::ota::http::body_start(&head) {
             break p;
         }
         if head.len() > 16 * 1024 {
@@ -81,7 +81,7 @@ pub async fn fetch(f: Fetch, tx: UnboundedSender<OtaEvent>) {
             return;
         }
     };
-    let Some(status) = plug_core::ota_http::status_code(&head[..body_start]) else {
+    let Some(status) = plug_core::ota::http::status_code(&head[..body_start]) else {
         send(OtaEvent::Broken);
         return;
     };

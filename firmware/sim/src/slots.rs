@@ -2,7 +2,7 @@
 //! ESP32-C3 crate's `ota_slot` has them in flash: `slots.flash` (a sparse file-backed NOR
 //! flash, `flash`, holding ota_0 and ota_1) and `otadata`.
 //!
-//! Read first: plug-core's `ota_slot`, which writes a download here exactly as on the device
+//! Read first: plug-core's `ota::slot`, which writes a download here exactly as on the device
 //! (body from the slot's first byte, the 64-byte head in its last sector) and reads the
 //! installed version back. Owns the boot record: `otadata` is `N` (slot N boots, confirmed)
 //! or `N new P` (slot N boots on trial; P, a slot or `factory`, is what a roll-back
@@ -16,15 +16,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use embedded_storage::nor_flash::ReadNorFlash;
-use plug_core::ota_image::HEADER_LEN;
-use plug_core::ota_slot::{self, SlotWriter, SECTOR};
-use plug_core::vendor_image;
+use plug_core::ota::image::HEADER_LEN;
+use plug_core::ota::slot::{SlotWriter, SECTOR};
+use plug_core::ota::vendor_image;
 
 use crate::flash::FileFlash;
 
 /// Each slot's size: the largest body an image may announce and the head sector. Larger
 /// than the device's (plug-board), as the simulated plug's image is the host binary.
-const SLOT_SIZE: u32 = plug_core::ota_image::MAX_BODY + SECTOR as u32;
+const SLOT_SIZE: u32 = plug_core::ota::image::MAX_BODY + SECTOR as u32;
 
 /// What `otadata` says boots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +120,7 @@ impl Slots {
     pub fn active_version(&self) -> Option<String> {
         let n = self.boot()?.slot;
         let mut flash = self.flash().ok()?;
-        if let Some(v) = ota_slot::installed_version(&mut flash, Self::offset(n), SLOT_SIZE) {
+        if let Some(v) = plug_core::ota::slot::installed_version(&mut flash, Self::offset(n), SLOT_SIZE) {
             return Some(v.as_str().to_string());
         }
         // A vendor image: its head (under 64 bytes) is at the start of the head sector.
@@ -134,7 +134,7 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use plug_core::ota_image::Header;
+    use plug_core::ota::image::Header;
 
     fn download(slots: &Slots, image: &[u8]) {
         let mut flash = slots.flash().expect("flash");
@@ -174,7 +174,7 @@ mod tests {
         let body = b"body";
         let mut vendor = vendor_image::head("v2.3.0", 4).expect("head").to_vec();
         vendor.extend_from_slice(body);
-        let crc = plug_core::ota_image::crc32(&vendor);
+        let crc = plug_core::ota::image::crc32(&vendor);
         vendor.extend_from_slice(&crc.to_le_bytes());
         assert!(vendor.len() < HEADER_LEN);
         download(&slots, &vendor);

@@ -275,7 +275,7 @@ fn serve_once(image: Vec<u8>) -> (u16, std::thread::JoinHandle<String>) {
 
 fn plugrig_image(version: &str) -> Vec<u8> {
     let body = vec![0x5A; 5000];
-    let mut v = plug_core::ota_image::Header::for_body("sim", version, &body)
+    let mut v = plug_core::ota::image::Header::for_body("sim", version, &body)
         .expect("header")
         .encode()
         .to_vec();
@@ -291,7 +291,7 @@ fn vendor_image(version: &str) -> Vec<u8> {
     v.extend_from_slice(version.as_bytes());
     v.extend_from_slice(&(body.len() as u32).to_le_bytes());
     v.extend_from_slice(&body);
-    let crc = plug_core::ota_image::crc32(&v);
+    let crc = plug_core::ota::image::crc32(&v);
     v.extend_from_slice(&crc.to_le_bytes());
     v
 }

@@ -34,7 +34,7 @@ fn ota_keeps_version_after_the_restart() {
     upgrade(&mut r, 0, "127.0.0.1");
     r.ota(OtaInput::Status(200));
     let body = b"the new firmware";
-    let mut img = crate::ota_image::Header::for_body("sim", "000002", body)
+    let mut img = crate::ota::image::Header::for_body("sim", "000002", body)
         .expect("header")
         .encode()
         .to_vec();

@@ -10,14 +10,14 @@
 //! This file owns the plug's state and turns what its parts return into actions. The
 //! parts: `station` (session up/down, publishing), `exit` (factory reset, restart), and
 //! three owners of their own logic that return outcomes: `ap::Ap` (provisioning socket),
-//! `countdown::Countdown` and `ota::Job`. `topics` is the app's MQTT commands.
+//! `countdown::Countdown` and `ota::Job` ([`crate::ota::job`]; its side here is the
+//! "upgrade" section below). `topics` is the app's MQTT commands.
 //! Refuses: I/O, clocks and the heap.
 
 mod ap;
 mod contract;
 mod countdown;
 mod exit;
-mod ota;
 mod station;
 mod topics;
 
@@ -30,6 +30,7 @@ use crate::console::{Cause, Event as Console};
 use crate::faults::{Fault, Faults};
 use crate::identity::Identity;
 use crate::mqtt::NetTiming;
+use crate::ota;
 use crate::time::Instant;
 use crate::variations::{Variation, Variations};
 
@@ -537,7 +538,7 @@ impl Plug {
         }
         let vendor = self.variations.has(Variation::VendorImage);
         let image = if vendor {
-            crate::vendor_image::FILE_NAME
+            ota::vendor_image::FILE_NAME
         } else {
             self.id.ota_image.as_str()
         };

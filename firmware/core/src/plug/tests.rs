@@ -437,7 +437,7 @@ pub(super) fn ota_result(r: &Rig) -> Option<String> {
 
 pub(super) fn image(target: &str) -> Vec<u8> {
     let body = b"the new firmware";
-    let h = crate::ota_image::Header::for_body(target, "000002", body).expect("header");
+    let h = crate::ota::image::Header::for_body(target, "000002", body).expect("header");
     let mut v = h.encode().to_vec();
     v.extend_from_slice(body);
     v

@@ -4,10 +4,11 @@
 use core::fmt::Write;
 use heapless::{String, Vec};
 
-use super::{ota, Mode, Plug};
+use super::{Mode, Plug};
 use crate::console::{Cause, Event as Console};
 use crate::faults::Fault;
 use crate::json::{self, parse_object, Object, Value};
+use crate::ota;
 use crate::time::Instant;
 
 /// The `{prefix}/app/...` topics the plug subscribes to on every connection.

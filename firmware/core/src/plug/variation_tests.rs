@@ -63,7 +63,7 @@ fn split_subscribe_sends_five_packets_with_their_own_ids() {
 }
 
 fn vendor_image(version: &str, body: &[u8]) -> Vec<u8> {
-    crate::vendor_image::tests::image(version, body)
+    crate::ota::vendor_image::tests::image(version, body)
 }
 
 fn run_ota(r: &mut Rig, img: &[u8], chunk: usize) {
@@ -99,7 +99,7 @@ fn vendor_image_refuses_everything_else_with_r2() {
     bad_crc[n - 1] ^= 1;
     let truncated = good[..good.len() - 2].to_vec();
     let body = b"the new firmware";
-    let mut plugrig = crate::ota_image::Header::for_body("sim", "000002", body)
+    let mut plugrig = crate::ota::image::Header::for_body("sim", "000002", body)
         .expect("header")
         .encode()
         .to_vec();

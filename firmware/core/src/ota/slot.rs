@@ -9,7 +9,7 @@
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
 use heapless::String;
 
-use crate::ota_image::{Crc32, Header, HEADER_LEN};
+use super::image::{Crc32, Header, HEADER_LEN};
 
 /// Erase unit of the flashes these boards use.
 pub const SECTOR: usize = 4096;
@@ -121,7 +121,6 @@ pub fn installed_version<F: ReadNorFlash>(flash: &mut F, offset: u32, size: u32)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ota_image::Header;
     use embedded_storage::nor_flash::{ErrorType, NorFlashError, NorFlashErrorKind};
     use std::vec;
     use std::vec::Vec;

@@ -1,10 +1,11 @@
-//! Upgrades (spec 3.2.4 and 3.3.4): fetch, verify as it streams, report R1-R4.
+//! One upgrade job (spec 3.2.4 and 3.3.4): fetch, verify as it streams, report R1-R4.
 //!
 //! Read first: spec 3.3.4 (`ota_upgrade_state`). Owns one upgrade job: its attempts, its
 //! stall and retry timers and the image check; each input or timeout comes back as an
-//! [`Outcome`] the plug acts on (fetch again, cancel and report, or activate and restart).
-//! Refuses: the slot (the board writes each chunk before passing it in) and the trial of
-//! the new image after the restart (the plug's `start_trial`).
+//! [`Outcome`] the plug acts on (fetch again, cancel and report, or activate and restart;
+//! the plug's side is the "upgrade" section of `plug/mod.rs`). Refuses: the slot (the
+//! board writes each chunk before passing it in) and the trial of the new image after the
+//! restart (the plug's `start_trial`).
 //!
 //! R1: the image arrived whole, verified, and was activated; the plug restarts on it.
 //! R2: the server was reached but the upgrade failed (HTTP status, stall, truncated,
@@ -12,21 +13,21 @@
 //! R3: the server could not be connected after `ota_attempts` tries.
 //! R4: the name did not resolve, or a type-0 realm is not a single IPv4 address.
 //!
-//! The image is plugrig's (`ota_image`), or with the `vendor-image` variation the vendor
-//! format (`vendor_image`) under its own file name.
+//! The image is plugrig's ([`super::image`]), or with the `vendor-image` variation the
+//! vendor format ([`super::vendor_image`]) under its own file name.
 
 use core::fmt::Write;
 use core::time::Duration;
 use heapless::String;
 
-use super::{Action, LinkId, OtaInput};
-use crate::ota_image::{ImageError, Verifier};
+use super::image::{self, ImageError};
+use super::vendor_image;
+use crate::plug::{Action, LinkId, OtaInput};
 use crate::time::Instant;
-use crate::vendor_image;
 
 /// What an upgrade asks for.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// Type 1: `realm` is a host name to resolve; type 0: an IPv4 address.
     pub by_name: bool,
     pub realm: &'a str,
@@ -36,7 +37,7 @@ pub(super) struct Request<'a> {
 
 /// The rules a job runs by.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Policy {
+pub(crate) struct Policy {
     pub stall: Duration,
     pub retry: Duration,
     pub attempts: u8,
@@ -48,7 +49,7 @@ pub(super) struct Policy {
 // One at a time, so the larger variant costs nothing extra.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-pub(super) enum Outcome {
+pub(crate) enum Outcome {
     Pending,
     /// Make the next connection attempt ([`Job::attempt`], with a new link).
     Attempt,
@@ -59,7 +60,7 @@ pub(super) enum Outcome {
 }
 
 #[derive(Debug)]
-pub(super) struct Job {
+pub(crate) struct Job {
     host: String<64>,
     port: u16,
     path: String<160>,
@@ -80,7 +81,7 @@ pub(super) struct Job {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Check {
-    Plugrig(Verifier),
+    Plugrig(image::Verifier),
     Vendor(vendor_image::Verifier),
 }
 
@@ -102,18 +103,19 @@ impl Check {
 
 impl Job {
     /// A job, before its first attempt; a type-0 realm that is no address is R4 at once.
-    /// `vendor` picks the vendor image format; `target` is the plugrig image's target
-    /// (empty accepts any: only the fault switch asks for that).
-    pub(super) fn start(req: Request, image: &str, vendor: bool, target: &str) -> Result<Job, &'static str> {
+    /// `file` is the name fetched under the catalogue; `vendor` picks the vendor image
+    /// format; `target` is the plugrig image's target (empty accepts any: only the fault
+    /// switch asks for that).
+    pub(crate) fn start(req: Request, file: &str, vendor: bool, target: &str) -> Result<Job, &'static str> {
         if !req.by_name && !is_ipv4(req.realm) {
             return Err("realm is not an ip address");
         }
         let mut path: String<160> = String::new();
-        let _ = write!(path, "/{}{}", req.catalogue.trim_start_matches('/'), image);
+        let _ = write!(path, "/{}{}", req.catalogue.trim_start_matches('/'), file);
         let check = if vendor {
             Check::Vendor(vendor_image::Verifier::new())
         } else {
-            Check::Plugrig(Verifier::new(target))
+            Check::Plugrig(image::Verifier::new(target))
         };
         Ok(Job {
             host: String::try_from(req.realm).unwrap_or_default(),
@@ -129,12 +131,12 @@ impl Job {
         })
     }
 
-    pub(super) fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Instant {
         self.retry_at.unwrap_or(self.stall_at)
     }
 
     /// The fetch of the next attempt, on `link`.
-    pub(super) fn attempt(&mut self, now: Instant, link: LinkId, stall: Duration) -> Action {
+    pub(crate) fn attempt(&mut self, now: Instant, link: LinkId, stall: Duration) -> Action {
         self.link = link;
         self.attempts += 1;
         self.retry_at = None;
@@ -148,7 +150,7 @@ impl Job {
         }
     }
 
-    pub(super) fn handle(&mut self, now: Instant, link: LinkId, input: OtaInput<'_>, p: Policy) -> Outcome {
+    pub(crate) fn handle(&mut self, now: Instant, link: LinkId, input: OtaInput<'_>, p: Policy) -> Outcome {
         // A link left behind (an earlier attempt), or between attempts.
         if link != self.link || self.retry_at.is_some() {
             return Outcome::Pending;
@@ -183,7 +185,7 @@ impl Job {
         }
     }
 
-    pub(super) fn timeout(&mut self, now: Instant) -> Outcome {
+    pub(crate) fn timeout(&mut self, now: Instant) -> Outcome {
         match self.retry_at {
             Some(t) if now >= t => Outcome::Attempt,
             Some(_) => Outcome::Pending,
@@ -194,7 +196,7 @@ impl Job {
 }
 
 /// A dotted-quad IPv4 address and nothing else.
-pub fn is_ipv4(s: &str) -> bool {
+fn is_ipv4(s: &str) -> bool {
     let mut parts = 0;
     for p in s.split('.') {
         parts += 1;

@@ -1,6 +1,6 @@
 //! The vendor OTA image of the `vendor-image` variation ([`crate::variations`]): another
 //! conformant plug's choice of image format and file name, in place of plugrig's MKPLUGFW
-//! image ([`crate::ota_image`]). The plug fetches `{catalogue}vendor-fw.img` ([`FILE_NAME`]).
+//! image ([`super::image`]). The plug fetches `{catalogue}vendor-fw.img` ([`FILE_NAME`]).
 //!
 //! Format, all multi-byte integers little-endian, `n` and `L` as read from the image:
 //!
@@ -14,7 +14,7 @@
 //! | 9+n+L     | 4    | CRC-32 of bytes 0..9+n+L (everything before it), u32           |
 //!
 //! The CRC is IEEE 802.3 (reflected, polynomial 0xEDB88320, initial and final XOR
-//! 0xFFFFFFFF), the same as zlib's `crc32` and [`crate::ota_image::crc32`]. The image is
+//! 0xFFFFFFFF), the same as zlib's `crc32` and [`super::image::crc32`]. The image is
 //! exactly 13+n+L bytes: nothing may follow the CRC. Anything else (bad magic, n of 0 or
 //! over 16, a byte of the version outside 0x21-0x7E, L over 64 MiB, a wrong CRC, fewer or
 //! more bytes) is refused, and the upgrade answers R2. After R1 and the restart the plug
@@ -25,7 +25,7 @@
 
 use heapless::{String, Vec};
 
-use crate::ota_image::{Crc32, ImageError, MAX_BODY};
+use super::image::{Crc32, ImageError, MAX_BODY};
 
 pub const MAGIC: &[u8; 4] = b"VNDR";
 /// The file the plug asks for under the upgrade's catalogue.
@@ -211,7 +211,7 @@ pub fn version_of(image: &[u8]) -> Option<String<VERSION_MAX>> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::ota_image::crc32;
+    use crate::ota::image::crc32;
     use rstest::rstest;
     use std::vec::Vec;
 

@@ -160,7 +160,7 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!(
         "suite ({} scenarios, {concurrency} at once, default rig)",
-        s.passed
+        s.counts.passed
     );
     println!(
         "  wall time                         {:>9.2} s",

@@ -180,16 +180,16 @@ fn a_connected_plug_is_reused_and_the_verdicts_do_not_depend_on_it_or_on_order()
     ] {
         println!(
             "{name}: {} passed, {} failed, {} skipped; wall {:.1} s; plug taken over {} times; provisioned {} times",
-            s.passed,
-            s.failed,
-            s.skipped,
+            s.counts.passed,
+            s.counts.failed,
+            s.counts.skipped,
             s.wall.as_secs_f64(),
             count(s, taken_over),
             count(s, provisioned)
         );
     }
-    assert_eq!(reusing.failed, 0, "{:?}", reusing.failures);
-    assert!(reusing.passed >= 15, "{reusing:?}");
+    assert_eq!(reusing.counts.failed, 0, "{:?}", reusing.failures);
+    assert!(reusing.counts.passed >= 15, "{reusing:?}");
     assert_eq!(
         verdicts(&reusing),
         verdicts(&resetting),

@@ -61,7 +61,12 @@ fn a_plug_that_claims_what_it_is_not_fails_each_claim_by_name() {
         plug: Some(lying),
         ..RunOptions::new(rig)
     });
-    assert_eq!((s.passed, s.failed, s.skipped), (0, 3, 0), "{:?}", s.failures);
+    assert_eq!(
+        (s.counts.passed, s.counts.failed, s.counts.skipped),
+        (0, 3, 0),
+        "{:?}",
+        s.failures
+    );
     assert!(s
         .failed_rules
         .iter()
@@ -130,7 +135,7 @@ fn a_plug_that_does_not_declare_tls_is_not_judged_on_it() {
         plug: Some(no_tls),
         ..RunOptions::new(run::default_rig())
     });
-    assert_eq!(s.failed, 0, "{:?}", s.failures);
+    assert_eq!(s.counts.failed, 0, "{:?}", s.failures);
     let o = statement::rule_outcomes(&s.records, false);
     assert_eq!(o.get("tls-connect"), Some(&RuleOutcome::NotApplicable));
     // connect_mode 0 is every plug's: still judged.

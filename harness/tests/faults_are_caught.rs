@@ -101,10 +101,10 @@ fn every_fault_is_caught_by_a_scenario_naming_the_broken_rule() {
         };
         println!(
             "fault {fault:<40} failed {} of {} scenarios; rule {rule} named: {named}",
-            s.failed,
-            s.passed + s.failed
+            s.counts.failed,
+            s.counts.passed + s.counts.failed
         );
-        if s.failed == 0 || !named {
+        if s.counts.failed == 0 || !named {
             missed.push(format!("{fault}: {s:?}"));
         }
     }

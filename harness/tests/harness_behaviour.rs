@@ -31,7 +31,11 @@ fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
         keep_secrets: false,
         statement: None,
     });
-    assert_eq!((s.passed, s.failed, s.skipped), (1, 1, 0), "{s:?}");
+    assert_eq!(
+        (s.counts.passed, s.counts.failed, s.counts.skipped),
+        (1, 1, 0),
+        "{s:?}"
+    );
     assert!(!s.ok());
     // The heartbeat step alone would wait 3 x 3.1 s at the default rig's scale: the
     // failure must come from the exit, not from the step running out its deadline.
@@ -54,7 +58,11 @@ fn a_tag_expression_selects_scenarios() {
         keep_secrets: false,
         statement: None,
     });
-    assert_eq!((s.passed, s.failed, s.skipped), (3, 0, 0), "{s:?}");
+    assert_eq!(
+        (s.counts.passed, s.counts.failed, s.counts.skipped),
+        (3, 0, 0),
+        "{s:?}"
+    );
 }
 
 #[test]
@@ -108,7 +116,11 @@ fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
     });
     // The two reference-meter scenarios skip; the units check by physics, the cadence,
     // relay-off and device_type-0 scenarios run without a meter.
-    assert_eq!((s.passed, s.failed, s.skipped), (4, 0, 2), "{s:?}");
+    assert_eq!(
+        (s.counts.passed, s.counts.failed, s.counts.skipped),
+        (4, 0, 2),
+        "{s:?}"
+    );
     assert!(!s.ok(), "a run with skipped scenarios is not a pass");
 }
 
@@ -137,7 +149,11 @@ fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
         keep_secrets: false,
         statement: None,
     });
-    assert_eq!((s.passed, s.failed, s.skipped), (2, 0, 0), "{s:?}");
+    assert_eq!(
+        (s.counts.passed, s.counts.failed, s.counts.skipped),
+        (2, 0, 0),
+        "{s:?}"
+    );
 }
 
 #[test]
@@ -235,7 +251,11 @@ fn a_simulated_plug_that_fails_on_its_own_is_reported_as_the_rigs_failure() {
         tags: Some("@provisioning and not @errors".into()),
         ..RunOptions::new(rig)
     });
-    assert_eq!((s.passed, s.failed, s.skipped), (0, 3, 0), "{s:?}");
+    assert_eq!(
+        (s.counts.passed, s.counts.failed, s.counts.skipped),
+        (0, 3, 0),
+        "{s:?}"
+    );
     for f in &s.failures {
         let why = f.rig_failure.as_deref().unwrap_or_default();
         assert!(

@@ -82,7 +82,13 @@ fn nights(dest: &str) {
             .expect("the run starts");
         // cucumber swaps the panic hook while it runs: this test's own failures must show.
         let _ = std::panic::take_hook();
-        assert_eq!(s.passed + s.failed, 2, "night {}: {}", night + 1, s.line());
+        assert_eq!(
+            s.counts.passed + s.counts.failed,
+            2,
+            "night {}: {}",
+            night + 1,
+            s.line()
+        );
         assert!(s.ledger_run.is_some(), "night {} was not appended", night + 1);
     }
 

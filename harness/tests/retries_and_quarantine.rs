@@ -119,7 +119,12 @@ fn retries_turn_a_late_heartbeat_into_a_flaky_pass(dest: &str) {
         acc.first_error()
     );
     assert_eq!(acc.attempts.total(), 1, "a failure on content is never retried");
-    assert_eq!((s.passed, s.failed, s.flaky_passes), (1, 1, 1), "{}", s.line());
+    assert_eq!(
+        (s.counts.passed, s.counts.failed, s.counts.flaky),
+        (1, 1, 1),
+        "{}",
+        s.line()
+    );
     assert_eq!(s.exit_code(), run::exit::FAILED);
     assert!(
         s.line().contains("1 of them after a retry: flaky"),
@@ -268,7 +273,7 @@ fn quarantine_keeps_a_known_failure_out_of_the_verdict_until_it_expires() {
     assert_eq!(acc.outcome, Outcome::Failed, "the fault is there");
     assert!(acc.quarantine.is_some());
     assert_eq!(
-        (s.failed, s.quarantined, s.quarantined_failed),
+        (s.counts.failed, s.counts.quarantined, s.counts.quarantined_failed),
         (0, 1, 1),
         "{}",
         s.line()
@@ -307,8 +312,8 @@ fn quarantine_keeps_a_known_failure_out_of_the_verdict_until_it_expires() {
         quarantine: Some(q.clone()),
         ..RunOptions::new(faulty)
     });
-    assert_eq!(s.quarantined, 0);
-    assert_eq!(s.failed, 1, "{}", s.line());
+    assert_eq!(s.counts.quarantined, 0);
+    assert_eq!(s.counts.failed, 1, "{}", s.line());
     assert_eq!(s.quarantine_expired.len(), 1);
     assert!(
         s.quarantine_expired[0].starts_with(&format!("{}:3: the quarantine of scenario", q.display())),

@@ -55,7 +55,11 @@ fn run(
         tags: Some(TAGS.into()),
         ..RunOptions::new(rig)
     }))?;
-    anyhow::ensure!(s.failed == 0, "the external run failed {} scenarios", s.failed);
+    anyhow::ensure!(
+        s.counts.failed == 0,
+        "the external run failed {} scenarios",
+        s.counts.failed
+    );
     Ok(Figure {
         wall: s.wall,
         protocol: take_protocol_wait(),

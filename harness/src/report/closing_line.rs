@@ -1,5 +1,10 @@
 //! The run's closing line, `conformance: N passed, N failed, N skipped`, in the form CI
-//! readers look for: written once here for the terminal, verdict.txt and the HTML title.
+//! readers look for: counted and written once here for the terminal, verdict.txt and the
+//! HTML title.
+
+use crate::report::statement::{not_judged, RuleOutcome};
+use crate::report::summary::profile_only;
+use crate::scenario::record::{Outcome, ScenarioRecord};
 
 /// The counts the closing line says; a part whose count is 0 is left out.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,6 +29,50 @@ pub struct ClosingCounts {
 }
 
 impl ClosingCounts {
+    /// From the scenarios' final records: a quarantined scenario is counted apart, a flaky
+    /// pass is a pass; `advisory_profile` as `--advisory-profile`.
+    pub fn of(records: &[ScenarioRecord], not_selected: usize, advisory_profile: bool) -> ClosingCounts {
+        let mut c = ClosingCounts {
+            not_selected,
+            ..ClosingCounts::default()
+        };
+        for r in records {
+            if r.quarantine.is_some() {
+                c.quarantined += 1;
+                c.quarantined_failed += usize::from(r.outcome == Outcome::Failed);
+                continue;
+            }
+            match r.outcome {
+                Outcome::Passed => {
+                    c.passed += 1;
+                    c.flaky += usize::from(r.flaky_pass());
+                }
+                Outcome::Skipped => {
+                    c.skipped += 1;
+                    let why = r.skip_reason.as_deref().map(not_judged);
+                    c.not_applicable += usize::from(why == Some(RuleOutcome::NotApplicable));
+                }
+                Outcome::Failed if r.rig_failure().is_some() => {
+                    c.failed += 1;
+                    c.rig += 1;
+                }
+                Outcome::Failed => {
+                    c.failed += 1;
+                    c.advisory += usize::from(advisory_profile && profile_only(r.rules()));
+                }
+            }
+        }
+        c
+    }
+
+    /// Nothing that applies to the plug went unjudged or failed (advisory failures aside),
+    /// and at least one scenario ran. Expired quarantine entries are the caller's.
+    pub fn ok(&self) -> bool {
+        self.failed == self.advisory
+            && self.skipped == self.not_applicable
+            && self.passed + self.quarantined > 0
+    }
+
     pub fn line(&self) -> String {
         let of_them = |n: usize, what: &str| {
             if n > 0 {

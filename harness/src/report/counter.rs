@@ -1,9 +1,9 @@
-//! Counting scenario outcomes for the run's closing line, and recording each scenario's
-//! steps. cucumber's own summary counts steps through its Stats trait; a conformance
-//! verdict is per scenario.
+//! Recording each scenario's steps as cucumber reports them, and a progress line after each.
+//! cucumber's own summary counts steps through its Stats trait; a conformance verdict is per
+//! scenario, and the run's counts come from the records afterwards (`summary`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use cucumber::event::{self, Cucumber, Feature, Rule, Scenario, Step};
@@ -11,40 +11,13 @@ use cucumber::{cli, parser, Event, Writer};
 
 use crate::scenario::record::{Outcome, Recorder, ScenarioRecord, StepRecord};
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub passed: usize,
-    pub failed: usize,
-    pub skipped: usize,
+/// Scenarios finished so far, for the progress line.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    passed: usize,
+    failed: usize,
+    skipped: usize,
 }
-
-/// A scenario that failed, with the rules (`@rule-<id>` tags) it checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub scenario: String,
-    pub rules: Vec<String>,
-    /// Set when the failure is the rig's (its simulated plug stopped on a failure of its
-    /// own): what the rig said. See `ScenarioRecord::rig_failure`.
-    pub rig_failure: Option<String>,
-    /// The first line of the failing step's error.
-    pub why: Option<String>,
-}
-
-impl Failure {
-    /// Every rule the scenario checks is this project's own choice ([profile]): with
-    /// `--advisory-profile` its failure is reported but does not fail the run.
-    pub fn profile_only(&self) -> bool {
-        use oracle::rules::{Source, RULES};
-        !self.rules.is_empty()
-            && self
-                .rules
-                .iter()
-                .all(|id| RULES.iter().any(|r| r.id == id && r.source == Source::Profile))
-    }
-}
-
-/// The scenarios that failed, in the order they finished.
-pub type Failures = Arc<Mutex<Vec<Failure>>>;
 
 /// A scenario under way: its outcome so far and its steps.
 struct Running {
@@ -53,13 +26,11 @@ struct Running {
     started: Instant,
 }
 
-/// A writer that counts scenarios for the closing line, prints a progress line after each,
-/// and records each scenario's steps into the run's record. Share its `counts` and
-/// `failures` before handing it to cucumber.
+/// A writer that records each scenario's steps into the run's record and prints a progress
+/// line after each.
 #[derive(Default)]
 pub struct ScenarioCounter {
-    pub counts: Arc<Mutex<Counts>>,
-    pub failures: Failures,
+    progress: Progress,
     recorder: Option<Arc<Recorder>>,
     running: HashMap<usize, Running>,
     /// Scenarios to run, from the parser.
@@ -155,38 +126,12 @@ impl ScenarioCounter {
                     return;
                 }
                 let r = self.running.remove(&key).unwrap_or_else(fresh);
-                let rules: Vec<String> = sc
-                    .tags
-                    .iter()
-                    .filter_map(|t| t.strip_prefix("rule-"))
-                    .map(str::to_string)
-                    .collect();
-                if r.outcome == Outcome::Failed {
-                    self.failures
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(Failure {
-                            scenario: sc.name.clone(),
-                            rules,
-                            rig_failure: None,
-                            why: r
-                                .steps
-                                .iter()
-                                .filter(|st| st.outcome == Outcome::Failed)
-                                .find_map(|st| st.error.as_deref())
-                                .and_then(|e| e.lines().next())
-                                .map(str::to_string),
-                        });
+                let c = &mut self.progress;
+                match r.outcome {
+                    Outcome::Passed => c.passed += 1,
+                    Outcome::Skipped => c.skipped += 1,
+                    Outcome::Failed => c.failed += 1,
                 }
-                let c = {
-                    let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-                    match r.outcome {
-                        Outcome::Passed => c.passed += 1,
-                        Outcome::Skipped => c.skipped += 1,
-                        Outcome::Failed => c.failed += 1,
-                    }
-                    *c
-                };
                 println!(
                     "progress: {}/{} scenarios done, {} running, {} failed so far",
                     c.passed + c.failed + c.skipped,

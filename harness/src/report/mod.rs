@@ -14,7 +14,8 @@ pub mod redact;
 pub mod statement;
 pub mod summary;
 
-pub use counter::{Failure, Failures, ScenarioCounter};
+pub use counter::ScenarioCounter;
+pub use summary::Failure;
 
 /// The text of a panic payload (a failed hook's), as cucumber shows a step's.
 pub fn panic_text(e: &(dyn std::any::Any + Send)) -> String {

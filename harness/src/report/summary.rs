@@ -3,16 +3,33 @@
 
 use std::time::Duration;
 
-use crate::report::Failure;
+use crate::report::closing_line::ClosingCounts;
 use crate::scenario::record::{Outcome, ScenarioRecord};
+
+/// A scenario that failed, with the rules (`@rule-<id>` tags) it checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub scenario: String,
+    pub rules: Vec<String>,
+    /// Set when the failure is the rig's (its simulated plug stopped on a failure of its
+    /// own): what the rig said. See `ScenarioRecord::rig_failure`.
+    pub rig_failure: Option<String>,
+    /// The first line of the failing step's error.
+    pub why: Option<String>,
+}
+
+impl Failure {
+    /// Every rule the scenario checks is this project's own choice ([profile]): with
+    /// `--advisory-profile` its failure is reported but does not fail the run.
+    pub fn profile_only(&self) -> bool {
+        profile_only(self.rules.iter().map(String::as_str))
+    }
+}
 
 #[derive(Clone)]
 pub struct Summary {
-    pub passed: usize,
-    pub failed: usize,
-    pub skipped: usize,
-    /// Scenarios of the features the run's tag expression left out.
-    pub not_selected: usize,
+    /// The closing line's counts (`ClosingCounts::of` the records).
+    pub counts: ClosingCounts,
     pub parsing_errors: usize,
     pub hook_errors: usize,
     pub wall: Duration,
@@ -20,8 +37,6 @@ pub struct Summary {
     pub failed_rules: Vec<String>,
     /// The scenarios that failed.
     pub failures: Vec<Failure>,
-    /// Of `failed`, those checking only [profile] rules, when they are advisory.
-    pub advisory_failed: usize,
     /// Every scenario, run or skipped, with what it recorded.
     pub records: Vec<ScenarioRecord>,
     /// Time spent writing the reports (`--report`), included in `wall`.
@@ -33,14 +48,8 @@ pub struct Summary {
     pub ledger_time: Duration,
     /// The run's id in the ledger, when it was appended to one.
     pub ledger_run: Option<String>,
-    /// Scenarios a quarantine entry covered: run and reported, not counted above.
-    pub quarantined: usize,
-    /// Of `quarantined`, those that failed.
-    pub quarantined_failed: usize,
     /// Expired quarantine entries, one message each: they fail the run.
     pub quarantine_expired: Vec<String>,
-    /// Scenarios that passed only after a retry (counted in `passed`).
-    pub flaky_passes: usize,
     /// Attempts beyond each scenario's first (retries and repeats).
     pub extra_attempts: usize,
 }
@@ -63,12 +72,9 @@ impl std::fmt::Debug for Summary {
     // The records (timelines) are for the reports; a failed assertion shows the counts.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Summary")
-            .field("passed", &self.passed)
-            .field("failed", &self.failed)
-            .field("skipped", &self.skipped)
+            .field("counts", &self.counts)
             .field("parsing_errors", &self.parsing_errors)
             .field("hook_errors", &self.hook_errors)
-            .field("advisory_failed", &self.advisory_failed)
             .field("failures", &self.failures)
             .finish_non_exhaustive()
     }
@@ -79,12 +85,10 @@ impl Summary {
     /// A scenario skipped as not applicable (the plug does not claim what it needs) leaves
     /// nothing unjudged; one the rig could not check does.
     pub fn ok(&self) -> bool {
-        self.failed == self.advisory_failed
+        self.counts.ok()
             && self.quarantine_expired.is_empty()
-            && self.skipped == not_applicable(&self.records)
             && self.parsing_errors == 0
             && self.hook_errors == 0
-            && self.passed + self.quarantined > 0
     }
 
     /// The exit code (`exit`): 1 when the plug failed, 125 when the run could not judge
@@ -95,7 +99,7 @@ impl Summary {
             .iter()
             .filter(|f| f.rig_failure.is_none())
             .count()
-            .saturating_sub(self.advisory_failed);
+            .saturating_sub(self.counts.advisory);
         if self.parsing_errors > 0 {
             exit::USAGE
         } else if plug_failed > 0 || !self.quarantine_expired.is_empty() {
@@ -109,19 +113,7 @@ impl Summary {
 
     /// The closing line, in the form CI readers look for.
     pub fn line(&self) -> String {
-        crate::report::closing_line::ClosingCounts {
-            passed: self.passed,
-            flaky: self.flaky_passes,
-            failed: self.failed,
-            advisory: self.advisory_failed,
-            rig: self.failures.iter().filter(|f| f.rig_failure.is_some()).count(),
-            skipped: self.skipped,
-            not_applicable: not_applicable(&self.records),
-            not_selected: self.not_selected,
-            quarantined: self.quarantined,
-            quarantined_failed: self.quarantined_failed,
-        }
-        .line()
+        self.counts.line()
     }
 
     /// The failures in two sections: those that fail the run, and the advisory ones.
@@ -180,66 +172,41 @@ impl Summary {
 /// The counts, the failures and the closing line's figures, from the scenarios' final
 /// records: a quarantined scenario is counted apart, a flaky pass is a pass.
 pub fn tally(summary: &mut Summary, advisory_profile: bool) {
-    let (mut passed, mut failed, mut skipped, mut hook) = (0, 0, 0, 0);
-    let (mut quarantined, mut quarantined_failed, mut flaky, mut extra) = (0, 0, 0, 0);
-    let mut failures = Vec::new();
-    for r in &summary.records {
-        extra += r.attempts.others.len();
-        if r.quarantine.is_some() {
-            quarantined += 1;
-            quarantined_failed += usize::from(r.outcome == Outcome::Failed);
-            continue;
-        }
-        match r.outcome {
-            Outcome::Passed => {
-                passed += 1;
-                flaky += usize::from(r.flaky_pass());
-            }
-            Outcome::Skipped => skipped += 1,
-            Outcome::Failed => {
-                failed += 1;
-                hook += usize::from(
-                    r.steps
-                        .iter()
-                        .any(|st| st.outcome == Outcome::Failed && st.text.starts_with("(hook")),
-                );
-                failures.push(Failure {
-                    scenario: r.name.clone(),
-                    rules: r.rules().map(str::to_string).collect(),
-                    rig_failure: r.rig_failure().map(str::to_string),
-                    why: r.first_error().map(str::to_string),
-                });
-            }
-        }
-    }
-    summary.passed = passed;
-    summary.failed = failed;
-    summary.skipped = skipped;
-    summary.hook_errors = hook;
-    summary.quarantined = quarantined;
-    summary.quarantined_failed = quarantined_failed;
-    summary.flaky_passes = flaky;
-    summary.extra_attempts = extra;
-    summary.failed_rules = failures.iter().flat_map(|f| f.rules.clone()).collect();
-    summary.advisory_failed = if advisory_profile {
-        failures
+    summary.counts = ClosingCounts::of(&summary.records, summary.counts.not_selected, advisory_profile);
+    summary.extra_attempts = summary.records.iter().map(|r| r.attempts.others.len()).sum();
+    let failed = || {
+        summary
+            .records
             .iter()
-            .filter(|f| f.rig_failure.is_none() && f.profile_only())
-            .count()
-    } else {
-        0
+            .filter(|r| r.quarantine.is_none() && r.outcome == Outcome::Failed)
     };
-    summary.failures = failures;
+    summary.hook_errors = failed()
+        .filter(|r| {
+            r.steps
+                .iter()
+                .any(|st| st.outcome == Outcome::Failed && st.text.starts_with("(hook"))
+        })
+        .count();
+    summary.failures = failed()
+        .map(|r| Failure {
+            scenario: r.name.clone(),
+            rules: r.rules().map(str::to_string).collect(),
+            rig_failure: r.rig_failure().map(str::to_string),
+            why: r.first_error().map(str::to_string),
+        })
+        .collect();
+    summary.failed_rules = summary.failures.iter().flat_map(|f| f.rules.clone()).collect();
 }
 
-/// Skipped scenarios (not quarantined) whose plug does not claim what they need.
-pub fn not_applicable(records: &[crate::scenario::record::ScenarioRecord]) -> usize {
-    records
-        .iter()
-        .filter(|s| s.quarantine.is_none() && s.outcome == crate::scenario::record::Outcome::Skipped)
-        .filter_map(|s| s.skip_reason.as_deref())
-        .filter(|r| {
-            crate::report::statement::not_judged(r) == crate::report::statement::RuleOutcome::NotApplicable
-        })
-        .count()
+/// Every rule among `rules` (`@rule-<id>` tags' ids) is this project's own choice
+/// ([profile]), and there is one: with `--advisory-profile` such a failure is reported but
+/// does not fail the run.
+pub fn profile_only<'a>(rules: impl IntoIterator<Item = &'a str>) -> bool {
+    use oracle::rules::{Source, RULES};
+    let mut any = false;
+    let all = rules.into_iter().all(|id| {
+        any = true;
+        RULES.iter().any(|r| r.id == id && r.source == Source::Profile)
+    });
+    any && all
 }

@@ -245,25 +245,18 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
         opts.features.clone()
     };
     let mut summary = Summary {
-        passed: 0,
-        failed: 0,
-        skipped: 0,
-        not_selected: 0,
+        counts: Default::default(),
         parsing_errors: 0,
         hook_errors: 0,
         wall: Duration::ZERO,
         failed_rules: Vec::new(),
         failures: Vec::new(),
-        advisory_failed: 0,
         records: Vec::new(),
         report_time: Duration::ZERO,
         startup: started.elapsed(),
         ledger_time: Duration::ZERO,
         ledger_run: None,
-        quarantined: 0,
-        quarantined_failed: 0,
         quarantine_expired: Vec::new(),
-        flaky_passes: 0,
         extra_attempts: 0,
     };
     let passes = Passes {
@@ -316,14 +309,13 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
             mark_ready_to_release(l, id, &rig_name, q, &mut summary.records).await?;
         }
     }
-    tally(&mut summary, advisory_profile);
     if filter.is_some() {
         // What the tag expression left out: every scenario of the features, outlines
         // counted per example, less those selected (run, skipped or quarantined).
         let all = crate::report::coverage::scenario_count(&features)?;
-        let selected = summary.passed + summary.failed + summary.skipped + summary.quarantined;
-        summary.not_selected = all.saturating_sub(selected);
+        summary.counts.not_selected = all.saturating_sub(summary.records.len());
     }
+    tally(&mut summary, advisory_profile);
     let failures = summary.failure_report(advisory_profile);
     print!("{failures}");
     let quarantined = crate::commands::run::quarantine::section(&summary.records);
@@ -371,7 +363,7 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
             started,
         );
         record.quarantine_expired = summary.quarantine_expired.clone();
-        record.not_selected = summary.not_selected;
+        record.not_selected = summary.counts.not_selected;
         write_html(&record, dir)?;
         summary.records = record.scenarios;
     }
@@ -386,10 +378,10 @@ pub async fn run_loaded(opts: RunOptions, rig: rig::Rig) -> anyhow::Result<Summa
                 &crate::ledger::RunResults {
                     scenarios: &summary.records,
                     dut: &dut,
-                    passed: summary.passed,
-                    failed: summary.failed,
-                    skipped: summary.skipped,
-                    not_selected: summary.not_selected,
+                    passed: summary.counts.passed,
+                    failed: summary.counts.failed,
+                    skipped: summary.counts.skipped,
+                    not_selected: summary.counts.not_selected,
                     wall: summary.wall,
                     ended: std::time::SystemTime::now(),
                 },

@@ -29,9 +29,10 @@ mod timeline;
 use known_failures::{attempts, quarantine};
 use timeline::{nearest, timeline};
 
-use super::counter::Failure;
+use super::closing_line::ClosingCounts;
 use super::markup::{escape, escape_text};
 use super::plots;
+use super::summary::profile_only;
 use crate::scenario::record::{Outcome, RunRecord, ScenarioRecord};
 
 /// Timeline rows kept of a failed scenario: the first and the last this many.
@@ -57,9 +58,10 @@ pub fn write(run: &RunRecord, path: &Path) -> anyhow::Result<()> {
 
 /// The page, as [`write`] writes it.
 pub fn render(run: &RunRecord) -> String {
-    let t = Totals::of(run);
+    let t = totals(run);
+    let ok = passed(run, &t);
     let mut h = String::with_capacity(256 * 1024);
-    let verdict = if t.ok() { "PASS" } else { "FAIL" };
+    let verdict = if ok { "PASS" } else { "FAIL" };
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -74,8 +76,8 @@ pub fn render(run: &RunRecord) -> String {
          <p class=\"verdict\"><span class=\"badge {}\">{verdict}</span> {}</p>\
          <p class=\"tools\"><button type=\"button\" data-open=\"1\">expand all</button> \
          <button type=\"button\" data-open=\"0\">collapse all</button></p></header>\n<main>\n",
-        if t.ok() { "passed" } else { "failed" },
-        if t.ok() { "passed" } else { "failed" },
+        if ok { "passed" } else { "failed" },
+        if ok { "passed" } else { "failed" },
         escape(&t.line())
     );
     summary(&mut h, run, &t);
@@ -125,76 +127,23 @@ fn wall(d: Duration) -> String {
     }
 }
 
-/// A failed scenario that checks only [profile] rules, on a run where they are advisory.
+/// A failed scenario that checks only [profile] rules, on a run where they are advisory
+/// (counted as `ClosingCounts::of` counts it).
 fn advisory(run: &RunRecord, s: &ScenarioRecord) -> bool {
     run.advisory_profile
         && s.outcome == Outcome::Failed
-        && Failure {
-            scenario: s.name.clone(),
-            rules: s.rules().map(str::to_string).collect(),
-            rig_failure: None,
-            why: None,
-        }
-        .profile_only()
+        && s.rig_failure().is_none()
+        && profile_only(s.rules())
 }
 
-struct Totals {
-    passed: usize,
-    failed: usize,
-    advisory: usize,
-    skipped: usize,
-    not_applicable: usize,
-    not_selected: usize,
-    /// Passed after a retry (counted in `passed`).
-    flaky: usize,
-    /// Covered by a quarantine entry: not counted in the others.
-    quarantined: usize,
-    quarantined_failed: usize,
-    expired: usize,
+/// The closing line's counts of the run.
+fn totals(run: &RunRecord) -> ClosingCounts {
+    ClosingCounts::of(&run.scenarios, run.not_selected, run.advisory_profile)
 }
 
-impl Totals {
-    fn of(run: &RunRecord) -> Totals {
-        let counted = || run.scenarios.iter().filter(|s| s.quarantine.is_none());
-        let n = |o: Outcome| counted().filter(|s| s.outcome == o).count();
-        let quarantined = || run.scenarios.iter().filter(|s| s.quarantine.is_some());
-        Totals {
-            passed: n(Outcome::Passed),
-            failed: n(Outcome::Failed),
-            advisory: counted().filter(|s| advisory(run, s)).count(),
-            skipped: n(Outcome::Skipped),
-            not_applicable: crate::report::summary::not_applicable(&run.scenarios),
-            not_selected: run.not_selected,
-            flaky: counted().filter(|s| s.flaky_pass()).count(),
-            quarantined: quarantined().count(),
-            quarantined_failed: quarantined().filter(|s| s.outcome == Outcome::Failed).count(),
-            expired: run.quarantine_expired.len(),
-        }
-    }
-
-    /// As the run's closing line.
-    fn line(&self) -> String {
-        crate::report::closing_line::ClosingCounts {
-            passed: self.passed,
-            flaky: self.flaky,
-            failed: self.failed,
-            advisory: self.advisory,
-            rig: 0,
-            skipped: self.skipped,
-            not_applicable: self.not_applicable,
-            not_selected: self.not_selected,
-            quarantined: self.quarantined,
-            quarantined_failed: self.quarantined_failed,
-        }
-        .line()
-    }
-
-    fn ok(&self) -> bool {
-        self.failed == self.advisory
-            && self.skipped == self.not_applicable
-            && self.passed + self.quarantined > 0
-            && self.expired == 0
-    }
+/// The run's verdict, as its exit code says it (expired quarantine entries fail it).
+fn passed(run: &RunRecord, t: &ClosingCounts) -> bool {
+    t.ok() && run.quarantine_expired.is_empty()
 }
 
 fn anchor(i: usize) -> String {
@@ -250,7 +199,7 @@ fn provenance(h: &mut String, p: &crate::provenance::Provenance, wall: Duration)
     h.push_str("</table>\n</details>\n");
 }
 
-fn summary(h: &mut String, run: &RunRecord, t: &Totals) {
+fn summary(h: &mut String, run: &RunRecord, t: &ClosingCounts) {
     h.push_str("<section id=\"summary\">\n<h2>Run</h2>\n<div class=\"cols\">\n<table class=\"kv\">\n");
     kv(
         h,

@@ -34,6 +34,8 @@
 use core::fmt::{self, Write};
 use heapless::String;
 
+use crate::ota::OtaResult;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
     App,
@@ -83,7 +85,7 @@ pub enum Event {
     },
     CountdownDone,
     Ota {
-        result: &'static str,
+        result: OtaResult,
         detail: &'static str,
     },
     Reset {
@@ -128,7 +130,9 @@ impl fmt::Display for Event {
             }
             Event::CountdownCancel { cause } => write!(f, "countdown action=cancel cause={cause}"),
             Event::CountdownDone => f.write_str("countdown action=done"),
-            Event::Ota { result, detail } => write!(f, "ota result={result} detail={detail}"),
+            Event::Ota { result, detail } => {
+                write!(f, "ota result={} detail={detail}", result.as_str())
+            }
             Event::Reset { cause } => write!(f, "reset cause={}", cause.as_str()),
             Event::Error { what } => write!(f, "error what={what}"),
         }
@@ -176,7 +180,9 @@ pub fn line_as(format: Format, board: &str, uptime_ms: u64, e: &Event) -> String
         }
         Event::CountdownCancel { cause } => write!(s, "[{uptime_ms}] COUNTDOWN -> CANCEL {cause}"),
         Event::CountdownDone => write!(s, "[{uptime_ms}] COUNTDOWN -> DONE"),
-        Event::Ota { result, detail } => write!(s, "[{uptime_ms}] OTA -> {result} {detail}"),
+        Event::Ota { result, detail } => {
+            write!(s, "[{uptime_ms}] OTA -> {} {detail}", result.as_str())
+        }
         Event::Reset { cause } => write!(
             s,
             "[{uptime_ms}] RESET -> {}",
@@ -218,6 +224,19 @@ mod tests {
         assert_eq!(l.as_str(), "plug 1234 relay state=on cause=app");
     }
 
+    #[test]
+    fn ota_line_carries_the_wire_result() {
+        let e = Event::Ota {
+            result: OtaResult::UpgradeFailed,
+            detail: "http status",
+        };
+        assert_eq!(line(7, &e).as_str(), "plug 7 ota result=R2 detail=http status");
+        assert_eq!(
+            line_as(Format::Vendor, "plug-sim", 7, &e).as_str(),
+            "[7] OTA -> R2 http status"
+        );
+    }
+
     fn every_event() -> [Event; 16] {
         let fw = String::try_from("v2.3.0").unwrap();
         let mac = String::try_from("11:22:33:44:55:66").unwrap();
@@ -249,7 +268,7 @@ mod tests {
             Event::CountdownCancel { cause: "switch" },
             Event::CountdownDone,
             Event::Ota {
-                result: "R1",
+                result: OtaResult::Success,
                 detail: "installed",
             },
             Event::Reset { cause: Cause::Button },

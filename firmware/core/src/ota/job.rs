@@ -1,4 +1,5 @@
-//! One upgrade job (spec 3.2.4 and 3.3.4): fetch, verify as it streams, report R1-R4.
+//! One upgrade job (spec 3.2.4 and 3.3.4): fetch, verify as it streams, report how it
+//! ended ([`OtaResult`], R1-R4).
 //!
 //! Read first: spec 3.3.4 (`ota_upgrade_state`). Owns one upgrade job: its attempts, its
 //! stall and retry timers and the image check; each input or timeout comes back as an
@@ -6,12 +7,6 @@
 //! the plug's side is the "upgrade" section of `plug/mod.rs`). Refuses: the slot (the
 //! board writes each chunk before passing it in) and the trial of the new image after the
 //! restart (the plug's `start_trial`).
-//!
-//! R1: the image arrived whole, verified, and was activated; the plug restarts on it.
-//! R2: the server was reached but the upgrade failed (HTTP status, stall, truncated,
-//!     corrupt, or an image for another target).
-//! R3: the server could not be connected after `ota_attempts` tries.
-//! R4: the name did not resolve, or a type-0 realm is not a single IPv4 address.
 //!
 //! The image is plugrig's ([`super::image`]), or with the `vendor-image` variation the
 //! vendor format ([`super::vendor_image`]) under its own file name.
@@ -21,7 +16,7 @@ use core::time::Duration;
 use heapless::String;
 
 use super::image::{self, ImageError};
-use super::vendor_image;
+use super::{vendor_image, OtaResult};
 use crate::plug::{Action, LinkId, OtaInput};
 use crate::time::Instant;
 
@@ -53,8 +48,8 @@ pub(crate) enum Outcome {
     Pending,
     /// Make the next connection attempt ([`Job::attempt`], with a new link).
     Attempt,
-    /// Cancel the transfer and report.
-    Failed(&'static str, &'static str),
+    /// Cancel the transfer and report the result, with a detail for the console.
+    Failed(OtaResult, &'static str),
     /// Activate the slot, report R1 and restart.
     Installed,
 }
@@ -157,9 +152,9 @@ impl Job {
         }
         self.stall_at = now + p.stall;
         match input {
-            OtaInput::ResolveFailed => Outcome::Failed("R4", "name did not resolve"),
+            OtaInput::ResolveFailed => Outcome::Failed(OtaResult::NoAddress, "name did not resolve"),
             OtaInput::ConnectFailed if self.attempts >= p.attempts => {
-                Outcome::Failed("R3", "server unreachable")
+                Outcome::Failed(OtaResult::ServerUnreachable, "server unreachable")
             }
             OtaInput::ConnectFailed => {
                 self.retry_at = Some(now + p.retry);
@@ -169,19 +164,23 @@ impl Job {
                 self.reached = true;
                 Outcome::Pending
             }
-            OtaInput::Status(_) if p.r3_for_http_error => Outcome::Failed("R3", "http status"),
-            OtaInput::Status(_) => Outcome::Failed("R2", "http status"),
-            OtaInput::Data(_) if !self.reached => Outcome::Failed("R2", "data before status"),
+            OtaInput::Status(_) if p.r3_for_http_error => {
+                Outcome::Failed(OtaResult::ServerUnreachable, "http status")
+            }
+            OtaInput::Status(_) => Outcome::Failed(OtaResult::UpgradeFailed, "http status"),
+            OtaInput::Data(_) if !self.reached => {
+                Outcome::Failed(OtaResult::UpgradeFailed, "data before status")
+            }
             OtaInput::Data(d) => match self.check.feed(d) {
                 Ok(()) => Outcome::Pending,
-                Err(e) => Outcome::Failed("R2", image_error(e)),
+                Err(e) => Outcome::Failed(OtaResult::UpgradeFailed, image_error(e)),
             },
             OtaInput::End => match self.check.finish() {
                 Ok(()) if self.reached => Outcome::Installed,
-                Ok(()) => Outcome::Failed("R2", "no status"),
-                Err(e) => Outcome::Failed("R2", image_error(e)),
+                Ok(()) => Outcome::Failed(OtaResult::UpgradeFailed, "no status"),
+                Err(e) => Outcome::Failed(OtaResult::UpgradeFailed, image_error(e)),
             },
-            OtaInput::Broken => Outcome::Failed("R2", "transfer broken"),
+            OtaInput::Broken => Outcome::Failed(OtaResult::UpgradeFailed, "transfer broken"),
         }
     }
 
@@ -189,7 +188,7 @@ impl Job {
         match self.retry_at {
             Some(t) if now >= t => Outcome::Attempt,
             Some(_) => Outcome::Pending,
-            None if now >= self.stall_at => Outcome::Failed("R2", "transfer stalled"),
+            None if now >= self.stall_at => Outcome::Failed(OtaResult::UpgradeFailed, "transfer stalled"),
             None => Outcome::Pending,
         }
     }

@@ -17,3 +17,31 @@ pub mod slot;
 pub mod vendor_image;
 
 pub(crate) use job::{Job, Outcome, Policy, Request};
+
+/// How an upgrade ended: the `ota_result` of `ota_upgrade_state` (spec 3.3.4), and the
+/// `result` of the console's `ota` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtaResult {
+    /// R1: the image arrived whole, verified, and was activated; the plug restarts on it.
+    Success,
+    /// R2: the server was reached but the upgrade failed (HTTP error status, stall,
+    /// truncated or corrupt image, or an image for another target).
+    UpgradeFailed,
+    /// R3: the server could not be connected after `Timing::ota_attempts` tries.
+    ServerUnreachable,
+    /// R4: the name (type 1) did not resolve, or a type-0 realm is not a single IPv4
+    /// address [profile].
+    NoAddress,
+}
+
+impl OtaResult {
+    /// The wire text: `R1` to `R4`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OtaResult::Success => "R1",
+            OtaResult::UpgradeFailed => "R2",
+            OtaResult::ServerUnreachable => "R3",
+            OtaResult::NoAddress => "R4",
+        }
+    }
+}

@@ -30,7 +30,7 @@ use crate::console::{Cause, Event as Console};
 use crate::faults::{Fault, Faults};
 use crate::identity::Identity;
 use crate::mqtt::NetTiming;
-use crate::ota;
+use crate::ota::{self, OtaResult};
 use crate::time::Instant;
 use crate::variations::{Variation, Variations};
 
@@ -553,7 +553,7 @@ impl Plug {
                 self.ota = Some(job);
                 self.ota_outcome(now, ota::Outcome::Attempt);
             }
-            Err(detail) => self.ota_result(now, "R4", detail),
+            Err(detail) => self.ota_result(now, OtaResult::NoAddress, detail),
         }
     }
 
@@ -590,16 +590,17 @@ impl Plug {
             ota::Outcome::Installed => {
                 self.ota = None;
                 self.emit(Action::OtaActivate);
-                self.ota_result(now, "R1", "installed");
+                self.ota_result(now, OtaResult::Success, "installed");
                 self.begin_exit(now, Exit::Restart);
             }
         }
     }
 
-    fn ota_result(&mut self, now: Instant, result: &'static str, detail: &'static str) {
+    fn ota_result(&mut self, now: Instant, result: OtaResult, detail: &'static str) {
         self.console(Console::Ota { result, detail });
         let mut s: heapless::String<32> = heapless::String::new();
-        let _ = core::fmt::Write::write_fmt(&mut s, format_args!("{{\"ota_result\":\"{result}\"}}"));
+        let _ =
+            core::fmt::Write::write_fmt(&mut s, format_args!("{{\"ota_result\":\"{}\"}}", result.as_str()));
         self.publish(now, "ota_upgrade_state", s.as_bytes());
     }
 }

@@ -4,6 +4,8 @@
 
 use heapless::String;
 
+use crate::mqtt::Qos;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttConfig {
     /// IP or domain name, 1-64 bytes.
@@ -15,7 +17,7 @@ pub struct MqttConfig {
     pub password: String<32>,
     /// Seconds, 60-120.
     pub keepalive: u16,
-    pub qos: u8,
+    pub qos: Qos,
     pub clean_session: bool,
     /// Empty: the plug uses its MAC.
     pub client_id: String<32>,
@@ -60,7 +62,7 @@ impl Config {
         w.str(&m.username)?;
         w.str(&m.password)?;
         w.bytes(&m.keepalive.to_le_bytes())?;
-        w.u8(m.qos)?;
+        w.u8(m.qos.into())?;
         w.u8(u8::from(m.clean_session))?;
         w.str(&m.client_id)?;
         w.str(&self.wifi.ssid)?;
@@ -74,25 +76,37 @@ impl Config {
         if r.u8()? != LAYOUT {
             return Err(DecodeError::BadLayout);
         }
-        let mqtt = MqttConfig {
-            host: r.str()?,
-            port: u16::from_le_bytes([r.u8()?, r.u8()?]),
-            tls: r.bool()?,
-            username: r.str()?,
-            password: r.str()?,
-            keepalive: u16::from_le_bytes([r.u8()?, r.u8()?]),
-            qos: r.u8()?,
-            clean_session: r.bool()?,
-            client_id: r.str()?,
-        };
+        let host = r.str()?;
+        let port = u16::from_le_bytes([r.u8()?, r.u8()?]);
+        let tls = r.bool()?;
+        let username = r.str()?;
+        let password = r.str()?;
+        let keepalive = u16::from_le_bytes([r.u8()?, r.u8()?]);
+        let qos = r.u8()?;
+        let clean_session = r.bool()?;
+        let client_id = r.str()?;
         let wifi = WifiConfig {
             ssid: r.str()?,
             password: r.str()?,
             security: r.u8()?,
         };
-        if mqtt.qos > 2 || wifi.security > 4 {
+        // The numbers are judged once the whole record has been read, so a cut record is
+        // TooShort whatever its bytes say.
+        let qos = Qos::try_from(qos).map_err(|_| DecodeError::BadField)?;
+        if wifi.security > 4 {
             return Err(DecodeError::BadField);
         }
+        let mqtt = MqttConfig {
+            host,
+            port,
+            tls,
+            username,
+            password,
+            keepalive,
+            qos,
+            clean_session,
+            client_id,
+        };
         Ok(Config { mqtt, wifi })
     }
 }
@@ -161,7 +175,7 @@ pub(crate) mod tests {
                 username: String::try_from("DVES_USER").unwrap(),
                 password: String::try_from("DVES_PASS").unwrap(),
                 keepalive: 120,
-                qos: 2,
+                qos: Qos::ExactlyOnce,
                 clean_session: true,
                 client_id: String::new(),
             },

@@ -11,6 +11,7 @@ use heapless::{String, Vec};
 use crate::config::{MqttConfig, WifiConfig};
 use crate::identity::Identity;
 use crate::json::{self, parse_top_keeping, JsonError, Object, Top, Value};
+use crate::mqtt::Qos;
 
 /// A reply is one write of at most this many bytes.
 pub const REPLY_MAX: usize = 1024;
@@ -266,7 +267,12 @@ pub fn parse_command(obj: &Object) -> Result<Command, Rejection> {
             username: String::try_from(s("username")).unwrap_or_default(),
             password: String::try_from(s("password")).unwrap_or_default(),
             keepalive: u16::try_from(i("keepalive")).unwrap_or(60),
-            qos: u8::try_from(i("qos")).unwrap_or_default(),
+            // The range check above let only 0-2 through (anything else is code 6), so
+            // the fallback is never taken.
+            qos: u8::try_from(i("qos"))
+                .ok()
+                .and_then(|q| Qos::try_from(q).ok())
+                .unwrap_or(Qos::AtMostOnce),
             clean_session: i("clean_session") == 1,
             client_id: String::try_from(s("clientId")).unwrap_or_default(),
         })

@@ -8,7 +8,7 @@ use std::vec::Vec;
 
 use crate::config::Config;
 use crate::identity::{sample as sample_identity, Identity};
-use crate::mqtt::NetTiming;
+use crate::mqtt::{NetTiming, Qos};
 use crate::plug::{Action, ConnId, Input, LinkId, OtaInput, Plug, Timing};
 use crate::time::Instant;
 
@@ -25,13 +25,13 @@ pub enum Sent {
     Publish {
         topic: String,
         payload: String,
-        qos: u8,
+        qos: Qos,
         pid: Option<u16>,
         dup: bool,
         at: Instant,
     },
     /// Filters with their QoS, and the packet id.
-    Subscribe(Vec<(String, u8)>, u16),
+    Subscribe(Vec<(String, Qos)>, u16),
     Puback(u16),
     Pubrec(u16),
     Pubrel(u16),
@@ -53,9 +53,9 @@ fn owned(p: &Packet<'_>, at: Instant) -> Option<Sent> {
             topic: p.topic_name.into(),
             payload: String::from_utf8_lossy(p.payload).into_owned(),
             qos: match p.qospid {
-                QosPid::AtMostOnce => 0,
-                QosPid::AtLeastOnce(_) => 1,
-                QosPid::ExactlyOnce(_) => 2,
+                QosPid::AtMostOnce => Qos::AtMostOnce,
+                QosPid::AtLeastOnce(_) => Qos::AtLeastOnce,
+                QosPid::ExactlyOnce(_) => Qos::ExactlyOnce,
             },
             pid: p.qospid.pid().map(|p| p.get()),
             dup: p.dup,
@@ -64,7 +64,7 @@ fn owned(p: &Packet<'_>, at: Instant) -> Option<Sent> {
         Packet::Subscribe(s) => Sent::Subscribe(
             s.topics
                 .iter()
-                .map(|t| (String::from(t.topic_path.as_str()), t.qos as u8))
+                .map(|t| (String::from(t.topic_path.as_str()), Qos::from(t.qos)))
                 .collect(),
             s.pid.get(),
         ),
@@ -147,12 +147,12 @@ impl Rig {
     }
 
     /// A plug provisioned with `qos`, connected, with its first publishes cleared.
-    pub fn connected(qos: u8) -> Rig {
+    pub fn connected(qos: Qos) -> Rig {
         Rig::connected_with(qos, |_| {})
     }
 
     /// As `connected`, with `setup` applied first.
-    pub fn connected_with(qos: u8, setup: impl FnOnce(&mut Plug)) -> Rig {
+    pub fn connected_with(qos: Qos, setup: impl FnOnce(&mut Plug)) -> Rig {
         let mut cfg = crate::config::tests::sample();
         cfg.mqtt.qos = qos;
         let mut r = Rig::with(identity(), Some(cfg), setup);
@@ -242,7 +242,7 @@ impl Rig {
                 pid: Some(pid), qos, ..
             } if self.broker_acks => {
                 let pid = Pid::try_from(pid).expect("nonzero");
-                Some(if qos == 1 {
+                Some(if qos == Qos::AtLeastOnce {
                     Packet::Puback(pid)
                 } else {
                     Packet::Pubrec(pid)

@@ -4,9 +4,11 @@
 //! Read first: `session`'s header (the spec sections), then `wire`. mqttrs is the codec.
 //! Refuses: I/O, clocks and the heap.
 
+mod qos;
 mod session;
 pub mod wire;
 
+pub use qos::Qos;
 pub use session::{
     Event, NetTiming, PublishError, Session, SessionConfig, INFLIGHT_MAX, PAYLOAD_MAX, TOPIC_MAX,
 };

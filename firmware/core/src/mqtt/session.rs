@@ -14,7 +14,8 @@ use mqttrs::{
     SubscribeTopic,
 };
 
-use super::wire::{check_frame, connack_code, encode, frame_len, to_qos, Bytes, RX_MAX};
+use super::wire::{check_frame, connack_code, encode, frame_len, Bytes, RX_MAX};
+use super::Qos;
 use crate::time::Instant;
 
 /// Outbound QoS 1/2 messages waiting for their acknowledgement.
@@ -442,7 +443,7 @@ impl Session {
     }
 
     /// Subscribe to `topics`, all at `qos`.
-    pub fn subscribe(&mut self, now: Instant, topics: &[&str], qos: u8) {
+    pub fn subscribe(&mut self, now: Instant, topics: &[&str], qos: Qos) {
         let mut list: heapless07::Vec<SubscribeTopic, 5> = heapless07::Vec::new();
         for t in topics.iter().take(5) {
             let mut topic_path: heapless07::String<256> = heapless07::String::new();
@@ -451,7 +452,7 @@ impl Session {
             }
             let _ = list.push(SubscribeTopic {
                 topic_path,
-                qos: to_qos(qos),
+                qos: qos.into(),
             });
         }
         let pid = self.alloc_pid();
@@ -463,7 +464,7 @@ impl Session {
         now: Instant,
         topic: &str,
         payload: &[u8],
-        qos: u8,
+        qos: Qos,
     ) -> Result<(), PublishError> {
         self.publish_with(now, topic, payload, qos, false)
     }
@@ -474,17 +475,17 @@ impl Session {
         now: Instant,
         topic: &str,
         payload: &[u8],
-        qos: u8,
+        qos: Qos,
         retain: bool,
     ) -> Result<(), PublishError> {
         if !self.is_up() {
             return Err(PublishError::NotConnected);
         }
         let qospid = match qos {
-            0 => QosPid::AtMostOnce,
+            Qos::AtMostOnce => QosPid::AtMostOnce,
             _ if self.inflight.is_full() => return Err(PublishError::WindowFull),
-            1 => QosPid::AtLeastOnce(self.alloc_pid()),
-            _ => QosPid::ExactlyOnce(self.alloc_pid()),
+            Qos::AtLeastOnce => QosPid::AtLeastOnce(self.alloc_pid()),
+            Qos::ExactlyOnce => QosPid::ExactlyOnce(self.alloc_pid()),
         };
         let packet = Packet::Publish(Publish {
             dup: false,
@@ -495,7 +496,11 @@ impl Session {
         });
         let bytes = encode(&packet).ok_or(PublishError::TooLarge)?;
         if let Some(pid) = qospid.pid() {
-            let stage = if qos == 1 { Stage::Puback } else { Stage::Pubrec };
+            let stage = if qos == Qos::AtLeastOnce {
+                Stage::Puback
+            } else {
+                Stage::Pubrec
+            };
             let _ = self.inflight.push(Inflight {
                 pid,
                 stage,

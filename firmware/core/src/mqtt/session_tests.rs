@@ -43,8 +43,8 @@ fn persistent_session_resends_unacknowledged_publishes_with_dup() {
     let t0 = Instant::ZERO;
     let mut s = Session::new(cfg(false), NetTiming::default());
     up(&mut s, t0, false);
-    s.publish(t0, "a/b", b"x", 1).unwrap();
-    s.publish(t0, "a/c", b"y", 2).unwrap();
+    s.publish(t0, "a/b", b"x", Qos::AtLeastOnce).unwrap();
+    s.publish(t0, "a/c", b"y", Qos::ExactlyOnce).unwrap();
     let first = sent(&mut s);
     assert_eq!(first.len(), 2);
     assert_eq!(first[0][0] & 0x08, 0, "DUP clear on first send");
@@ -73,7 +73,7 @@ fn clean_session_forgets_the_window() {
     let t0 = Instant::ZERO;
     let mut s = Session::new(cfg(true), NetTiming::default());
     up(&mut s, t0, false);
-    s.publish(t0, "a/b", b"x", 1).unwrap();
+    s.publish(t0, "a/b", b"x", Qos::AtLeastOnce).unwrap();
     let _ = sent(&mut s);
     s.handle_closed(t0);
     s.handle_timeout(t0 + Duration::from_secs(1));
@@ -93,10 +93,13 @@ fn the_window_is_bounded() {
     let mut s = Session::new(cfg(true), NetTiming::default());
     up(&mut s, t0, false);
     for _ in 0..INFLIGHT_MAX {
-        s.publish(t0, "t", b"x", 1).unwrap();
+        s.publish(t0, "t", b"x", Qos::AtLeastOnce).unwrap();
     }
-    assert_eq!(s.publish(t0, "t", b"x", 1), Err(PublishError::WindowFull));
-    assert_eq!(s.publish(t0, "t", b"x", 0), Ok(()));
+    assert_eq!(
+        s.publish(t0, "t", b"x", Qos::AtLeastOnce),
+        Err(PublishError::WindowFull)
+    );
+    assert_eq!(s.publish(t0, "t", b"x", Qos::AtMostOnce), Ok(()));
 }
 
 #[test]
@@ -105,8 +108,8 @@ fn packet_ids_skip_those_in_flight() {
     let mut s = Session::new(cfg(true), NetTiming::default());
     up(&mut s, t0, false);
     s.next_pid = Pid::try_from(u16::MAX).unwrap();
-    s.publish(t0, "t", b"x", 1).unwrap();
-    s.publish(t0, "t", b"x", 1).unwrap();
+    s.publish(t0, "t", b"x", Qos::AtLeastOnce).unwrap();
+    s.publish(t0, "t", b"x", Qos::AtLeastOnce).unwrap();
     let pids: Vec<u16> = s.inflight.iter().map(|m| m.pid.get()).collect();
     assert_eq!(pids, [u16::MAX, 1]);
 }
@@ -144,8 +147,8 @@ fn the_retain_flag_is_set_only_when_asked() {
     let t0 = Instant::ZERO;
     let mut s = Session::new(cfg(true), NetTiming::default());
     up(&mut s, t0, false);
-    s.publish(t0, "a/b", b"x", 0).unwrap();
-    s.publish_with(t0, "a/b", b"y", 1, true).unwrap();
+    s.publish(t0, "a/b", b"x", Qos::AtMostOnce).unwrap();
+    s.publish_with(t0, "a/b", b"y", Qos::AtLeastOnce, true).unwrap();
     let out = sent(&mut s);
     assert_eq!(out.len(), 2);
     assert_eq!(out[0][0], 0x30, "PUBLISH QoS 0, no retain");

@@ -7,7 +7,7 @@
 //! is pure, and bad input is an error value, never a panic.
 
 use heapless::Vec;
-use mqttrs::{encode_slice, ConnectReturnCode, Packet, QoS};
+use mqttrs::{encode_slice, ConnectReturnCode, Packet};
 
 /// Largest packet the session sends or accepts.
 pub const PACKET_MAX: usize = 640;
@@ -21,14 +21,6 @@ pub fn encode(p: &Packet<'_>) -> Option<Bytes> {
     let mut buf = [0u8; PACKET_MAX];
     let n = encode_slice(p, &mut buf).ok()?;
     Vec::from_slice(&buf[..n]).ok()
-}
-
-pub fn to_qos(q: u8) -> QoS {
-    match q {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
-    }
 }
 
 pub fn connack_code(c: ConnectReturnCode) -> u8 {

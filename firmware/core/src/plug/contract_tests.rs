@@ -4,12 +4,13 @@
 
 use super::tests::{image, ota_result, upgrade, P4002, P4003, S};
 use super::*;
+use crate::mqtt::Qos;
 use crate::testutil::{identity, Rig};
 use crate::time::Instant;
 
 #[test]
 fn a_late_close_of_an_earlier_broker_link_is_dropped() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     let first = r.mqtt_link;
     r.input(Input::MqttClosed(first));
     assert!(!r.plug.mqtt_up());
@@ -24,14 +25,14 @@ fn a_late_close_of_an_earlier_broker_link_is_dropped() {
 
 #[test]
 fn inputs_on_a_link_never_opened_are_dropped() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     r.input(Input::MqttClosed(r.mqtt_link + 100));
     assert!(r.plug.mqtt_up());
 }
 
 #[test]
 fn a_late_answer_from_an_earlier_download_attempt_is_dropped() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     upgrade(&mut r, 0, "127.0.0.1");
     let first = r.ota_link;
     r.ota(OtaInput::ConnectFailed);
@@ -49,7 +50,7 @@ fn a_late_answer_from_an_earlier_download_attempt_is_dropped() {
 
 #[test]
 fn a_download_is_over_for_its_link_once_cancelled() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     upgrade(&mut r, 0, "127.0.0.1");
     r.ota(OtaInput::Status(500));
     assert_eq!(ota_result(&r).as_deref(), Some(r#"{"ota_result":"R2"}"#));
@@ -65,7 +66,7 @@ fn position(r: &Rig, a: &Action) -> Option<usize> {
 #[test]
 fn an_update_on_trial_that_reaches_the_broker_is_kept() {
     let mut cfg = crate::config::tests::sample();
-    cfg.mqtt.qos = 1;
+    cfg.mqtt.qos = Qos::AtLeastOnce;
     // The fake broker accepts at once: the session is up before `with` returns.
     let mut r = Rig::with(identity(), Some(cfg), |p| p.start_trial(Instant::ZERO));
     assert!(r.plug.mqtt_up());
@@ -117,7 +118,7 @@ fn an_update_on_trial_in_ap_mode_is_rolled_back_too() {
 
 #[test]
 fn a_boot_not_on_trial_neither_confirms_nor_rolls_back() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     r.advance(S(600));
     assert!(!r.plug.on_trial());
     assert_eq!(position(&r, &Action::OtaConfirm), None);

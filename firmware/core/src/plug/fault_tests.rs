@@ -4,6 +4,7 @@
 use super::tests::{ota_result, upgrade, MS};
 use super::*;
 use crate::faults::{Fault, Faults};
+use crate::mqtt::Qos;
 use crate::testutil::{identity, Rig};
 
 fn with(f: Fault) -> impl FnOnce(&mut Plug) {
@@ -12,7 +13,7 @@ fn with(f: Fault) -> impl FnOnce(&mut Plug) {
 
 #[test]
 fn voltage_in_volts() {
-    let mut r = Rig::connected_with(0, with(Fault::VoltageInVolts));
+    let mut r = Rig::connected_with(Qos::AtMostOnce, with(Fault::VoltageInVolts));
     r.meter_frame = Some(
         crate::bl0942::Raw {
             i_rms: 110_534,
@@ -30,7 +31,7 @@ fn voltage_in_volts() {
 
 #[test]
 fn ota_keeps_version_after_the_restart() {
-    let mut r = Rig::connected_with(1, with(Fault::OtaKeepsVersion));
+    let mut r = Rig::connected_with(Qos::AtLeastOnce, with(Fault::OtaKeepsVersion));
     upgrade(&mut r, 0, "127.0.0.1");
     r.ota(OtaInput::Status(200));
     let body = b"the new firmware";
@@ -62,7 +63,7 @@ fn no_final_zero_with_slow_tick() {
     use crate::variations::{Variation, Variations};
     use std::string::String;
     use std::vec::Vec;
-    let mut r = Rig::connected_with(0, |p| {
+    let mut r = Rig::connected_with(Qos::AtMostOnce, |p| {
         p.set_faults(Faults::NONE.with(Fault::NoFinalZero));
         p.set_variations(Variations::NONE.with(Variation::SlowTick));
     });
@@ -126,7 +127,7 @@ fn duplicate_keys_wedge_after_24_repeats() {
 
 #[test]
 fn stray_field_switch_obeys_a_payload_without_switch_state() {
-    let mut r = Rig::connected_with(0, with(Fault::StrayFieldSwitch));
+    let mut r = Rig::connected_with(Qos::AtMostOnce, with(Fault::StrayFieldSwitch));
     let before = r.publishes("switch_state").len();
     r.app_publishes("switch_state", r#"{"switch_stat":"on"}"#);
     assert_eq!(
@@ -139,7 +140,7 @@ fn stray_field_switch_obeys_a_payload_without_switch_state() {
         Some(r#"{"switch_state":"on"}"#)
     );
     // Without the fault the same payload changes nothing.
-    let mut ok = Rig::connected_with(0, |_| {});
+    let mut ok = Rig::connected_with(Qos::AtMostOnce, |_| {});
     let before = ok.publishes("switch_state").len();
     ok.app_publishes("switch_state", r#"{"switch_stat":"on"}"#);
     assert_eq!(ok.publishes("switch_state").len(), before);

@@ -12,7 +12,7 @@ use super::{next_link, topics, Action, LinkId, Mode, Plug};
 use crate::config::{Config, MqttConfig};
 use crate::console::Event as Console;
 use crate::faults::Fault;
-use crate::mqtt::{self, NetTiming, Session, SessionConfig};
+use crate::mqtt::{self, NetTiming, Qos, Session, SessionConfig};
 use crate::time::Instant;
 use crate::variations::Variation;
 
@@ -221,7 +221,7 @@ impl Plug {
             return;
         };
         let qos = if self.faults.has(Fault::AlwaysQos0) {
-            0
+            Qos::AtMostOnce
         } else {
             st.mqtt.qos
         };

@@ -7,6 +7,7 @@ use std::vec::Vec;
 use std::{format, vec};
 
 use super::*;
+use crate::mqtt::Qos;
 use crate::testutil::{identity, Rig, Sent};
 
 pub(super) const S: fn(u64) -> Duration = Duration::from_secs;
@@ -108,9 +109,9 @@ fn provisioning_then_broker_connection() {
             "read_firmware_infor"
         ]
     );
-    assert!(topics
-        .iter()
-        .all(|(t, q)| t.starts_with("iot_plug/plug_one/us/11:22:33:44:55:66/app/") && *q == 1));
+    assert!(topics.iter().all(
+        |(t, q)| t.starts_with("iot_plug/plug_one/us/11:22:33:44:55:66/app/") && *q == Qos::AtLeastOnce
+    ));
     assert_eq!(
         r.last("switch_state").as_deref(),
         Some(r#"{"switch_state":"off"}"#)
@@ -119,7 +120,7 @@ fn provisioning_then_broker_connection() {
 
 #[test]
 fn empty_client_id_means_the_mac() {
-    let r = Rig::connected(0);
+    let r = Rig::connected(Qos::AtMostOnce);
     let mut r2 = Rig::new(identity(), r.stored.clone());
     r2.advance(MS(1));
     assert!(matches!(&r2.sent[0], Sent::Connect { client_id, .. } if client_id == "11:22:33:44:55:66"));
@@ -162,10 +163,10 @@ fn idle_connections_are_dropped() {
 }
 
 #[rstest]
-#[case(0)]
-#[case(1)]
-#[case(2)]
-fn publishes_at_the_provisioned_qos(#[case] qos: u8) {
+#[case(Qos::AtMostOnce)]
+#[case(Qos::AtLeastOnce)]
+#[case(Qos::ExactlyOnce)]
+fn publishes_at_the_provisioned_qos(#[case] qos: Qos) {
     let mut r = Rig::connected(qos);
     r.app_publishes("switch_state", r#"{"switch_state":"on"}"#);
     assert!(r.relay);
@@ -177,7 +178,7 @@ fn publishes_at_the_provisioned_qos(#[case] qos: u8) {
     assert!(
         matches!(pubs[0], Sent::Publish { qos: q, payload, .. } if *q == qos && payload == r#"{"switch_state":"on"}"#)
     );
-    if qos == 2 {
+    if qos == Qos::ExactlyOnce {
         assert!(r.sent.iter().any(|s| matches!(s, Sent::Pubrel(_))));
     }
     r.advance(S(1));
@@ -186,7 +187,7 @@ fn publishes_at_the_provisioned_qos(#[case] qos: u8) {
 
 #[test]
 fn heartbeat_every_30_s() {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     r.advance(S(95));
     let at: Vec<u64> = r
         .publishes("switch_state")
@@ -198,7 +199,7 @@ fn heartbeat_every_30_s() {
 
 #[test]
 fn switch_echoes_even_without_change_and_rejects_bad_payloads() {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     r.app_publishes("switch_state", r#"{"switch_state":"off"}"#);
     assert_eq!(r.publishes("switch_state").len(), 1);
     r.app_publishes("switch_state", r#"{"switch_state":"maybe"}"#);
@@ -209,7 +210,7 @@ fn switch_echoes_even_without_change_and_rejects_bad_payloads() {
 
 #[test]
 fn firmware_infor_on_request() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     r.app_publishes("read_firmware_infor", "");
     r.app_publishes("read_firmware_infor", "{}");
     let p = r.publishes("firmware_infor");
@@ -222,7 +223,7 @@ fn firmware_infor_on_request() {
 
 #[test]
 fn electricity_every_second_from_the_chip() {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     let raw = crate::bl0942::Raw {
         i_rms: 110_534,
         v_rms: 3_650_873,
@@ -274,7 +275,7 @@ pub(super) fn delay(p: &str) -> (i64, i64, i64, String) {
 
 #[test]
 fn countdown_runs_to_zero_then_switches() {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     r.app_publishes("delay_time", r#"{"delay_hour":0,"delay_minute":1}"#);
     r.advance(S(65));
     let p = r.publishes("delay_time");
@@ -305,7 +306,7 @@ fn countdown_runs_to_zero_then_switches() {
 
 #[test]
 fn countdown_hours_are_split_into_fields() {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     r.app_publishes("delay_time", r#"{"delay_hour":23,"delay_minute":59}"#);
     r.advance(MS(1500));
     let p = r.publishes("delay_time");
@@ -326,7 +327,7 @@ enum Cancel {
 #[case::new_countdown(Cancel::NewCountdown, 1)]
 #[case::zero_zero(Cancel::ZeroZero, 0)]
 fn countdown_cancellation(#[case] how: Cancel, #[case] running_after: usize) {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     r.app_publishes("delay_time", r#"{"delay_hour":0,"delay_minute":2}"#);
     r.advance(MS(3500));
     match how {
@@ -362,7 +363,7 @@ fn countdown_cancellation(#[case] how: Cancel, #[case] running_after: usize) {
 
 #[test]
 fn a_power_cycle_cancels_the_countdown() {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     r.app_publishes("delay_time", r#"{"delay_hour":0,"delay_minute":1}"#);
     let stored = r.stored.clone();
     // Power off: the RAM state is gone; power on boots from flash.
@@ -379,7 +380,7 @@ fn a_power_cycle_cancels_the_countdown() {
 #[case::string(r#"{"delay_hour":"1","delay_minute":5}"#)]
 #[case::missing(r#"{"delay_hour":1}"#)]
 fn out_of_range_countdowns_change_nothing(#[case] payload: &str) {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     r.app_publishes("delay_time", r#"{"delay_hour":0,"delay_minute":2}"#);
     r.advance(MS(1500));
     r.app_publishes("delay_time", payload);
@@ -390,7 +391,7 @@ fn out_of_range_countdowns_change_nothing(#[case] payload: &str) {
 
 #[test]
 fn button_hold_publishes_delete_device_and_resets() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     r.input(Input::Button { pressed: true });
     r.advance(S(9));
     assert!(r.plug.mqtt_up());
@@ -407,7 +408,7 @@ fn button_hold_publishes_delete_device_and_resets() {
 
 #[test]
 fn app_reset_resets_without_delete_device() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     r.app_publishes("reset", "");
     assert!(r.publishes("delete_device").is_empty());
     assert!(r.stored.is_none());
@@ -416,7 +417,7 @@ fn app_reset_resets_without_delete_device() {
 
 #[test]
 fn a_press_between_2_and_10_s_does_nothing() {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     r.input(Input::Button { pressed: true });
     r.advance(S(5));
     r.input(Input::Button { pressed: false });
@@ -445,7 +446,7 @@ pub(super) fn image(target: &str) -> Vec<u8> {
 
 #[test]
 fn ota_r1_activates_and_restarts() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     upgrade(&mut r, 0, "127.0.0.1");
     assert!(r.actions.iter().any(
         |a| matches!(a, Action::OtaFetch { host, port: 8080, path, resolve: false, .. }
@@ -477,7 +478,7 @@ fn ota_r1_activates_and_restarts() {
 #[case::truncated(&[OtaInput::Status(200), OtaInput::Data(b"MKPLUGFW"), OtaInput::End], "R2")]
 #[case::unresolved(&[OtaInput::ResolveFailed], "R4")]
 fn ota_failures(#[case] script: &[OtaInput<'static>], #[case] want: &str) {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     upgrade(&mut r, 1, "updates.example");
     for s in script {
         r.ota(*s);
@@ -495,7 +496,7 @@ fn ota_wrong_target_and_corrupt_image_are_r2() {
         i[n] ^= 1;
         i
     }] {
-        let mut r = Rig::connected(1);
+        let mut r = Rig::connected(Qos::AtLeastOnce);
         upgrade(&mut r, 0, "127.0.0.1");
         r.ota(OtaInput::Status(200));
         r.ota(OtaInput::Data(&img));
@@ -506,7 +507,7 @@ fn ota_wrong_target_and_corrupt_image_are_r2() {
 
 #[test]
 fn ota_r3_after_three_failed_connections() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     upgrade(&mut r, 0, "127.0.0.1");
     for _ in 0..2 {
         r.ota(OtaInput::ConnectFailed);
@@ -530,7 +531,7 @@ fn ota_r3_after_three_failed_connections() {
 #[case("256.1.1.1")]
 #[case("127.0.0.1 127.0.0.2")]
 fn ota_type_0_with_a_realm_that_is_not_an_address_is_r4(#[case] realm: &str) {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     upgrade(&mut r, 0, realm);
     assert_eq!(ota_result(&r).as_deref(), Some(r#"{"ota_result":"R4"}"#));
     assert!(!r.actions.iter().any(|a| matches!(a, Action::OtaFetch { .. })));
@@ -538,7 +539,7 @@ fn ota_type_0_with_a_realm_that_is_not_an_address_is_r4(#[case] realm: &str) {
 
 #[test]
 fn ota_stall_is_r2() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     upgrade(&mut r, 0, "127.0.0.1");
     r.ota(OtaInput::Status(200));
     r.ota(OtaInput::Data(&image("sim")[..10]));
@@ -548,7 +549,7 @@ fn ota_stall_is_r2() {
 
 #[test]
 fn broker_loss_reconnects_with_backoff_and_republishes_switch_state() {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     r.broker_up = false;
     r.input(Input::MqttClosed(r.mqtt_link));
     r.advance(S(20));
@@ -564,7 +565,7 @@ fn broker_loss_reconnects_with_backoff_and_republishes_switch_state() {
 
 #[test]
 fn refused_credentials_are_retried_at_a_sane_pace() {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     r.connack_code = mqttrs::ConnectReturnCode::BadUsernamePassword;
     r.input(Input::MqttClosed(r.mqtt_link));
     r.advance(S(300));
@@ -578,7 +579,7 @@ fn refused_credentials_are_retried_at_a_sane_pace() {
 fn keepalive_pings_and_a_dead_broker_is_detected() {
     // Heartbeats and metering are publishes, so the link is never idle for a whole
     // keepalive; quieten both to see the pings.
-    let mut quiet = Rig::connected(0);
+    let mut quiet = Rig::connected(Qos::AtMostOnce);
     quiet.plug.timing.heartbeat = S(10_000);
     quiet.plug.id.power_monitoring = false;
     quiet.broker_acks = false;
@@ -594,7 +595,7 @@ fn keepalive_pings_and_a_dead_broker_is_detected() {
 
 #[test]
 fn inbound_qos2_is_delivered_once() {
-    let mut r = Rig::connected(2);
+    let mut r = Rig::connected(Qos::ExactlyOnce);
     let topic = r.id.topic("app", "switch_state");
     let pid = mqttrs::Pid::try_from(9).expect("pid");
     let p = mqttrs::Packet::Publish(mqttrs::Publish {
@@ -614,7 +615,7 @@ fn inbound_qos2_is_delivered_once() {
 
 #[test]
 fn malformed_broker_packets_close_the_stream_without_panic() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     // PUBACK with a remaining length of 0 (mqttrs would index past the end).
     r.input(Input::MqttData(r.mqtt_link, &[0x40, 0x00]));
     assert!(!r.plug.mqtt_up());
@@ -625,7 +626,7 @@ proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5_000))]
     #[test]
     fn arbitrary_broker_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..64), 0..8)) {
-        let mut r = Rig::connected(2);
+        let mut r = Rig::connected(Qos::ExactlyOnce);
         for c in &chunks {
             r.input(Input::MqttData(r.mqtt_link, c));
         }
@@ -633,7 +634,7 @@ proptest::proptest! {
 
     #[test]
     fn arbitrary_app_payloads_never_panic(field in proptest::sample::select(vec!["switch_state","delay_time","reset","upgrade","read_firmware_infor"]), payload in "\\PC{0,80}") {
-        let mut r = Rig::connected(0);
+        let mut r = Rig::connected(Qos::AtMostOnce);
         r.app_publishes(field, &payload);
         r.advance(S(2));
     }
@@ -656,7 +657,7 @@ fn json_that_is_not_an_object_gets_code_5_and_the_connection_stays() {
 
 #[test]
 fn outside_ap_mode_a_connection_is_closed_unanswered() {
-    let mut r = Rig::connected(0);
+    let mut r = Rig::connected(Qos::AtMostOnce);
     r.input(Input::ApAccepted(7));
     r.ap_send(7, r#"{"header":4001}"#);
     assert!(r.replies.is_empty());
@@ -669,7 +670,7 @@ fn outside_ap_mode_a_connection_is_closed_unanswered() {
 /// `plugrig fuzz`: the broker closed the session over the dropped acknowledgements).
 #[test]
 fn a_flood_in_one_read_loses_no_action() {
-    let mut r = Rig::connected(1);
+    let mut r = Rig::connected(Qos::AtLeastOnce);
     let topic = r.id.topic("app", "delay_time");
     let mut read = std::vec::Vec::new();
     for pid in 1..=40u16 {

@@ -8,6 +8,7 @@ use std::vec::Vec;
 
 use super::tests::{code_of, delay, ota_result, upgrade, MS, P4002, P4003, S};
 use super::*;
+use crate::mqtt::Qos;
 use crate::testutil::{identity, Rig, Sent};
 use crate::variations::{Variation, Variations};
 
@@ -24,11 +25,11 @@ fn ap_rig(v: Variation) -> Rig {
 #[test]
 fn split_subscribe_sends_five_packets_with_their_own_ids() {
     let mut cfg = crate::config::tests::sample();
-    cfg.mqtt.qos = 1;
+    cfg.mqtt.qos = Qos::AtLeastOnce;
     let mut r = Rig::with(identity(), Some(cfg), with(Variation::SplitSubscribe));
     r.advance(MS(10));
     assert!(r.plug.mqtt_up());
-    let subs: Vec<(&Vec<(String, u8)>, u16)> = r
+    let subs: Vec<(&Vec<(String, Qos)>, u16)> = r
         .sent
         .iter()
         .filter_map(|s| match s {
@@ -41,7 +42,7 @@ fn split_subscribe_sends_five_packets_with_their_own_ids() {
         .iter()
         .map(|(t, _)| {
             assert_eq!(t.len(), 1, "one filter per packet");
-            assert_eq!(t[0].1, 1, "at the provisioned QoS");
+            assert_eq!(t[0].1, Qos::AtLeastOnce, "at the provisioned QoS");
             t[0].0.rsplit('/').next().unwrap_or("")
         })
         .collect();
@@ -77,7 +78,7 @@ fn run_ota(r: &mut Rig, img: &[u8], chunk: usize) {
 
 #[test]
 fn vendor_image_fetches_its_own_file_and_installs() {
-    let mut r = Rig::connected_with(1, with(Variation::VendorImage));
+    let mut r = Rig::connected_with(Qos::AtLeastOnce, with(Variation::VendorImage));
     run_ota(&mut r, &vendor_image("v2.4.0", &[0xAB; 3000]), 700);
     assert!(r
         .actions
@@ -105,7 +106,7 @@ fn vendor_image_refuses_everything_else_with_r2() {
         .to_vec();
     plugrig.extend_from_slice(body);
     for img in [bad_magic, bad_crc, truncated, plugrig] {
-        let mut r = Rig::connected_with(1, with(Variation::VendorImage));
+        let mut r = Rig::connected_with(Qos::AtLeastOnce, with(Variation::VendorImage));
         run_ota(&mut r, &img, 5);
         assert_eq!(ota_result(&r).as_deref(), Some(r#"{"ota_result":"R2"}"#));
         assert!(!r.actions.contains(&Action::OtaActivate));
@@ -193,7 +194,7 @@ fn slow_tick_expected(total: u64) -> Vec<u64> {
 }
 
 fn slow_tick_rig() -> Rig {
-    let mut r = Rig::connected_with(0, with(Variation::SlowTick));
+    let mut r = Rig::connected_with(Qos::AtMostOnce, with(Variation::SlowTick));
     r.app_publishes("delay_time", r#"{"delay_hour":0,"delay_minute":1}"#);
     r
 }
@@ -237,7 +238,7 @@ fn slow_tick_reports_the_true_remaining_time_every_1_03_s() {
 #[test]
 fn slow_tick_at_a_time_scale_keeps_its_proportions() {
     let mut cfg = crate::config::tests::sample();
-    cfg.mqtt.qos = 0;
+    cfg.mqtt.qos = Qos::AtMostOnce;
     let mut r = Rig::with(identity(), Some(cfg), with(Variation::SlowTick));
     r.plug.timing = Timing::scaled(10);
     r.plug.app_second = r.plug.timing.cadence;

@@ -69,7 +69,7 @@ fn good_commands_parse() {
             assert_eq!(m.host.as_str(), "127.0.0.1");
             assert_eq!(
                 (m.port, m.tls, m.keepalive, m.qos, m.clean_session),
-                (1883, false, 120, 2, true)
+                (1883, false, 120, Qos::ExactlyOnce, true)
             );
             assert_eq!(m.client_id.as_str(), "");
         }

@@ -19,7 +19,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The broker alone: an app client publishing to a topic it subscribes to, through the
-/// same loopback relay (`tap::Relay`) every app client uses, so the baseline is the app's
+/// same loopback forwarder (`tap::forward::Forwarder`) every app client uses, so the baseline is the app's
 /// own path minus the plug.
 async fn broker_round_trips(n: usize) -> anyhow::Result<Vec<Duration>> {
     let rig = plugrig::rig::load(&run::default_rig())?;

@@ -195,7 +195,7 @@ async fn a_command_flasher_writes_the_factory_image_and_the_boot_line_is_awaited
         elf = elf.display()
     ));
     let spec = dut.flash.clone().expect("flash spec");
-    let dut = plugrig::rig::Dut::External(Box::new(dut));
+    let dut = plugrig::rig::DutSpec::External(Box::new(dut));
     // The "plug" boots once the image is written: its first line arrives on the console.
     let watch = out.clone();
     let booter = tokio::spawn(async move {

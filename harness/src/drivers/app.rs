@@ -1,9 +1,8 @@
 //! The app side: a rumqttc client on the same broker, as the vendor's phone app would be.
 //! It subscribes to `{prefix}/device/#` and publishes on `{prefix}/app/...`; everything it
 //! receives and sends goes onto the timeline. It reaches the broker through a loopback
-//! relay of its own ([`Relay`]) that acknowledges the broker's data at once: rumqttd
-//! leaves Nagle on, and without the relay the client's delayed ACKs added ~40 ms to every
-//! switch round trip.
+//! forwarder of its own ([`Forwarder`]) that acknowledges the broker's data at once
+//! (`drivers::tap::forward` says why).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::drivers::broker::BrokerInfo;
-use crate::drivers::tap::Relay;
+use crate::drivers::tap::forward::Forwarder;
 use crate::drivers::timeline::{Event, Timeline};
 
 static NEXT: AtomicU32 = AtomicU32::new(1);
@@ -26,7 +25,7 @@ pub struct App {
     task: JoinHandle<()>,
     timeline: Arc<Timeline>,
     /// Between the client and the broker; dropped (its connection closed) after the task.
-    _relay: Relay,
+    _forwarder: Forwarder,
 }
 
 impl Drop for App {
@@ -42,15 +41,15 @@ impl App {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let relay = Relay::start(b.addr).await?;
-        let mut o = MqttOptions::new(id, relay.addr.ip().to_string(), relay.addr.port());
+        let forwarder = Forwarder::start(b.addr).await?;
+        let mut o = MqttOptions::new(id, forwarder.addr.ip().to_string(), forwarder.addr.port());
         o.set_credentials(b.username.clone(), b.password.clone());
         o.set_keep_alive(Duration::from_secs(30));
         o.set_clean_session(true);
         // The broker's own limit (64 KiB payloads): the fuzzer's oversized publishes reach it.
         o.set_max_packet_size(80 * 1024, 80 * 1024);
         let (client, mut eventloop) = AsyncClient::new(o, 64);
-        // Nagle here plus delayed ACKs at the relay would hold small packets ~40 ms.
+        // Small packets leave at once (`drivers::tap::forward` says why).
         let mut net = NetworkOptions::new();
         net.set_tcp_nodelay(true);
         eventloop.set_network_options(net);
@@ -100,7 +99,7 @@ impl App {
             acks,
             task,
             timeline,
-            _relay: relay,
+            _forwarder: forwarder,
         })
     }
 

@@ -20,7 +20,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use super::console::Pattern;
-use super::Dut;
+use super::DutSpec;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -306,7 +306,7 @@ impl Declaration {
 
 /// Applies `loaded` to the rig's DUT. `rig_text` is the rig file's text: a claim written in
 /// its `[dut]` too is refused with its line.
-pub fn apply(dut: &mut Dut, loaded: &Loaded, rig_text: &str, rig_path: &Path) -> anyhow::Result<()> {
+pub fn apply(dut: &mut DutSpec, loaded: &Loaded, rig_text: &str, rig_path: &Path) -> anyhow::Result<()> {
     for (key, decl_key) in CLAIM_KEYS {
         if let Some(line) = line_of(rig_text, "dut", key) {
             anyhow::bail!(
@@ -318,7 +318,7 @@ pub fn apply(dut: &mut Dut, loaded: &Loaded, rig_text: &str, rig_path: &Path) ->
     }
     let d = &loaded.declaration;
     match dut {
-        Dut::Sim(s) => {
+        DutSpec::Sim(s) => {
             if let Some((t, k)) = d.refused_for_sim() {
                 let at = line_of(&loaded.text, t, k).map_or(String::new(), |l| format!(":{l}"));
                 anyhow::bail!(
@@ -335,7 +335,7 @@ pub fn apply(dut: &mut Dut, loaded: &Loaded, rig_text: &str, rig_path: &Path) ->
                 s.claimed_accuracy_percent = m.accuracy_percent;
             }
         }
-        Dut::External(e) => {
+        DutSpec::External(e) => {
             e.power_monitoring = d.power_monitoring();
             e.tls = d.plug.tls;
             if let Some(m) = &d.metering {
@@ -434,7 +434,7 @@ version = "2.0.0"
 
     #[test]
     fn a_claim_in_the_rig_file_too_is_refused_with_its_line() {
-        let mut dut: Dut = toml::from_str::<toml::Table>(EXTERNAL_RIG)
+        let mut dut: DutSpec = toml::from_str::<toml::Table>(EXTERNAL_RIG)
             .ok()
             .and_then(|t| t.get("dut").cloned())
             .and_then(|d| d.try_into().ok())
@@ -449,7 +449,7 @@ version = "2.0.0"
     #[test]
     fn the_declaration_fills_an_external_plugs_claims() {
         let rig = EXTERNAL_RIG.replace("tls = false\n", "");
-        let mut dut: Dut = toml::from_str::<toml::Table>(&rig)
+        let mut dut: DutSpec = toml::from_str::<toml::Table>(&rig)
             .ok()
             .and_then(|t| t.get("dut").cloned())
             .and_then(|d| d.try_into().ok())
@@ -466,7 +466,7 @@ version = "2.0.0"
     #[test]
     fn upgrade_images_are_refused_for_the_simulated_plug() {
         let rig = "[dut]\nkind = \"sim\"\n";
-        let mut dut: Dut = toml::from_str::<toml::Table>(rig)
+        let mut dut: DutSpec = toml::from_str::<toml::Table>(rig)
             .ok()
             .and_then(|t| t.get("dut").cloned())
             .and_then(|d| d.try_into().ok())

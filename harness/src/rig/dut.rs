@@ -1,5 +1,6 @@
-//! Every question about the DUT that the rig file answers, asked of `[dut]` whatever its
-//! kind: what it claims (power monitoring, accuracy, capabilities), the parameters it brings
+//! `DutSpec`, the rig file's `[dut]` (what the plug is; `drivers::dut::DutHandle` is the
+//! plug a scenario drives). Every question about the DUT that the rig file answers, asked
+//! of `[dut]` whatever its kind: what it claims (power monitoring, accuracy, capabilities), the parameters it brings
 //! (console patterns, upgrade images, a known load), and where the rig meets it (the tap's
 //! listening address, the broker host it is given, where the rig's services listen). The
 //! rest of the harness asks these methods and never looks at the kind.
@@ -11,7 +12,7 @@ use instruments::ap_network::ApNetworkSpec;
 use instruments::flash::FlashSpec;
 
 use super::console::ConsolePatterns;
-use super::Dut;
+use super::DutSpec;
 use crate::rig::capabilities::Capability;
 
 /// Where a run's upgrade images come from.
@@ -35,28 +36,28 @@ pub enum OtaSource {
 /// plug-core's stall timeout (`Timing::default().ota_stall`; a test holds them equal).
 const SIM_OTA_STALL_S: f64 = 15.0;
 
-impl Dut {
+impl DutSpec {
     /// Checks the keys that only make sense together (a simulated plug's have defaults).
     pub fn validate(&self) -> anyhow::Result<()> {
         match self {
-            Dut::Sim(_) => Ok(()),
-            Dut::External(e) => e.validate(),
+            DutSpec::Sim(_) => Ok(()),
+            DutSpec::External(e) => e.validate(),
         }
     }
 
     /// Whether the plug claims power monitoring (device_type "1").
     pub fn power_claim(&self) -> bool {
         match self {
-            Dut::Sim(s) => s.device_type == "1",
-            Dut::External(e) => e.power_monitoring,
+            DutSpec::Sim(s) => s.device_type == "1",
+            DutSpec::External(e) => e.power_monitoring,
         }
     }
 
     /// The metering accuracy the plug claims, percent of reading.
     pub fn claimed_accuracy_percent(&self) -> f64 {
         match self {
-            Dut::Sim(s) => s.claimed_accuracy_percent,
-            Dut::External(e) => e.claimed_accuracy_percent,
+            DutSpec::Sim(s) => s.claimed_accuracy_percent,
+            DutSpec::External(e) => e.claimed_accuracy_percent,
         }
     }
 
@@ -66,8 +67,8 @@ impl Dut {
     /// plug's its rig key `ota_stall_s`.
     pub fn ota_stall_s(&self) -> f64 {
         match self {
-            Dut::Sim(_) => SIM_OTA_STALL_S,
-            Dut::External(e) => e.ota_stall_s,
+            DutSpec::Sim(_) => SIM_OTA_STALL_S,
+            DutSpec::External(e) => e.ota_stall_s,
         }
     }
 
@@ -75,37 +76,37 @@ impl Dut {
     /// its behaviour as much as its binary does); empty for an external plug.
     pub fn sim_flags(&self) -> String {
         match self {
-            Dut::Sim(s) => s
+            DutSpec::Sim(s) => s
                 .faults
                 .iter()
                 .map(|f| format!("--fault {f}"))
                 .chain(s.variants.iter().map(|v| format!("--variant {v}")))
                 .collect::<Vec<_>>()
                 .join(" "),
-            Dut::External(_) => String::new(),
+            DutSpec::External(_) => String::new(),
         }
     }
 
     pub fn load_watts(&self) -> Option<f64> {
         match self {
-            Dut::Sim(s) => Some(s.load_watts),
-            Dut::External(e) => e.load_watts,
+            DutSpec::Sim(s) => Some(s.load_watts),
+            DutSpec::External(e) => e.load_watts,
         }
     }
 
     /// How the plug's console reports a boot and the relay.
     pub fn console_patterns(&self) -> ConsolePatterns {
         match self {
-            Dut::Sim(_) => ConsolePatterns::default(),
-            Dut::External(e) => e.console_patterns(),
+            DutSpec::Sim(_) => ConsolePatterns::default(),
+            DutSpec::External(e) => e.console_patterns(),
         }
     }
 
     /// Where the wire tap listens for the plug's broker connection.
     pub fn tap_listen(&self) -> String {
         match self {
-            Dut::Sim(_) => "127.0.0.1:0".into(),
-            Dut::External(e) => e.tap_listen.clone(),
+            DutSpec::Sim(_) => "127.0.0.1:0".into(),
+            DutSpec::External(e) => e.tap_listen.clone(),
         }
     }
 
@@ -113,8 +114,8 @@ impl Dut {
     /// `broker_host` (the tap's address as the plug's network reaches it).
     pub fn broker_host(&self, tap: IpAddr) -> String {
         match self {
-            Dut::Sim(_) => tap.to_string(),
-            Dut::External(e) => e.broker_host.clone(),
+            DutSpec::Sim(_) => tap.to_string(),
+            DutSpec::External(e) => e.broker_host.clone(),
         }
     }
 
@@ -123,62 +124,62 @@ impl Dut {
     /// port 53 when the plug resolves through it.
     pub fn services_at(&self) -> anyhow::Result<(IpAddr, u16)> {
         Ok(match self {
-            Dut::Sim(_) => (IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-            Dut::External(e) => (e.rig_address()?, if e.uses_rig_dns { e.dns_port } else { 0 }),
+            DutSpec::Sim(_) => (IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            DutSpec::External(e) => (e.rig_address()?, if e.uses_rig_dns { e.dns_port } else { 0 }),
         })
     }
 
     /// Scenarios that may run at once: each simulated plug is its own; a bench has one plug.
     pub fn concurrency(&self, configured: usize) -> usize {
         match self {
-            Dut::Sim(_) => configured,
-            Dut::External(_) => 1,
+            DutSpec::Sim(_) => configured,
+            DutSpec::External(_) => 1,
         }
     }
 
     /// One line for the run's start: which plug.
     pub fn describe(&self) -> String {
         match self {
-            Dut::Sim(s) => format!("simulated plug (device_type {})", s.device_type),
-            Dut::External(e) => format!("external plug at {}", e.ap),
+            DutSpec::Sim(s) => format!("simulated plug (device_type {})", s.device_type),
+            DutSpec::External(e) => format!("external plug at {}", e.ap),
         }
     }
 
     /// Whether the rig's instruments are checked before the first scenario (a bench's are;
     /// the simulated rig's are created per scenario).
     pub fn checked_before_run(&self) -> bool {
-        matches!(self, Dut::External(_))
+        matches!(self, DutSpec::External(_))
     }
 
     /// The flasher that puts the workspace's firmware on the plug before the run, if any.
     pub fn flash(&self) -> Option<&FlashSpec> {
         match self {
-            Dut::Sim(_) => None,
-            Dut::External(e) => e.flash.as_ref(),
+            DutSpec::Sim(_) => None,
+            DutSpec::External(e) => e.flash.as_ref(),
         }
     }
 
     /// How this host joins the plug's access point, when it must.
     pub fn ap_network(&self) -> Option<&ApNetworkSpec> {
         match self {
-            Dut::Sim(_) => None,
-            Dut::External(e) => e.ap_network.as_ref(),
+            DutSpec::Sim(_) => None,
+            DutSpec::External(e) => e.ap_network.as_ref(),
         }
     }
 
     /// The plug's console port and baud rate, when the rig reads one.
     pub fn console_port(&self) -> Option<(String, u32)> {
         match self {
-            Dut::Sim(_) => None,
-            Dut::External(e) => e.console.clone().map(|p| (p, e.console_baud)),
+            DutSpec::Sim(_) => None,
+            DutSpec::External(e) => e.console.clone().map(|p| (p, e.console_baud)),
         }
     }
 
     /// How long the plug may take to boot, seconds.
     pub fn boot_timeout_s(&self) -> u64 {
         match self {
-            Dut::Sim(_) => 5,
-            Dut::External(e) => e.boot_timeout_s,
+            DutSpec::Sim(_) => 5,
+            DutSpec::External(e) => e.boot_timeout_s,
         }
     }
 
@@ -192,7 +193,7 @@ impl Dut {
         f: &mut dyn FnMut(&str, &mut String) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         match self {
-            Dut::External(e) => {
+            DutSpec::External(e) => {
                 if let Some(FlashSpec::Espflash { port, .. }) = &e.flash {
                     if port.starts_with(prefix) {
                         anyhow::bail!(
@@ -211,30 +212,30 @@ impl Dut {
                 }
                 Ok(())
             }
-            Dut::Sim(s) if s.console.starts_with(prefix) => anyhow::bail!(
+            DutSpec::Sim(s) if s.console.starts_with(prefix) => anyhow::bail!(
                 "dut.console = {:?}: the simulated plug's console is its own pty (\"pty\" or \"stdout\"); a place's console is for an external plug",
                 s.console
             ),
-            Dut::Sim(_) => Ok(()),
+            DutSpec::Sim(_) => Ok(()),
         }
     }
 
     /// The declaration named in `[dut] plug`, if any.
     pub fn plug_file(&self) -> Option<&std::path::Path> {
         match self {
-            Dut::Sim(s) => s.plug.as_deref(),
-            Dut::External(e) => e.plug.as_deref(),
+            DutSpec::Sim(s) => s.plug.as_deref(),
+            DutSpec::External(e) => e.plug.as_deref(),
         }
     }
 
     /// Where the upgrade images come from.
     pub fn ota_source(&self) -> OtaSource {
         match self {
-            Dut::Sim(_) => OtaSource::Built {
+            DutSpec::Sim(_) => OtaSource::Built {
                 body: None,
                 target: "sim".into(),
             },
-            Dut::External(e) => match (&e.ota_image, &e.ota_version, &e.ota_body, &e.ota_target) {
+            DutSpec::External(e) => match (&e.ota_image, &e.ota_version, &e.ota_body, &e.ota_target) {
                 (Some(image), Some(version), _, _) => OtaSource::Verbatim {
                     image: image.clone(),
                     version: version.clone(),
@@ -254,7 +255,7 @@ impl Dut {
     pub fn capabilities(&self) -> Vec<Capability> {
         let mut caps = Vec::new();
         match self {
-            Dut::Sim(s) => {
+            DutSpec::Sim(s) => {
                 // The simulated plug's control channel is its power switch, button and load.
                 caps.extend([
                     Capability::Button,
@@ -271,7 +272,7 @@ impl Dut {
                     caps.push(Capability::Console);
                 }
             }
-            Dut::External(e) => {
+            DutSpec::External(e) => {
                 if e.has_button() {
                     caps.push(Capability::Button);
                 }

@@ -23,7 +23,7 @@ pub use instruments::meter::MeterSpec;
 #[serde(deny_unknown_fields)]
 pub struct RigFile {
     pub rig: RigSection,
-    pub dut: Dut,
+    pub dut: DutSpec,
     pub broker: Broker,
     /// The reference power meter, if the rig has one.
     #[serde(default)]
@@ -63,7 +63,7 @@ fn one() -> u32 {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum Dut {
+pub enum DutSpec {
     /// The simulated plug built from this workspace, one per scenario.
     Sim(sim::SimDut),
     /// Any plug, black box, at its AP address; one plug for the whole run.

@@ -37,7 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::drivers::app::App;
 use crate::drivers::broker::BrokerInfo;
-use crate::drivers::tap::Relay;
+use crate::drivers::tap::forward::Forwarder;
 use crate::drivers::timeline::{Event, Timeline};
 use crate::scenario::figures::quantile;
 
@@ -206,10 +206,10 @@ pub async fn measure(broker: &BrokerInfo, ap: Option<&str>) -> anyhow::Result<Ri
 
 /// The AP socket of a rig's one plug (`kind = "external"`), the radio link's far end; the
 /// simulated rig's plugs (one per scenario, on loopback) have none at run start.
-pub fn ap_of(dut: &crate::rig::Dut) -> Option<&str> {
+pub fn ap_of(dut: &crate::rig::DutSpec) -> Option<&str> {
     match dut {
-        crate::rig::Dut::External(e) => Some(e.ap.as_str()),
-        crate::rig::Dut::Sim(_) => None,
+        crate::rig::DutSpec::External(e) => Some(e.ap.as_str()),
+        crate::rig::DutSpec::Sim(_) => None,
     }
 }
 
@@ -248,7 +248,7 @@ async fn broker_path(b: &BrokerInfo) -> anyhow::Result<Figure> {
     Ok(Figure::of("broker", v, lost))
 }
 
-/// A TCP echo on loopback through a [`Relay`]: the path the tap's own reads take.
+/// A TCP echo on loopback through a [`Forwarder`]: the path the tap's own reads take.
 async fn relay_path() -> anyhow::Result<Figure> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
     let echo_at = l.local_addr()?;
@@ -264,7 +264,7 @@ async fn relay_path() -> anyhow::Result<Figure> {
             }
         }
     });
-    let relay = Relay::start(echo_at).await?;
+    let relay = Forwarder::start(echo_at).await?;
     let mut s = TcpStream::connect(relay.addr).await?;
     s.set_nodelay(true)?;
     let (mut v, mut buf) = (Vec::with_capacity(LOCAL_SAMPLES), [0u8; 64]);

@@ -16,7 +16,7 @@ use instruments::actuators::{ButtonActuator, PowerSwitch};
 use sim::SimPlug;
 
 use crate::drivers::timeline::Timeline;
-use crate::rig::Dut;
+use crate::rig::DutSpec;
 
 #[derive(Debug)]
 pub enum DutHandle {
@@ -39,38 +39,42 @@ pub struct OpenOptions<'a> {
 
 impl DutHandle {
     /// A simulated plug started for this scenario, or the bench plug's drivers opened.
-    pub async fn open(dut: &Dut, o: OpenOptions<'_>, timeline: Arc<Timeline>) -> anyhow::Result<DutHandle> {
+    pub async fn open(
+        dut: &DutSpec,
+        o: OpenOptions<'_>,
+        timeline: Arc<Timeline>,
+    ) -> anyhow::Result<DutHandle> {
         Ok(match dut {
-            Dut::Sim(cfg) => DutHandle::Sim(SimPlug::spawn(sim_spawn(cfg, &o), timeline).await?),
-            Dut::External(e) => DutHandle::External(Box::new(ExternalPlug::open(e, timeline).await?)),
+            DutSpec::Sim(cfg) => DutHandle::Sim(SimPlug::spawn(sim_spawn(cfg, &o), timeline).await?),
+            DutSpec::External(e) => DutHandle::External(Box::new(ExternalPlug::open(e, timeline).await?)),
         })
     }
 
     /// The executable a run builds before its first scenario, so no step's deadline pays
     /// for it (the simulated plug's; a bench plug has none).
     /// Also sweeps the state that simulated plugs of runs which died left behind.
-    pub async fn prebuild(dut: &Dut) -> anyhow::Result<Option<PathBuf>> {
+    pub async fn prebuild(dut: &DutSpec) -> anyhow::Result<Option<PathBuf>> {
         match dut {
-            Dut::Sim(cfg) => {
+            DutSpec::Sim(cfg) => {
                 let swept = sim::sweep_stale_state();
                 if swept > 0 {
                     println!("plugrig: removed {swept} simulated plugs' state left by runs that died");
                 }
                 sim::binary(cfg).await.map(Some)
             }
-            Dut::External(_) => Ok(None),
+            DutSpec::External(_) => Ok(None),
         }
     }
 
     /// Replaces a simulated plug with a fresh one of another device_type, same MAC.
     pub async fn respawn_as(
         &mut self,
-        dut: &Dut,
+        dut: &DutSpec,
         device_type: &str,
         o: OpenOptions<'_>,
         timeline: Arc<Timeline>,
     ) -> anyhow::Result<()> {
-        let Dut::Sim(cfg) = dut else {
+        let DutSpec::Sim(cfg) = dut else {
             bail!("only a simulated plug can be restarted as another model");
         };
         let mut cfg = cfg.clone();

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::rig::Dut;
+use crate::rig::DutSpec;
 
 const RIG: &str = r#"
 [rig]
@@ -59,7 +59,7 @@ fn place_ports_become_the_resources_urls() {
     ));
     let lines = resolve(&mut r, &p).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(lines.len(), 3, "{lines:?}");
-    let Dut::External(e) = &r.dut else {
+    let DutSpec::External(e) = &r.dut else {
         panic!("external")
     };
     assert_eq!(e.console.as_deref(), Some("rfc2217://bench-3.lab:4001"));

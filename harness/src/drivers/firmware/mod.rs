@@ -12,7 +12,7 @@ use instruments::flash::{flash, image, FlashSpec, Images};
 use instruments::serial_console::SerialConsole;
 
 use crate::drivers::timeline::Timeline;
-use crate::rig::Dut;
+use crate::rig::DutSpec;
 
 /// The ELF to flash: the rig file's, or firmware/esp32c3 built now.
 pub async fn firmware_images(spec: &FlashSpec) -> anyhow::Result<Images> {
@@ -44,7 +44,7 @@ pub fn ota_image(app: &[u8], target: &str, version: &str) -> Vec<u8> {
 /// pattern); without a console, waits the boot timeout and says so.
 /// Returns what was flashed, for the run's provenance: the app image's SHA-256 and the ELF
 /// it was made from.
-pub async fn flash_and_boot(spec: &FlashSpec, dut: &Dut) -> anyhow::Result<crate::provenance::Firmware> {
+pub async fn flash_and_boot(spec: &FlashSpec, dut: &DutSpec) -> anyhow::Result<crate::provenance::Firmware> {
     let (elf, images) = firmware_images_from(spec).await?;
     let flashed = crate::provenance::Firmware {
         what: "application image from".into(),

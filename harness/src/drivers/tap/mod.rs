@@ -8,6 +8,7 @@
 //! turn (a connection open across the switch starts a new conversation in the new capture).
 
 pub mod capture;
+pub mod forward;
 pub mod mask;
 pub mod tls;
 
@@ -18,9 +19,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::BytesMut;
 use rumqttc::Packet;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::drivers::timeline::{Dir, Event, Timeline};
@@ -120,7 +120,7 @@ impl Tap {
                         )));
                         return;
                     };
-                    // Nagle plus delayed ACKs would add ~40 ms to small packets.
+                    // Small packets leave at once (`forward` says why).
                     let _ = plug.set_nodelay(true);
                     let _ = broker.set_nodelay(true);
                     timeline_of(&rt).push(Event::TapConnection { open: true });
@@ -215,113 +215,10 @@ async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
     }
 }
 
-/// A plain TCP relay on loopback in front of `upstream`, for a client of the rig's own
-/// (the app client): no decoding, no timeline. rumqttd sets no TCP_NODELAY, so a small
-/// packet it sends while an earlier one is unacknowledged waits for the client's ACK,
-/// which Linux delays by up to 40 ms: an app switch command's PUBACK then holds back the
-/// plug's echo (43 ms p50 round trips, the plug's own share 0.14 ms). The relay
-/// acknowledges the broker's data at once ([`quick_ack`] after each read) and forwards
-/// with TCP_NODELAY, as the wire tap does for the plug. Dropping it closes its
-/// connections.
-pub struct Relay {
-    pub addr: SocketAddr,
-    task: JoinHandle<()>,
-    conns: Arc<Mutex<Vec<AbortHandle>>>,
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.task.abort();
-        for c in self.conns.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
-            c.abort();
-        }
-    }
-}
-
-impl Relay {
-    /// A relay on a free loopback port; each connection accepted gets one to `upstream`.
-    pub async fn start(upstream: SocketAddr) -> anyhow::Result<Relay> {
-        let l = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("the app relay cannot listen on loopback")?;
-        let addr = l.local_addr()?;
-        let conns: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let list = conns.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((client, _)) = l.accept().await {
-                let h = tokio::spawn(async move {
-                    // A failed connect closes the client's side: it sees the broker refuse.
-                    let Ok(server) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let _ = client.set_nodelay(true);
-                    let _ = server.set_nodelay(true);
-                    let (cr, cw) = client.into_split();
-                    let (sr, sw) = server.into_split();
-                    tokio::join!(relay(cr, sw), relay(sr, cw));
-                });
-                let mut c = list.lock().unwrap_or_else(|p| p.into_inner());
-                c.retain(|c| !c.is_finished());
-                c.push(h.abort_handle());
-            }
-        });
-        Ok(Relay { addr, task, conns })
-    }
-}
-
-/// Copies one direction of a relayed connection, acknowledging each read at once.
-async fn relay(from: OwnedReadHalf, to: OwnedWriteHalf) {
-    forward(from, to, |_| {}).await
-}
-
-/// Copies one direction, acknowledging each read at once and handing each chunk to `seen`
-/// before it is forwarded; either side closing closes the other.
-///
-/// Before, not after: what the tap forwards reaches the broker and the app (or the plug)
-/// within microseconds, and a step that waited for the app's copy of a publish then looks
-/// for the tap's record of it. Recorded after forwarding, the record could still be missing
-/// at that moment ("the tap saw 5 of the 6 publishes the app received": 4 runs in 200 of
-/// the default suite, issue 19). Decoding a chunk costs microseconds, against the plug's
-/// own 0.1 ms share of a round trip (`cargo bench`).
-async fn forward(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut seen: impl FnMut(&[u8])) {
-    let mut chunk = vec![0u8; 8192];
-    loop {
-        let n = match from.read(&mut chunk).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        quick_ack(&from);
-        seen(&chunk[..n]);
-        if to.write_all(&chunk[..n]).await.is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown().await;
-}
-
-/// Acknowledges received data at once. rumqttd leaves Nagle on, so a small packet it
-/// sends while an earlier one is unacknowledged waits for our ACK, which Linux would
-/// otherwise delay by up to 40 ms; quick ACKs keep the tap from adding that to every
-/// broker-to-plug packet. TCP_QUICKACK is not sticky: it is set again after each read.
-fn quick_ack(s: &OwnedReadHalf) {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt on a live socket with a correctly sized int option.
-    unsafe {
-        libc::setsockopt(
-            s.as_ref().as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_QUICKACK,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
-
 /// Copies one direction, decoding as it goes onto the scenario's timeline and capture.
 async fn pump(from: OwnedReadHalf, to: OwnedWriteHalf, dir: Dir, route: &SharedRoute, cap: &ConnCapture) {
     let mut buf = BytesMut::with_capacity(4096);
-    forward(from, to, |bytes| {
+    forward::forward(from, to, |bytes| {
         cap.data(dir, bytes);
         buf.extend_from_slice(bytes);
         let tl = timeline_of(route);

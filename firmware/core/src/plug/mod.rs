@@ -606,7 +606,15 @@ impl Plug {
 }
 
 #[cfg(test)]
+mod ap_tests;
+#[cfg(test)]
+mod broker_tests;
+#[cfg(test)]
 mod contract_tests;
+#[cfg(test)]
+mod countdown_tests;
+#[cfg(test)]
+mod ota_tests;
 #[cfg(test)]
 mod tests;
 // These need the switches compiled in: `cargo test -p plug-core --all-features`, or

@@ -177,13 +177,13 @@ mod scpi {
 
     use instruments::scpi_analyzer::ScpiAnalyzer;
     use instruments::virtual_scpi::VirtualScpi;
-    use instruments::Measurement;
+    use instruments::MeterReading;
 
     #[tokio::test]
     async fn the_analyzer_driver_reads_the_virtual_analyzer() {
         let v = VirtualScpi::start(Arc::new(|| {
             Box::pin(async {
-                Ok(Measurement {
+                Ok(MeterReading {
                     volts: 229.87,
                     amps: 0.4349,
                     watts: 99.96,

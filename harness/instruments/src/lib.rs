@@ -30,4 +30,4 @@ pub mod virtual_scpi;
 pub mod virtual_sdm120;
 
 pub use meter::{MeterDriver, MeterSpec, VirtualMeter};
-pub use reading::Measurement;
+pub use reading::MeterReading;

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::reading::{sim_world_measure, Measurement};
+use crate::reading::{sim_world_measure, MeterReading};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
@@ -63,7 +63,7 @@ pub enum MeterDriver {
 }
 
 impl MeterDriver {
-    pub async fn measure(&mut self) -> anyhow::Result<Measurement> {
+    pub async fn measure(&mut self) -> anyhow::Result<MeterReading> {
         match self {
             MeterDriver::Sdm120(m) => m.measure().await,
             MeterDriver::Scpi(m) => m.measure().await,

@@ -3,7 +3,7 @@
 
 /// One reading of a reference meter, in SI units.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Measurement {
+pub struct MeterReading {
     pub volts: f64,
     pub amps: f64,
     pub watts: f64,
@@ -11,7 +11,7 @@ pub struct Measurement {
 
 /// What flows through the simulated plug now, from plug-sim's control channel: the truth
 /// the virtual instruments report.
-pub async fn sim_world_measure(control: std::net::SocketAddr) -> anyhow::Result<Measurement> {
+pub async fn sim_world_measure(control: std::net::SocketAddr) -> anyhow::Result<MeterReading> {
     use anyhow::Context;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let mut s = tokio::net::TcpStream::connect(control).await?;
@@ -24,7 +24,7 @@ pub async fn sim_world_measure(control: std::net::SocketAddr) -> anyhow::Result<
             .and_then(|v| v.parse().ok())
             .with_context(|| format!("no {k} in the status line {line:?}"))
     };
-    Ok(Measurement {
+    Ok(MeterReading {
         volts: field("volts=")?,
         amps: field("amps=")?,
         watts: field("watts=")?,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::reading::Measurement;
+use crate::reading::MeterReading;
 
 /// The analyzer's items: voltage, current and active power of element 1.
 pub const SETUP: &str = ":NUMERIC:NORMAL:NUMBER 3;ITEM1 U,1;ITEM2 I,1;ITEM3 P,1";
@@ -20,7 +20,7 @@ pub struct ScpiAnalyzer {
 }
 
 /// Parses `U,I,P` in the analyzer's number format; NAN/INF (no input, over range) are errors.
-pub fn parse_values(line: &str) -> anyhow::Result<Measurement> {
+pub fn parse_values(line: &str) -> anyhow::Result<MeterReading> {
     let v: Vec<f64> = line
         .trim()
         .split(',')
@@ -39,7 +39,7 @@ pub fn parse_values(line: &str) -> anyhow::Result<Measurement> {
     if v.iter().any(|x| !x.is_finite()) {
         bail!("the analyzer reports a value out of range: {line:?}");
     }
-    Ok(Measurement {
+    Ok(MeterReading {
         volts: v[0],
         amps: v[1],
         watts: v[2],
@@ -80,7 +80,7 @@ impl ScpiAnalyzer {
             .context("writing to the analyzer")
     }
 
-    pub async fn measure(&mut self) -> anyhow::Result<Measurement> {
+    pub async fn measure(&mut self) -> anyhow::Result<MeterReading> {
         self.send(QUERY).await?;
         let mut line = String::new();
         let n = tokio::time::timeout(Duration::from_secs(2), self.io.read_line(&mut line))

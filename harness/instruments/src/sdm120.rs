@@ -11,7 +11,7 @@ use tokio_serial::SerialStream;
 
 use crate::port::{PortAddress, SerialSettings};
 
-use crate::reading::Measurement;
+use crate::reading::MeterReading;
 
 pub const VOLTAGE: u16 = 0x0000;
 pub const CURRENT: u16 = 0x0006;
@@ -70,14 +70,14 @@ impl Sdm120 {
         }
     }
 
-    pub async fn measure(&mut self) -> anyhow::Result<Measurement> {
+    pub async fn measure(&mut self) -> anyhow::Result<MeterReading> {
         let volts = f64::from(self.read_f32(VOLTAGE).await?);
         let amps = f64::from(self.read_f32(CURRENT).await?);
         let watts = f64::from(self.read_f32(ACTIVE_POWER).await?);
         if !(volts.is_finite() && amps.is_finite() && watts.is_finite()) {
             bail!("the meter reported a value that is not a number: {volts} V {amps} A {watts} W");
         }
-        Ok(Measurement { volts, amps, watts })
+        Ok(MeterReading { volts, amps, watts })
     }
 }
 

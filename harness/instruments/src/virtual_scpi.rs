@@ -9,12 +9,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::reading::Measurement;
+use crate::reading::MeterReading;
 use crate::scpi_analyzer::QUERY;
 
 /// Where the virtual analyzer reads the truth (an error answers NAN, as an analyzer with no
 /// input would).
-pub type Source = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<Measurement>> + Send + Sync>;
+pub type Source = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<MeterReading>> + Send + Sync>;
 
 pub struct VirtualScpi {
     pub addr: SocketAddr,

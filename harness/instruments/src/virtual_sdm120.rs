@@ -13,7 +13,7 @@ use tokio_modbus::server::rtu::Server;
 use tokio_modbus::server::Service;
 use tokio_serial::SerialStream;
 
-use crate::reading::Measurement;
+use crate::reading::MeterReading;
 use crate::sdm120::{regs_from_f32, ACTIVE_POWER, CURRENT, VOLTAGE};
 
 /// Where the virtual meter reads the truth: the simulated plug's world.
@@ -23,7 +23,7 @@ struct World {
 }
 
 impl World {
-    async fn measure(&self) -> anyhow::Result<Measurement> {
+    async fn measure(&self) -> anyhow::Result<MeterReading> {
         crate::reading::sim_world_measure(self.control).await
     }
 }

@@ -13,7 +13,7 @@ use anyhow::Context;
 use instruments::actuators::{ButtonActuator, PowerSwitch};
 use instruments::ap_network::ApNetwork;
 use instruments::meter::open_meter;
-use instruments::{Measurement, MeterDriver};
+use instruments::{MeterDriver, MeterReading};
 
 use crate::drivers::dut::{DutHandle, OpenOptions};
 use crate::drivers::timeline::Timeline;
@@ -209,11 +209,11 @@ async fn open_dut(rig: &RigFile, timeline: Arc<Timeline>) -> anyhow::Result<DutH
     DutHandle::open(&rig.dut, o, timeline).await
 }
 
-fn show(m: &Measurement) -> String {
+fn show(m: &MeterReading) -> String {
     format!("{:.1} V, {:.3} A, {:.1} W", m.volts, m.amps, m.watts)
 }
 
-fn finite(m: &Measurement) -> anyhow::Result<()> {
+fn finite(m: &MeterReading) -> anyhow::Result<()> {
     anyhow::ensure!(
         m.volts.is_finite() && m.amps.is_finite() && m.watts.is_finite(),
         "the meter reads a non-number: {m:?}"

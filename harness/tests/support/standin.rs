@@ -108,7 +108,7 @@ pub fn vendor_image(version: &str, body: &[u8]) -> Vec<u8> {
     img.extend_from_slice(version.as_bytes());
     img.extend_from_slice(&u32::try_from(body.len()).expect("a small body").to_le_bytes());
     img.extend_from_slice(body);
-    let crc = plugrig::drivers::ota::image::crc32(&img);
+    let crc = plugrig::drivers::ota::format::crc32(&img);
     img.extend_from_slice(&crc.to_le_bytes());
     img
 }

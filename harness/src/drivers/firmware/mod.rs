@@ -33,7 +33,7 @@ async fn firmware_images_from(spec: &FlashSpec) -> anyhow::Result<(std::path::Pa
 
 /// The app image as an OTA download for the board's target at `version`.
 pub fn ota_image(app: &[u8], target: &str, version: &str) -> Vec<u8> {
-    crate::drivers::ota::image::build(&crate::drivers::ota::image::ImageSpec {
+    crate::drivers::ota::format::build(&crate::drivers::ota::format::ImageSpec {
         target,
         version,
         body: app,

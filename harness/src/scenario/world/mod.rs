@@ -20,8 +20,8 @@ use crate::drivers::ap_link::ApLink;
 use crate::drivers::app::App;
 use crate::drivers::broker::BrokerInfo;
 use crate::drivers::dut::{DutHandle, OpenOptions};
-use crate::drivers::ota::images::Images;
 use crate::drivers::ota::server::UpdateServer;
+use crate::drivers::ota::upgrade_images::UpgradeImages;
 use crate::drivers::tap::Tap;
 use crate::drivers::timeline::{Event, Timeline};
 use crate::rig::console::ConsolePatterns;
@@ -44,7 +44,7 @@ pub struct RunContext {
     /// upgrade realms name.
     pub rig_host: IpAddr,
     /// The upgrade images this DUT takes.
-    pub images: Images,
+    pub images: UpgradeImages,
     /// How the plug's console reports a boot and the relay.
     pub console: ConsolePatterns,
     /// What the last scenario left in an external plug.
@@ -104,7 +104,7 @@ pub struct Services {
 impl RunContext {
     pub fn new(rig: Rig, broker: BrokerInfo, services: Services) -> Arc<RunContext> {
         let periods = Periods::new(f64::from(rig.file.rig.time_scale));
-        let images = Images::of_rig(&rig.file);
+        let images = UpgradeImages::of_rig(&rig.file);
         let console = rig.file.dut.console_patterns();
         let reuse_connected = rig.file.run.reuse_connected;
         Arc::new(RunContext {

@@ -1,4 +1,4 @@
-//! OTA images as the plug firmware documents them (`firmware/core/src/ota_image.rs`): a
+//! OTA images as the plug firmware documents them (`firmware/core/src/ota/image.rs`): a
 //! 64-byte header, then the body. Written here from that description, not by calling the
 //! firmware's code, so a mistake on either side shows.
 

@@ -1,5 +1,5 @@
 //! The upgrade images a run offers, in the plug's own format. A plug built here takes this
-//! project's format (`image.rs`): plugrig wraps a body in the header with a newer version,
+//! project's format (`format.rs`): plugrig wraps a body in the header with a newer version,
 //! and can make a corrupt copy and a copy for another target. Any other plug brings its own
 //! image and says which version it carries (rig keys `ota_image`, `ota_version`,
 //! `ota_broken_image`); that file is served verbatim, whatever file name the plug asks for.
@@ -21,17 +21,17 @@ pub const NEW_VERSION: &str = "000002";
 pub const NEXT_VERSION: &str = "000003";
 
 #[derive(Debug)]
-pub struct Images {
+pub struct UpgradeImages {
     source: OtaSource,
     body: OnceCell<Arc<Vec<u8>>>,
     /// Built images by target and version: each CRCs the whole body, so once per run.
     built: Mutex<HashMap<String, Arc<Vec<u8>>>>,
 }
 
-impl Images {
-    pub fn of_rig(r: &RigFile) -> Images {
+impl UpgradeImages {
+    pub fn of_rig(r: &RigFile) -> UpgradeImages {
         let source = r.dut.ota_source();
-        Images {
+        UpgradeImages {
             source,
             body: OnceCell::new(),
             built: Mutex::default(),
@@ -127,7 +127,7 @@ impl Images {
             return Ok(img);
         }
         let body = self.body(rig).await?;
-        let img = Arc::new(super::image::build(&super::image::ImageSpec {
+        let img = Arc::new(super::format::build(&super::format::ImageSpec {
             target,
             version,
             body: &body,

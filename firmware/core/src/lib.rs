@@ -20,6 +20,7 @@ pub mod bl0942;
 pub mod config;
 pub mod console;
 pub mod faults;
+mod flags;
 pub mod identity;
 pub mod json;
 pub mod mqtt;

@@ -4,8 +4,8 @@
 //! (PROTOCOL-NOTES "AP socket: framing"), and decoding a top-level object's members into
 //! typed values with their *decoded* string lengths, which the error codes 1 and 2 are
 //! about. Nested objects and arrays are skipped (checked for well-formedness, not kept).
-//! A top-level value that is not an object is JSON too (code 5, not 4): [`parse_top`]
-//! finds its end without keeping it.
+//! A top-level value that is not an object is JSON too (code 5, not 4):
+//! [`parse_top_keeping`] finds its end without keeping it.
 //!
 //! Refuses: heap, recursion deeper than [`MAX_DEPTH`], panics on any input.
 
@@ -80,11 +80,8 @@ pub enum Top {
 /// Returns it and how many bytes it used. Arrays and strings end at their closing byte,
 /// literals when complete; a number only once a byte follows that cannot continue it,
 /// since the stream has no delimiter and `12` may be the start of `123`.
-pub fn parse_top(input: &[u8]) -> Result<(Top, usize), JsonError> {
-    parse_top_keeping(input, |_| true)
-}
-
-/// As [`parse_top`], keeping only the top-level members whose key `keep` accepts: the
+///
+/// Of an object, only the top-level members whose key `keep` accepts are kept: the
 /// others are checked and dropped. A reader that knows its fields keeps them however many
 /// unknown members come first ([`MEMBER_CAP`] bounds only what is kept).
 pub fn parse_top_keeping(input: &[u8], keep: fn(&str) -> bool) -> Result<(Top, usize), JsonError> {
@@ -216,7 +213,6 @@ impl Parser<'_> {
     }
 
     fn number(&mut self) -> Result<Value, JsonError> {
-        let start = self.i;
         let neg = self.peek()? == b'-';
         if neg {
             self.i += 1;
@@ -264,7 +260,6 @@ impl Parser<'_> {
         if self.i == self.s.len() {
             return Err(JsonError::Incomplete);
         }
-        let _ = start;
         if is_int {
             Ok(Value::Int(int))
         } else {
@@ -426,6 +421,11 @@ pub fn write_str<const N: usize>(out: &mut Vec<u8, N>, s: &str) -> Result<(), Fu
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    /// Any value, every member kept.
+    fn parse_top(input: &[u8]) -> Result<(Top, usize), JsonError> {
+        parse_top_keeping(input, |_| true)
+    }
 
     #[rstest]
     #[case(br#"{"header":4001}"#, 15)]

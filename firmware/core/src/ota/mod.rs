@@ -30,7 +30,7 @@ pub enum OtaResult {
     /// R3: the server could not be connected after `Timing::ota_attempts` tries.
     ServerUnreachable,
     /// R4: the name (type 1) did not resolve, or a type-0 realm is not a single IPv4
-    /// address [profile].
+    /// address (PROTOCOL-NOTES).
     NoAddress,
 }
 

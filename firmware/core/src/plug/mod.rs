@@ -10,7 +10,7 @@
 //! This file owns the plug's state and turns what its parts return into actions. The
 //! parts: `station` (session up/down, publishing), `exit` (factory reset, restart), and
 //! three owners of their own logic that return outcomes: `ap::Ap` (provisioning socket),
-//! `countdown::Countdown` and `ota::Job` ([`crate::ota::job`]; its side here is the
+//! `countdown::Countdown` and `ota::Job` (`crate::ota::job`; its side here is the
 //! "upgrade" section below). `topics` is the app's MQTT commands.
 //! Refuses: I/O, clocks and the heap.
 

@@ -22,8 +22,9 @@ pub struct Identity {
     pub firmware_version: String<16>,
     /// Which images this build accepts (the OTA header's target).
     pub ota_target: String<16>,
-    /// The file the plug fetches from the upgrade catalogue.
-    pub ota_image: String<48>,
+    /// The name of the file the plug fetches from the upgrade catalogue (its format is
+    /// `ota::image`'s).
+    pub ota_file: String<48>,
     /// This build can reach the broker over TLS (4002 connect_mode 1). Without it a 4002
     /// asking for TLS is refused with code 6 (out of range for this plug), rather than
     /// accepted and then never connected.
@@ -82,7 +83,7 @@ pub(crate) fn sample() -> Identity {
         production_date: String::try_from("201801").unwrap(),
         firmware_version: String::try_from("000001").unwrap(),
         ota_target: String::try_from("sim").unwrap(),
-        ota_image: String::try_from("plug.bin").unwrap(),
+        ota_file: String::try_from("plug.bin").unwrap(),
         tls: false,
     }
 }

@@ -10,13 +10,14 @@ use esp_println::println;
 use esp_storage::FlashStorage;
 use plug_board::partitions::CONFIG;
 use plug_core::console::{self, Event as Console};
+use plug_core::ota::slot::SlotWriter;
 use plug_core::plug::{Action, Input, LinkId, OtaInput};
 use plug_core::storage::ConfigStore;
 use plug_core::Plug;
 
 use crate::ap_socket::{slot_of, LISTENING};
 use crate::events::*;
-use crate::ota_slot::{self, SlotWriter};
+use crate::ota_slot;
 
 pub struct Hardware {
     pub relay: Output<'static>,

@@ -212,7 +212,7 @@ fn identity(mac: &[u8; 6], version: &str) -> Identity {
         production_date: s("202611"),
         firmware_version: s(version),
         ota_target: s(BOARD.ota_target),
-        ota_image: s("plug-esp32c3.bin"),
+        ota_file: s("plug-esp32c3.bin"),
         // plug-core's TLS client under the session (mqtt_link; README, "TLS").
         tls: true,
     }

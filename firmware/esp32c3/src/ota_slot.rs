@@ -11,10 +11,11 @@ use esp_bootloader_esp_idf::ota_updater::OtaUpdater;
 use esp_bootloader_esp_idf::partitions::{AppPartitionSubType, PARTITION_TABLE_MAX_LEN};
 use esp_storage::FlashStorage;
 use plug_board::partitions::{Partition, PARTITIONS};
-pub use plug_core::ota::slot::SlotWriter;
 
+/// The partition table or the bootloader's OTA data could not be used (writing the image
+/// itself fails with plug-core's `ota::slot::SlotError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlotError {
+pub enum PartitionError {
     /// No OTA data partition or fewer than two app slots in the flashed table.
     NoTable,
     /// The table on flash differs from plug-board's (not flashed by `plugrig image`?).
@@ -23,34 +24,34 @@ pub enum SlotError {
 }
 
 /// The partition the next update goes to, as the bootloader's OTA data says.
-pub fn next_slot(flash: &mut FlashStorage<'static>) -> Result<Partition, SlotError> {
+pub fn next_slot(flash: &mut FlashStorage<'static>) -> Result<Partition, PartitionError> {
     let mut table = [0u8; PARTITION_TABLE_MAX_LEN];
-    let mut ota = OtaUpdater::new(flash, &mut table).map_err(|_| SlotError::NoTable)?;
-    let (region, sub) = ota.next_partition().map_err(|_| SlotError::NoTable)?;
+    let mut ota = OtaUpdater::new(flash, &mut table).map_err(|_| PartitionError::NoTable)?;
+    let (region, sub) = ota.next_partition().map_err(|_| PartitionError::NoTable)?;
     let size = region.partition_size() as u32;
     let n = match sub {
         AppPartitionSubType::Ota0 => 0,
         AppPartitionSubType::Ota1 => 1,
-        _ => return Err(SlotError::Layout),
+        _ => return Err(PartitionError::Layout),
     };
     let p = PARTITIONS
         .iter()
         .copied()
         .find(|p| p.kind == plug_board::Kind::App(n))
-        .ok_or(SlotError::Layout)?;
+        .ok_or(PartitionError::Layout)?;
     if p.size != size {
-        return Err(SlotError::Layout);
+        return Err(PartitionError::Layout);
     }
     Ok(p)
 }
 
 /// Boot the updated slot next, on trial: [`confirm`] makes it stay.
-pub fn activate(flash: &mut FlashStorage<'static>) -> Result<(), SlotError> {
+pub fn activate(flash: &mut FlashStorage<'static>) -> Result<(), PartitionError> {
     let mut table = [0u8; PARTITION_TABLE_MAX_LEN];
-    let mut ota = OtaUpdater::new(flash, &mut table).map_err(|_| SlotError::NoTable)?;
-    ota.activate_next_partition().map_err(|_| SlotError::Flash)?;
+    let mut ota = OtaUpdater::new(flash, &mut table).map_err(|_| PartitionError::NoTable)?;
+    ota.activate_next_partition().map_err(|_| PartitionError::Flash)?;
     ota.set_current_ota_state(OtaImageState::New)
-        .map_err(|_| SlotError::Flash)
+        .map_err(|_| PartitionError::Flash)
 }
 
 /// Whether this boot is the first of an update that has not yet proven itself.
@@ -66,24 +67,24 @@ pub fn on_trial(flash: &mut FlashStorage<'static>) -> bool {
 }
 
 /// The update reached the broker: keep it.
-pub fn confirm(flash: &mut FlashStorage<'static>) -> Result<(), SlotError> {
+pub fn confirm(flash: &mut FlashStorage<'static>) -> Result<(), PartitionError> {
     let mut table = [0u8; PARTITION_TABLE_MAX_LEN];
-    let mut ota = OtaUpdater::new(flash, &mut table).map_err(|_| SlotError::NoTable)?;
+    let mut ota = OtaUpdater::new(flash, &mut table).map_err(|_| PartitionError::NoTable)?;
     ota.set_current_ota_state(OtaImageState::Valid)
-        .map_err(|_| SlotError::Flash)
+        .map_err(|_| PartitionError::Flash)
 }
 
 /// The update never reached the broker: mark it invalid and boot the previous slot. This
 /// works with any bootloader; one built with rollback support would also catch an update
 /// that crashes before getting here.
-pub fn roll_back(flash: &mut FlashStorage<'static>) -> Result<(), SlotError> {
+pub fn roll_back(flash: &mut FlashStorage<'static>) -> Result<(), PartitionError> {
     let mut table = [0u8; PARTITION_TABLE_MAX_LEN];
-    let mut ota = OtaUpdater::new(flash, &mut table).map_err(|_| SlotError::NoTable)?;
+    let mut ota = OtaUpdater::new(flash, &mut table).map_err(|_| PartitionError::NoTable)?;
     ota.set_current_ota_state(OtaImageState::Invalid)
-        .map_err(|_| SlotError::Flash)?;
-    ota.activate_next_partition().map_err(|_| SlotError::Flash)?;
+        .map_err(|_| PartitionError::Flash)?;
+    ota.activate_next_partition().map_err(|_| PartitionError::Flash)?;
     ota.set_current_ota_state(OtaImageState::Valid)
-        .map_err(|_| SlotError::Flash)
+        .map_err(|_| PartitionError::Flash)
 }
 
 /// The version an update installed in the booted slot (plug-core::ota::slot), or None for

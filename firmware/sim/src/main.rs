@@ -166,7 +166,7 @@ fn identity(a: &Args) -> anyhow::Result<Identity> {
         production_date: hs("production-date", &a.production_date)?,
         firmware_version: hs("firmware-version", &a.firmware_version)?,
         ota_target: hs("ota-target", "sim")?,
-        ota_image: hs("ota-image", &a.ota_image)?,
+        ota_file: hs("ota-image", &a.ota_image)?,
         // As the ESP32-C3 build: plug-core's TLS client (see `mqtt_link`).
         tls: true,
     })

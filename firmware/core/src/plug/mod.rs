@@ -537,10 +537,10 @@ impl Plug {
             return;
         }
         let vendor = self.variations.has(Variation::VendorImage);
-        let image = if vendor {
+        let file = if vendor {
             ota::vendor_image::FILE_NAME
         } else {
-            self.id.ota_image.as_str()
+            self.id.ota_file.as_str()
         };
         // An empty target accepts any image: only the fault switch asks for that.
         let target = if self.faults.has(Fault::AcceptWrongTarget) {
@@ -548,7 +548,7 @@ impl Plug {
         } else {
             self.id.ota_target.as_str()
         };
-        match ota::Job::start(req, image, vendor, target) {
+        match ota::Job::start(req, file, vendor, target) {
             Ok(job) => {
                 self.ota = Some(job);
                 self.ota_outcome(now, ota::Outcome::Attempt);

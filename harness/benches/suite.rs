@@ -29,7 +29,7 @@ async fn broker_round_trips(n: usize) -> anyhow::Result<Vec<Duration>> {
     app.subscribe("plugrig/bench/#").await?;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let from = tl.len();
+        let from = tl.mark();
         let sent = Instant::now();
         app.publish("plugrig/bench/echo", &format!("{i}")).await?;
         tl.wait_for(from, Duration::from_secs(2), "the echo", |e| match &e.event {

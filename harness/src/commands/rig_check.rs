@@ -158,7 +158,7 @@ pub async fn check(rig: &RigFile) -> Report {
         if let Some(m) = meter.as_mut() {
             report.push("meter, mains off", mains_off(m).await);
         }
-        let mark = timeline.len();
+        let mark = timeline.mark();
         report.push("power on", plug.set_power(true).await.map(|_| "mains on".into()));
         if has_console {
             let boot = timeline

@@ -70,6 +70,11 @@ impl Timeline {
         self.lock().len()
     }
 
+    /// The position after the last entry: what comes from now on.
+    pub fn mark(&self) -> Mark {
+        Mark(self.len())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -89,24 +94,24 @@ impl Timeline {
         s
     }
 
-    /// Waits until an entry at index >= `from` matches, for at most `timeout`.
-    /// Returns the match and its index. Fails early if the plug process exits.
+    /// Waits until an entry at `from` or after matches, for at most `timeout`.
+    /// Returns the match and its position. Fails early if the plug process exits.
     pub async fn wait_for<T>(
         &self,
-        from: usize,
+        from: Mark,
         timeout: Duration,
         what: &str,
         mut matches: impl FnMut(&Entry) -> Option<T>,
-    ) -> anyhow::Result<(T, usize)> {
+    ) -> anyhow::Result<(T, Mark)> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut rx = self.len.subscribe();
-        let mut next = from;
+        let mut next = from.0;
         loop {
             {
                 let e = self.lock();
                 for (i, entry) in e.iter().enumerate().skip(next) {
                     if let Some(t) = matches(entry) {
-                        return Ok((t, i));
+                        return Ok((t, Mark(i)));
                     }
                     if let Event::PlugExited(why) = &entry.event {
                         let why = why.clone();
@@ -129,12 +134,12 @@ impl Timeline {
     /// caller has waited the period in which X would have come.
     pub fn none_since(
         &self,
-        from: usize,
+        from: Mark,
         what: &str,
         mut matches: impl FnMut(&Entry) -> bool,
     ) -> anyhow::Result<()> {
         let e = self.lock();
-        if let Some(bad) = e.iter().skip(from).find(|x| matches(x)) {
+        if let Some(bad) = e.iter().skip(from.0).find(|x| matches(x)) {
             let bad = bad.to_string();
             drop(e);
             anyhow::bail!("expected no {what}, but saw: {bad}\n{}", self.tail());
@@ -153,11 +158,11 @@ impl Timeline {
         }
     }
 
-    /// The first console line at or after index `from` matching `boot` (the rig's boot
+    /// The first console line at or after `from` matching `boot` (the rig's boot
     /// pattern; this firmware prints `plug <ms> boot fw=...`), within `limit`: the plug booted.
     pub async fn wait_for_boot(
         &self,
-        from: usize,
+        from: Mark,
         boot: &crate::rig::console::Pattern,
         limit: Duration,
     ) -> anyhow::Result<String> {
@@ -168,5 +173,37 @@ impl Timeline {
         .await
         .map(|(l, _)| l)
         .map_err(|_| anyhow::anyhow!("no console line matching {:?} within {limit:?}", boot.as_str()))
+    }
+}
+
+/// A position on a timeline: an entry's index, or the end as it was when taken
+/// ([`Timeline::mark`]). Waits and checks look from a mark on; a bare `usize` would not say
+/// which timeline, or whether it counts entries or bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Mark(usize);
+
+impl Mark {
+    /// The timeline's start.
+    pub const START: Mark = Mark(0);
+
+    /// The position of the entry at `index` of `Timeline::snapshot` (as the oracle's
+    /// queries over a snapshot give it).
+    pub fn at(index: usize) -> Mark {
+        Mark(index)
+    }
+
+    /// The entry's index in `Timeline::snapshot`.
+    pub fn index(self) -> usize {
+        self.0
+    }
+
+    /// The position just after this entry.
+    pub fn after(self) -> Mark {
+        Mark(self.0 + 1)
+    }
+
+    /// The position of the entry before this one (the start stays the start).
+    pub fn before(self) -> Mark {
+        Mark(self.0.saturating_sub(1))
     }
 }

@@ -234,7 +234,7 @@ async fn broker_path(b: &BrokerInfo) -> anyhow::Result<Figure> {
     let mut v = Vec::with_capacity(LOCAL_SAMPLES);
     let mut lost = 0;
     for i in 0..LOCAL_SAMPLES {
-        let (from, sent, want) = (tl.len(), Instant::now(), i.to_string());
+        let (from, sent, want) = (tl.mark(), Instant::now(), i.to_string());
         app.publish(&format!("{topic}/echo"), &want).await?;
         let echo = tl
             .wait_for(from, PROBE_TIMEOUT, "the probe's echo", |e| match &e.event {

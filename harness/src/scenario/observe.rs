@@ -12,6 +12,7 @@ use oracle::observation::{is_accepted_connack, is_connection_attempt, Dir, Event
 use oracle::subscriptions::Subscriptions;
 use oracle::APP_FIELDS;
 
+use crate::drivers::timeline::Mark;
 use crate::scenario::world::PlugWorld;
 
 impl PlugWorld {
@@ -21,15 +22,15 @@ impl PlugWorld {
         f(Seen::all(&snap))
     }
 
-    /// When the entry at timeline index `i` was seen (the present, if nothing is there yet).
-    pub fn time_of(&self, i: usize) -> Duration {
-        let at = self.look(|s| s.since(i).iter().next().map(|(_, e)| e.at));
+    /// When the entry at timeline position `i` was seen (the present, if nothing is there yet).
+    pub fn time_of(&self, i: Mark) -> Duration {
+        let at = self.look(|s| s.since(i.index()).iter().next().map(|(_, e)| e.at));
         at.unwrap_or_else(|| self.timeline.now())
     }
 
     /// Marks the present as where a command starts: the step's mark and the command's.
     pub fn mark_command(&mut self) {
-        self.mark = self.timeline.len();
+        self.mark = self.timeline.mark();
         self.command_mark = self.mark;
     }
 
@@ -51,12 +52,12 @@ impl PlugWorld {
     /// `from` or later that `pick` accepts; returns what `pick` made of it and its index.
     pub async fn next_device<T>(
         &self,
-        from: usize,
+        from: Mark,
         field: &str,
         within: Duration,
         what: &str,
         mut pick: impl FnMut(&str) -> Option<T>,
-    ) -> anyhow::Result<(T, usize)> {
+    ) -> anyhow::Result<(T, Mark)> {
         let topic = self.identity()?.device_topic(field);
         let what = format!("{what} on {topic}");
         self.timeline
@@ -71,12 +72,12 @@ impl PlugWorld {
     /// packets arrive without the broker's delay), a payload `pick` accepts.
     pub async fn next_published<T>(
         &self,
-        from: usize,
+        from: Mark,
         field: &str,
         within: Duration,
         what: &str,
         mut pick: impl FnMut(&str) -> Option<T>,
-    ) -> anyhow::Result<(T, usize)> {
+    ) -> anyhow::Result<(T, Mark)> {
         let topic = self.identity()?.device_topic(field);
         self.timeline
             .wait_for(from, within, what, |e| match &e.event {
@@ -89,7 +90,7 @@ impl PlugWorld {
     }
 
     /// Waits for any PUBLISH from the plug on the tap: its packet id and index.
-    pub async fn next_publish_up(&self, from: usize, within: Duration) -> anyhow::Result<(u16, usize)> {
+    pub async fn next_publish_up(&self, from: Mark, within: Duration) -> anyhow::Result<(u16, Mark)> {
         self.timeline
             .wait_for(from, within, "a PUBLISH from the plug", |e| match &e.event {
                 Event::Mqtt(Dir::Up, rumqttc::Packet::Publish(p)) => Some(p.pkid),
@@ -102,10 +103,10 @@ impl PlugWorld {
     /// index and time.
     pub async fn wait_device(
         &self,
-        from: usize,
+        from: Mark,
         field: &str,
         within: Duration,
-    ) -> anyhow::Result<(String, usize, Duration)> {
+    ) -> anyhow::Result<(String, Mark, Duration)> {
         let topic = self.identity()?.device_topic(field);
         let ((p, at), i) = self
             .timeline
@@ -124,14 +125,14 @@ impl PlugWorld {
     /// delivered), timed on the tap (where they arrive without the broker's delay).
     pub async fn series(
         &self,
-        from: usize,
+        from: Mark,
         field: &str,
         count: usize,
         each: Duration,
     ) -> anyhow::Result<Vec<Duration>> {
         let mut next = from;
         for _ in 0..count {
-            next = self.wait_device(next, field, each).await?.1 + 1;
+            next = self.wait_device(next, field, each).await?.1.after();
         }
         let tap = self.published(from, field, |_| Ok(()))?;
         let tap: Vec<Duration> = tap.into_iter().take(count).map(|(t, _)| t).collect();
@@ -147,13 +148,13 @@ impl PlugWorld {
     /// parsed by `parse` (each payload must parse: a bad one breaks the topic's schema).
     pub fn published<T>(
         &self,
-        from: usize,
+        from: Mark,
         field: &str,
         parse: impl Fn(&str) -> anyhow::Result<T>,
     ) -> anyhow::Result<Vec<(Duration, T)>> {
         let topic = self.identity()?.device_topic(field);
         self.look(|s| {
-            s.since(from)
+            s.since(from.index())
                 .payloads_up(&topic)
                 .into_iter()
                 .map(|(at, p)| Ok((at, parse(&p)?)))
@@ -165,23 +166,23 @@ impl PlugWorld {
     /// tap) that `pick` accepts: what `pick` made of it, and its index.
     pub fn first_published<T>(
         &self,
-        from: usize,
+        from: Mark,
         field: &str,
         mut pick: impl FnMut(&str) -> Option<T>,
-    ) -> anyhow::Result<Option<(T, usize)>> {
+    ) -> anyhow::Result<Option<(T, Mark)>> {
         let topic = self.identity()?.device_topic(field);
         Ok(self.look(|s| {
-            let mut found = s.since(from).publishes(Dir::Up, &topic).into_iter();
-            found.find_map(|(i, _, p)| pick(&String::from_utf8_lossy(&p.payload)).map(|t| (t, i)))
+            let mut found = s.since(from.index()).publishes(Dir::Up, &topic).into_iter();
+            found.find_map(|(i, _, p)| pick(&String::from_utf8_lossy(&p.payload)).map(|t| (t, Mark::at(i))))
         }))
     }
 
     /// Where the broker delivered the app's last `{prefix}/app/{field}` to the plug since
     /// `from`, on the tap.
-    pub fn delivered(&self, from: usize, field: &str) -> anyhow::Result<Option<Duration>> {
+    pub fn delivered(&self, from: Mark, field: &str) -> anyhow::Result<Option<Duration>> {
         let topic = self.identity()?.app_topic(field);
         Ok(self.look(|s| {
-            s.since(from)
+            s.since(from.index())
                 .publishes(Dir::Down, &topic)
                 .first()
                 .map(|(_, at, _)| *at)
@@ -191,7 +192,7 @@ impl PlugWorld {
     /// Waits for the plug's broker session: an accepted CONNACK on the tap, then the
     /// broker's SUBACKs covering the five app topics (before them, an app command could be
     /// lost), however the plug grouped its SUBSCRIBEs. Returns the index of the CONNACK.
-    pub async fn wait_connected(&self, from: usize, within: Duration) -> anyhow::Result<usize> {
+    pub async fn wait_connected(&self, from: Mark, within: Duration) -> anyhow::Result<Mark> {
         self.plug.leave_ap().await?;
         let deadline = tokio::time::Instant::now() + within;
         let what = "an accepted CONNACK to the plug on the tap";
@@ -207,15 +208,15 @@ impl PlugWorld {
         Ok(i)
     }
 
-    /// The plug's last CONNECT at or before timeline index `i`: where the session that `i`
+    /// The plug's last CONNECT at or before timeline position `i`: where the session that `i`
     /// belongs to starts (its SUBSCRIBEs and first publishes may precede the CONNACK).
-    pub fn session_start(&self, i: usize) -> usize {
-        self.look(|s| s.session_start(i))
+    pub fn session_start(&self, i: Mark) -> Mark {
+        Mark::at(self.look(|s| s.session_start(i.index())))
     }
 
     /// Waits until the SUBSCRIBEs since `from` (a session's start) are acknowledged for
     /// all five app topics. Without a 4001 reply the topics are unknown: one SUBACK does.
-    pub async fn wait_subscribed(&self, from: usize, within: Duration) -> anyhow::Result<Subscriptions> {
+    pub async fn wait_subscribed(&self, from: Mark, within: Duration) -> anyhow::Result<Subscriptions> {
         let want = self.app_topics();
         let mut subs = Subscriptions::default();
         let what = "the broker's SUBACKs for the five app topics";
@@ -239,8 +240,8 @@ impl PlugWorld {
         Some(APP_FIELDS.iter().map(|f| id.app_topic(f)).collect())
     }
 
-    /// The timeline index of the last 4003 answered code 0.
-    pub(crate) fn last_4003(&self) -> Option<usize> {
+    /// The timeline position of the last 4003 answered code 0.
+    pub(crate) fn last_4003(&self) -> Option<Mark> {
         self.look(|s| {
             s.rfind(|e| match &e.event {
                 Event::ApReceived(raw) => Reply::parse(raw)
@@ -248,7 +249,7 @@ impl PlugWorld {
                     .filter(|r| r.code == 0 && r.header == Some(WIFI)),
                 _ => None,
             })
-            .map(|(i, _)| i)
+            .map(|(i, _)| Mark::at(i))
         })
     }
 
@@ -258,7 +259,7 @@ impl PlugWorld {
             return false;
         };
         !self.look(|s| {
-            s.since(at)
+            s.since(at.index())
                 .find(|e| {
                     (is_connection_attempt(&e.event) || matches!(e.event, Event::TapConnection { .. }))
                         .then_some(())

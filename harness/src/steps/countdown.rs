@@ -11,10 +11,11 @@ use oracle::payloads::{self, DelayTime};
 use rumqttc::Packet;
 
 use super::params::OnOff;
+use crate::drivers::timeline::Mark;
 use crate::scenario::world::PlugWorld;
 
 /// Every delay_time the plug published since `from`, from the tap, with its time.
-fn delays(w: &PlugWorld, from: usize) -> anyhow::Result<Vec<(Duration, DelayTime)>> {
+fn delays(w: &PlugWorld, from: Mark) -> anyhow::Result<Vec<(Duration, DelayTime)>> {
     w.published(from, "delay_time", payloads::delay_time)
 }
 
@@ -45,7 +46,7 @@ async fn first(w: &mut PlugWorld, h: i64, m: i64, s: i64, target: OnOff) -> anyh
 /// Where the countdown's time starts: the broker's delivery of the app's delay_time to the
 /// plug on the tap (the plug cannot start earlier), else the command itself.
 fn countdown_start(w: &PlugWorld) -> anyhow::Result<Duration> {
-    let command = w.look(|s| s.since(w.countdown_mark).iter().next().map(|(_, e)| e.at));
+    let command = w.look(|s| s.since(w.countdown_mark.index()).iter().next().map(|(_, e)| e.at));
     Ok(w.delivered(w.countdown_mark, "delay_time")?
         .or(command)
         .unwrap_or_default())
@@ -120,13 +121,13 @@ async fn switches_after(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
 /// it was in flight), or the delivery itself at QoS 0; for a button press, its switch_state
 /// reporting the countdown's target (a heartbeat repeats the old state); for a power cut,
 /// its broker connection dropping.
-fn cancel_point(w: &PlugWorld) -> anyhow::Result<usize> {
+fn cancel_point(w: &PlugWorld) -> anyhow::Result<Mark> {
     let id = w.identity()?;
     let commands = [id.app_topic("delay_time"), id.app_topic("switch_state")];
     let switch_topic = id.device_topic("switch_state");
     let target = delays(w, w.countdown_mark)?.first().map(|(_, d)| d.target_on);
     let found = w.look(|seen| {
-        seen.since(w.command_mark)
+        seen.since(w.command_mark.index())
             .find(|e| match &e.event {
                 Event::Mqtt(Dir::Down, Packet::Publish(p)) if commands.contains(&p.topic) => {
                     Some(Some(p.pkid))
@@ -142,6 +143,7 @@ fn cancel_point(w: &PlugWorld) -> anyhow::Result<usize> {
                 Some(pkid) => seen.since(i).plug_acknowledged(pkid).unwrap_or(i),
                 None => i,
             })
+            .map(Mark::at)
     });
     found.with_context(|| {
         format!(
@@ -154,7 +156,7 @@ fn cancel_point(w: &PlugWorld) -> anyhow::Result<usize> {
 #[then(expr = "no further delay_time arrives for {int} s")]
 async fn none_after_cancel(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
     w.watch(w.periods().app(secs as f64)).await;
-    let after = delays(w, cancel_point(w)? + 1)?;
+    let after = delays(w, cancel_point(w)?.after())?;
     match after.first() {
         Some((at, d)) => bail!(
             "expected no delay_time after the countdown was cancelled, but saw {d:?} at {at:?}\n{}",
@@ -167,7 +169,7 @@ async fn none_after_cancel(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
 #[then(expr = "only the new countdown's delay_time arrives for {int} s, from {int} h {int} min")]
 async fn only_new(w: &mut PlugWorld, secs: u64, h: i64, m: i64) -> anyhow::Result<()> {
     w.watch(w.periods().app(secs as f64)).await;
-    let after = delays(w, cancel_point(w)? + 1)?;
+    let after = delays(w, cancel_point(w)?.after())?;
     countdown::check_replaced(
         &after.into_iter().map(|(_, d)| d).collect::<Vec<_>>(),
         h * 3600 + m * 60,
@@ -181,7 +183,7 @@ async fn unchanged(w: &mut PlugWorld) -> anyhow::Result<()> {
     let within = w.periods().app(1.0) * 2 + Duration::from_millis(500);
     let mut from = w.command_mark;
     for _ in 0..3 {
-        from = w.wait_device(from, "delay_time", within).await?.1 + 1;
+        from = w.wait_device(from, "delay_time", within).await?.1.after();
     }
     judge_since_start(w, false).map(drop)
 }

@@ -113,6 +113,6 @@ async fn firmware_as_declared(w: &mut PlugWorld) -> anyhow::Result<()> {
         source(w),
         wrong.join("; ")
     );
-    w.mark = i + 1;
+    w.mark = i.after();
     Ok(())
 }

@@ -24,6 +24,6 @@ async fn published(w: &mut PlugWorld) -> anyhow::Result<()> {
         Some(at),
     )?;
     payloads::firmware_infor_of(&payload, &w.identity()?.mac)?;
-    w.mark = i + 1;
+    w.mark = i.after();
     Ok(())
 }

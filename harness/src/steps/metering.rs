@@ -10,6 +10,7 @@ use instruments::MeterDriver;
 use oracle::metering::{self, Reading};
 use oracle::payloads::{self, Electricity};
 
+use crate::drivers::timeline::Mark;
 use crate::scenario::world::PlugWorld;
 
 /// Opens the rig's reference meter for this scenario (a virtual one on the simulated rig).
@@ -53,15 +54,15 @@ fn known_load(w: &PlugWorld) -> Option<f64> {
 /// Where the samples to judge start: after the one in flight when the step began, so a
 /// relay change has settled. `samples` is how many will be judged (for the benchmark's
 /// count of protocol waits).
-async fn first_settled(w: &PlugWorld, samples: usize) -> anyhow::Result<usize> {
+async fn first_settled(w: &PlugWorld, samples: usize) -> anyhow::Result<Mark> {
     let (period, _) = w.periods().cadence();
     w.protocol_wait(period * (samples as u32 + 1));
-    Ok(next_sample(w, w.mark).await?.2 + 1)
+    Ok(next_sample(w, w.mark).await?.2.after())
 }
 
-/// The next electricity_information at or after timeline index `from`: parsed, as sent,
+/// The next electricity_information at or after timeline position `from`: parsed, as sent,
 /// and its index.
-async fn next_sample(w: &PlugWorld, from: usize) -> anyhow::Result<(Electricity, String, usize)> {
+async fn next_sample(w: &PlugWorld, from: Mark) -> anyhow::Result<(Electricity, String, Mark)> {
     let (period, tol) = w.periods().cadence();
     let (p, i, _) = w
         .wait_device(from, "electricity_information", period * 3 + tol)
@@ -81,7 +82,7 @@ async fn plausible_units(w: &mut PlugWorld, samples: usize) -> anyhow::Result<()
         let (e, p, i) = next_sample(w, from).await?;
         metering::plausible(&e, (low, high), claim, load)
             .map_err(|why| anyhow::anyhow!("{why} (sample {p})"))?;
-        from = i + 1;
+        from = i.after();
     }
     Ok(())
 }
@@ -103,7 +104,7 @@ async fn agrees_with_reference(w: &mut PlugWorld, samples: usize) -> anyhow::Res
         );
         metering::agrees(&e, &reading, tolerance, &mut w.measurements, at)
             .map_err(|why| anyhow::anyhow!("{why} (sample {p})"))?;
-        from = i + 1;
+        from = i.after();
     }
     Ok(())
 }
@@ -153,7 +154,7 @@ async fn none(w: &mut PlugWorld, secs: u64) -> anyhow::Result<()> {
     w.watch(w.periods().app(secs as f64)).await;
     let topic = w.identity()?.device_topic("electricity_information");
     w.timeline.none_since(
-        0,
+        Mark::START,
         "electricity_information from a plug of device_type \"0\"",
         |e| matches!(&e.event, crate::drivers::timeline::Event::AppReceived { topic: t, .. } if *t == topic),
     )

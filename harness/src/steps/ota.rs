@@ -9,7 +9,7 @@ use rumqttc::Packet;
 
 use crate::drivers::ota::server::Mode;
 use crate::drivers::ota::UPDATE_HOST;
-use crate::drivers::timeline::{Dir, Event};
+use crate::drivers::timeline::{Dir, Event, Mark};
 use crate::scenario::world::PlugWorld;
 
 fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
@@ -78,7 +78,7 @@ async fn upgrade(w: &mut PlugWorld, kind: u8, realm: &str, port: u16) -> anyhow:
     let catalogue = w.ota_catalogue.clone().unwrap_or_else(|| "none/".into());
     let topic = w.identity()?.app_topic("upgrade");
     let payload = serde_json::json!({ "type": kind, "realm": realm, "port": port, "catalogue": catalogue });
-    w.mark = w.timeline.len();
+    w.mark = w.timeline.mark();
     w.command_mark = w.mark;
     w.app.publish(&topic, &payload.to_string()).await
 }
@@ -137,7 +137,7 @@ async fn stall_result(w: &mut PlugWorld) -> anyhow::Result<()> {
         "ota_result {got}, expected R2\n{}",
         w.timeline.tail()
     );
-    w.mark = i + 1;
+    w.mark = i.after();
     Ok(())
 }
 
@@ -152,13 +152,13 @@ async fn result(w: &mut PlugWorld, want: String, secs: u64) -> anyhow::Result<()
         "ota_result {got}, expected {want}\n{}",
         w.timeline.tail()
     );
-    w.mark = i + 1;
+    w.mark = i.after();
     Ok(())
 }
 
 async fn firmware_version(w: &mut PlugWorld) -> anyhow::Result<String> {
     let topic = w.identity()?.app_topic("read_firmware_infor");
-    let from = w.timeline.len();
+    let from = w.timeline.mark();
     w.app.publish(&topic, "").await?;
     let within = w.periods().firmware_infor_within();
     let (p, _, _) = w.wait_device(from, "firmware_infor", within).await?;
@@ -209,10 +209,10 @@ async fn still_old(w: &mut PlugWorld) -> anyhow::Result<()> {
         .snapshot()
         .iter()
         .enumerate()
-        .skip(w.command_mark)
+        .skip(w.command_mark.index())
         .find_map(|(i, e)| matches!(e.event, Event::Mqtt(Dir::Up, Packet::Connect(_))).then_some(i));
     if let Some(i) = restarted {
-        w.wait_connected(i, Duration::from_secs(10)).await?;
+        w.wait_connected(Mark::at(i), Duration::from_secs(10)).await?;
     }
     let got = firmware_version(w).await?;
     ensure!(

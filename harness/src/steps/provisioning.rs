@@ -6,6 +6,7 @@ use anyhow::{bail, ensure};
 use cucumber::{given, then, when};
 use oracle::ap::{self, MqttServer};
 
+use crate::drivers::timeline::Mark;
 use crate::scenario::world::PlugWorld;
 
 /// The network a 4003 sends the plug to: the rig's WiFi (a secret on a bench: the
@@ -88,18 +89,18 @@ fn expect_ok(w: &PlugWorld, header: i64) -> anyhow::Result<()> {
 }
 
 /// The whole app flow: 4001, 4002, 4003 on one connection, then wait for the broker.
-pub async fn provision(w: &mut PlugWorld, qos: u8, keepalive: u16, clean: u8) -> anyhow::Result<usize> {
+pub async fn provision(w: &mut PlugWorld, qos: u8, keepalive: u16, clean: u8) -> anyhow::Result<Mark> {
     let m = mqtt_server(w, qos, keepalive, clean);
     provision_with(w, m, true).await
 }
 
 /// The app flow with a given 4002; waits for the broker session when `connect` is set.
-/// Returns the timeline index where the plug's session came up (or where 4003 was sent).
-pub async fn provision_with(w: &mut PlugWorld, m: MqttServer, connect: bool) -> anyhow::Result<usize> {
+/// Returns the timeline position where the plug's session came up (or where 4003 was sent).
+pub async fn provision_with(w: &mut PlugWorld, m: MqttServer, connect: bool) -> anyhow::Result<Mark> {
     request_identity(w).await?;
     send_mqtt(w, m).await?;
     expect_ok(w, ap::MQTT_SERVER)?;
-    let from = w.timeline.len();
+    let from = w.timeline.mark();
     send_wifi(w).await?;
     expect_ok(w, ap::WIFI)?;
     if connect {
@@ -129,8 +130,8 @@ async fn provisioned(w: &mut PlugWorld) -> anyhow::Result<()> {
     if w.take_held().await? {
         return Ok(());
     }
-    let (qos, keepalive, clean) = crate::strategy::CONNECTED_PROFILE;
-    w.mark = provision(w, qos, keepalive, clean).await?;
+    let p = crate::strategy::CONNECTED_PROFILE;
+    w.mark = provision(w, p.qos, p.keepalive_s, p.clean_session).await?;
     Ok(())
 }
 
@@ -149,7 +150,7 @@ async fn broker_config(w: &mut PlugWorld, qos: u8, keepalive: u16, clean: u8) ->
 
 #[when("the app sends the network configuration")]
 async fn network_config(w: &mut PlugWorld) -> anyhow::Result<()> {
-    w.mark = w.timeline.len();
+    w.mark = w.timeline.mark();
     send_wifi(w).await
 }
 

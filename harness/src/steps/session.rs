@@ -11,6 +11,7 @@ use oracle::session::{self, RETRY_MAX};
 use oracle::subscriptions::Subscriptions;
 use rumqttc::Packet;
 
+use crate::drivers::timeline::Mark;
 use crate::scenario::world::PlugWorld;
 
 /// How long the plug may take to publish once connected (network time).
@@ -36,7 +37,7 @@ async fn subscribes(w: &mut PlugWorld) -> anyhow::Result<()> {
         .app_topics()
         .context("no 4001 reply yet: the app topics are unknown")?;
     if let Err(e) = w.wait_subscribed(w.mark, Duration::from_secs(5)).await {
-        let seen = w.look(|s| Subscriptions::of(s.since(w.mark)));
+        let seen = w.look(|s| Subscriptions::of(s.since(w.mark.index())));
         bail!(
             "the plug's acknowledged subscriptions do not cover {want:?}: {seen}: {e}",
             want = seen.missing(&want)
@@ -49,7 +50,7 @@ async fn subscribes(w: &mut PlugWorld) -> anyhow::Result<()> {
 async fn publishes_at_qos(w: &mut PlugWorld, qos: u8) -> anyhow::Result<()> {
     // Wait for two publishes so the check has something to judge.
     let (_, i) = w.next_publish_up(w.mark, PUBLISH_WITHIN).await?;
-    w.next_publish_up(i + 1, PUBLISH_WITHIN).await?;
+    w.next_publish_up(i.after(), PUBLISH_WITHIN).await?;
     let bad = w.look(|s| s.find(|e| wrong_qos(e, qos).then(|| e.to_string())));
     match bad {
         Some((_, e)) => bail!(
@@ -112,8 +113,8 @@ async fn wrong_password(w: &mut PlugWorld) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn judge_attempts(w: &mut PlugWorld, from: usize) -> anyhow::Result<()> {
-    let attempts = w.look(|s| s.since(from).connection_attempts());
+fn judge_attempts(w: &mut PlugWorld, from: Mark) -> anyhow::Result<()> {
+    let attempts = w.look(|s| s.since(from.index()).connection_attempts());
     session::judge_retry_gaps(&attempts, &mut w.measurements)
         .map_err(|e| anyhow::anyhow!("{e}\n{}", w.timeline.tail()))
 }
@@ -127,13 +128,14 @@ async fn refused_and_retries(w: &mut PlugWorld, times: usize) -> anyhow::Result<
     for n in 1..=times + 1 {
         let what = format!("connection attempt {n}");
         let within = RETRY_MAX + Duration::from_secs(1);
-        from = 1 + w
+        from = w
             .timeline
             .wait_for(from, within, &what, |e| {
                 is_connection_attempt(&e.event).then_some(())
             })
             .await?
-            .1;
+            .1
+            .after();
     }
     judge_attempts(w, w.mark)?;
     w.timeline
@@ -176,7 +178,10 @@ async fn keepalive(w: &mut PlugWorld) -> anyhow::Result<()> {
         .clone()
         .context("the plug was not provisioned by this scenario")?;
     let keepalive = Duration::from_secs(u64::from(m.keepalive));
-    let worst = session::longest_silence(&w.look(|s| s.since(w.mark).packets_up()), w.timeline.now())?;
+    let worst = session::longest_silence(
+        &w.look(|s| s.since(w.mark.index()).packets_up()),
+        w.timeline.now(),
+    )?;
     let limits = Limits::at_most(keepalive.as_secs_f64());
     w.measure("keepalive_silence", "s", limits, worst.as_secs_f64(), None)
         .map_err(|_| {

@@ -9,6 +9,7 @@ use oracle::payloads;
 use oracle::switch;
 
 use super::params::OnOff;
+use crate::drivers::timeline::Mark;
 use crate::scenario::world::PlugWorld;
 
 /// How long an app command may take to be echoed (network, not scaled).
@@ -25,10 +26,10 @@ async fn switch(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
         .await
 }
 
-/// The relay state the plug last reported on the tap before timeline index `before`.
-fn last_reported(w: &PlugWorld, before: usize) -> anyhow::Result<Option<bool>> {
+/// The relay state the plug last reported on the tap before timeline position `before`.
+fn last_reported(w: &PlugWorld, before: Mark) -> anyhow::Result<Option<bool>> {
     let topic = w.identity()?.device_topic("switch_state");
-    let last = w.look(|s| s.before(before).payloads_up(&topic).pop());
+    let last = w.look(|s| s.before(before.index()).payloads_up(&topic).pop());
     Ok(last.and_then(|(_, p)| payloads::switch_state(&p).ok()))
 }
 
@@ -41,7 +42,7 @@ async fn reports(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     {
         Ok((_, i)) => {
             measure_echo(w, i)?;
-            w.mark = i + 1;
+            w.mark = i.after();
         }
         // switch_state is owed on a change [spec]: a command to the state the plug already
         // reported changes nothing, and a plug may stay silent.
@@ -52,9 +53,9 @@ async fn reports(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
 }
 
 /// From the command's delivery to the plug (none for a button press) to its echo at `i`.
-fn measure_echo(w: &mut PlugWorld, i: usize) -> anyhow::Result<()> {
+fn measure_echo(w: &mut PlugWorld, i: Mark) -> anyhow::Result<()> {
     let sent = w.delivered(w.command_mark, "switch_state")?;
-    let echoed = w.look(|s| s.since(i).iter().next().map(|(_, e)| e.at));
+    let echoed = w.look(|s| s.since(i.index()).iter().next().map(|(_, e)| e.at));
     if let (Some(s), Some(e)) = (sent, echoed) {
         let limits = Limits::at_most(ECHO_WITHIN.as_secs_f64());
         w.measure(
@@ -73,7 +74,7 @@ async fn on_connection(w: &mut PlugWorld) -> anyhow::Result<()> {
     // Either state: the protocol does not say how the relay starts.
     let (payload, i, _) = w.wait_device(w.mark, "switch_state", ECHO_WITHIN).await?;
     payloads::switch_state(&payload)?;
-    w.mark = i + 1;
+    w.mark = i.after();
     Ok(())
 }
 
@@ -85,14 +86,14 @@ async fn relay_is(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     if w.relay_carried.is_none() {
         w.wait_device(w.mark, "switch_state", ECHO_WITHIN).await?;
     }
-    let reported = last_reported(w, w.timeline.len())?.or(w.relay_carried);
+    let reported = last_reported(w, w.timeline.mark())?.or(w.relay_carried);
     if reported != Some(s.is_on()) {
         switch(w, s).await?;
         reports(w, s).await?;
         // Let the console's line of this change arrive before the mark.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    w.relay_known = Some((w.timeline.len(), s.is_on()));
+    w.relay_known = Some((w.timeline.mark(), s.is_on()));
     Ok(())
 }
 
@@ -109,7 +110,7 @@ async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
         .1;
     let each = period + tol + Duration::from_secs(2);
     let beats = w
-        .series(on_connection + 1, "switch_state", times + 1, each)
+        .series(on_connection.after(), "switch_state", times + 1, each)
         .await?;
     let periods = w.periods();
     periods
@@ -119,7 +120,7 @@ async fn heartbeat(w: &mut PlugWorld, times: usize) -> anyhow::Result<()> {
 
 #[then("no other publish changed the relay meanwhile")]
 async fn no_change(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let states = w.published(0, "switch_state", payloads::switch_state);
+    let states = w.published(Mark::START, "switch_state", payloads::switch_state);
     let states = states.context("a switch_state payload breaks spec 3.2.1")?;
     switch::check_unchanged(&states.into_iter().map(|(_, on)| on).collect::<Vec<_>>())
 }
@@ -184,7 +185,7 @@ async fn console_matches_mqtt(w: &mut PlugWorld) -> anyhow::Result<()> {
     let mqtt = w.published(from, "switch_state", payloads::switch_state)?;
     let mqtt = switch::changes(mqtt.into_iter().map(|(_, on)| on), known);
     let lines = w.look(|s| {
-        s.since(from)
+        s.since(from.index())
             .iter()
             .filter_map(|(_, e)| w.ctx.console.relay_of(&e.event))
             .collect::<Vec<_>>()

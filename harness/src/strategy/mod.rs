@@ -32,8 +32,22 @@ const AP_AFTER_RESET_WITHIN: Duration = Duration::from_secs(15);
 
 /// The step that starts a scenario from a provisioned plug on the broker.
 pub const CONNECTED_STEP: &str = "a provisioned plug connected to the broker";
-/// The broker settings of that start: QoS, keepalive, clean session.
-pub const CONNECTED_PROFILE: (u8, u16, u8) = (1, 60, 1);
+/// The broker settings a 4002 gives the plug (its `qos`, `keepalive`, `clean_session`),
+/// as the protocol writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionProfile {
+    pub qos: u8,
+    pub keepalive_s: u16,
+    /// 1: a clean session; 0: the broker keeps it.
+    pub clean_session: u8,
+}
+
+/// The broker settings of that start.
+pub const CONNECTED_PROFILE: SessionProfile = SessionProfile {
+    qos: 1,
+    keepalive_s: 60,
+    clean_session: 1,
+};
 
 /// The tag of a scenario that starts connected but judges how a session starts: a plug
 /// kept connected from the last scenario reconnects first.

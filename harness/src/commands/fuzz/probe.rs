@@ -14,6 +14,7 @@ use super::input::{ApInput, Input, MqttInput};
 use super::verdict::{asks, finding, first_line, judge_reply, Asks, PINNED_REPLY_WITHIN};
 pub use super::verdict::{After, Class, Finding};
 use crate::drivers::ap_link::ApLink;
+use crate::drivers::timeline::Mark;
 use crate::scenario::world::PlugWorld;
 use crate::strategy::{StartState, Strategy};
 
@@ -77,7 +78,7 @@ impl Session {
             let within = Duration::from_secs(1);
             let seen = world
                 .timeline
-                .wait_for(0, within, "the plug's boot line", |e| {
+                .wait_for(Mark::START, within, "the plug's boot line", |e| {
                     matches!(&e.event, Event::Console(l) if boot.is_match(l)).then_some(())
                 })
                 .await;
@@ -110,7 +111,7 @@ impl Session {
 
     /// Sends `input` and judges the plug.
     pub async fn send(&mut self, input: &Input, expect: Option<Expected>) -> Result<After, Finding> {
-        let mark = self.world.timeline.len();
+        let mark = self.world.timeline.mark();
         let after = match input {
             Input::Ap(a) => self.send_ap(a, expect).await?,
             Input::Mqtt(m) => self.send_mqtt(m, mark).await?,
@@ -119,10 +120,10 @@ impl Session {
         Ok(after)
     }
 
-    fn crashed(&self, mark: usize) -> Result<(), Finding> {
+    fn crashed(&self, mark: Mark) -> Result<(), Finding> {
         let boot = &self.world.ctx.console;
         let sign = self.world.look(|s| {
-            s.since(mark).find(|e| match &e.event {
+            s.since(mark.index()).find(|e| match &e.event {
                 Event::PlugExited(why) => Some(format!("the plug process ended: {why}")),
                 Event::Console(l) if boot.boot.is_match(l) => {
                     Some(format!("the console printed a boot line: {l:?}"))
@@ -201,7 +202,7 @@ impl Session {
         Ok(after)
     }
 
-    async fn send_mqtt(&mut self, m: &MqttInput, mark: usize) -> Result<After, Finding> {
+    async fn send_mqtt(&mut self, m: &MqttInput, mark: Mark) -> Result<After, Finding> {
         let id = self
             .world
             .identity()
@@ -252,14 +253,14 @@ impl Session {
         };
         self.session_kept(kept_from)?;
         let switched = self.world.look(|s| {
-            s.since(mark)
+            s.since(mark.index())
                 .publishes(Dir::Up, &id.device_topic("switch_state"))
                 .iter()
                 .map(|(_, _, p)| String::from_utf8_lossy(&p.payload).into_owned())
                 .collect::<Vec<_>>()
         });
         let countdown = self.world.look(|s| {
-            !s.since(mark)
+            !s.since(mark.index())
                 .publishes(Dir::Up, &id.device_topic("delay_time"))
                 .is_empty()
         });
@@ -337,16 +338,16 @@ impl Session {
                     .app
                     .publish(&cancel, r#"{"delay_hour":0,"delay_minute":0}"#)
                     .await;
-                let since = self.world.timeline.len();
+                let since = self.world.timeline.mark();
                 self.alive(&id, since).await?;
                 // The cancel may come after the countdown's first publishes: quiet first,
                 // so none of them lands in the next input's window.
                 let quiet = self.world.periods().app(2.0);
                 for _ in 0..5 {
-                    let from = self.world.timeline.len();
+                    let from = self.world.timeline.mark();
                     tokio::time::sleep(quiet).await;
                     let ticking = self.world.look(|s| {
-                        !s.since(from)
+                        !s.since(from.index())
                             .publishes(Dir::Up, &id.device_topic("delay_time"))
                             .is_empty()
                     });
@@ -369,12 +370,12 @@ impl Session {
 
     /// firmware_infor on request since `mark`; returns where the session the plug is in
     /// began (a plug may renew it after an oversized publish: see `oversized_sent`).
-    async fn alive(&mut self, id: &oracle::Identity, mark: usize) -> Result<usize, Finding> {
+    async fn alive(&mut self, id: &oracle::Identity, mark: Mark) -> Result<Mark, Finding> {
         let answered = self.firmware_infor(id).await;
         let dropped = self.world.look(|s| {
-            s.since(mark)
+            s.since(mark.index())
                 .find(|e| matches!(e.event, Event::TapConnection { open: false }).then_some(()))
-                .map(|(i, _)| i)
+                .map(|(i, _)| Mark::at(i))
         });
         match (answered, dropped) {
             // MQTT 3.1.1 has no maximum packet size to agree on: a plug may close its
@@ -412,7 +413,7 @@ impl Session {
         let within = self.world.periods().firmware_infor_within();
         let mut last = None;
         for _ in 0..FIRMWARE_INFOR_ASKS {
-            let from = self.world.timeline.len();
+            let from = self.world.timeline.mark();
             let _ = self
                 .world
                 .app
@@ -435,9 +436,9 @@ impl Session {
 
     /// The last sign since `mark` that the session was renewed: a CONNECT, or the
     /// connection closing.
-    fn renewal_since(&self, mark: usize) -> Option<usize> {
+    fn renewal_since(&self, mark: Mark) -> Option<Mark> {
         self.world.look(|s| {
-            s.since(mark)
+            s.since(mark.index())
                 .rfind(|e| {
                     matches!(
                         e.event,
@@ -445,7 +446,7 @@ impl Session {
                     )
                     .then_some(())
                 })
-                .map(|(i, _)| i)
+                .map(|(i, _)| Mark::at(i))
         })
     }
 
@@ -453,12 +454,12 @@ impl Session {
     /// After an oversized publish the plug may renew its session at any later moment: from
     /// then on only a reboot (a boot line, the process ending: `crashed`) and silence
     /// (`alive`) are findings for this plug.
-    fn session_kept(&self, mark: usize) -> Result<(), Finding> {
+    fn session_kept(&self, mark: Mark) -> Result<(), Finding> {
         if self.oversized_sent {
             return Ok(());
         }
         let sign = self.world.look(|s| {
-            s.since(mark).find(|e| match &e.event {
+            s.since(mark.index()).find(|e| match &e.event {
                 Event::Mqtt(Dir::Up, Packet::Connect(..)) => Some("the plug connected to the broker again"),
                 Event::TapConnection { open: false } => Some("the plug's broker connection closed"),
                 _ => None,
@@ -480,7 +481,7 @@ impl Session {
         let id = self.world.identity()?.clone();
         let topic = id.app_topic("switch_state");
         let reported = id.device_topic("switch_state");
-        let from = self.world.timeline.len();
+        let from = self.world.timeline.mark();
         self.world
             .app
             .publish(&topic, r#"{"switch_state":"off"}"#)
@@ -491,12 +492,14 @@ impl Session {
         let quiet = self.world.periods().app(2.0).max(Duration::from_millis(100));
         let deadline = tokio::time::Instant::now() + SWITCH_CONFIRMED_WITHIN + quiet * 3;
         loop {
-            let before = self.world.timeline.len();
+            let before = self.world.timeline.mark();
             tokio::time::sleep(quiet).await;
-            let last = self.world.look(|s| s.since(from).payloads_up(&reported).pop());
+            let last = self
+                .world
+                .look(|s| s.since(from.index()).payloads_up(&reported).pop());
             let moved = self
                 .world
-                .look(|s| !s.since(before).payloads_up(&reported).is_empty());
+                .look(|s| !s.since(before.index()).payloads_up(&reported).is_empty());
             let on = last.and_then(|(_, p)| oracle::payloads::switch_state(&p).ok());
             if on == Some(true) && !moved {
                 self.relay = Some("on".into());

@@ -138,15 +138,22 @@ mod tests {
     async fn a_missed_deadline_of_the_wait_helpers_is_timing() {
         let t = Arc::new(Timeline::default());
         let e = t
-            .wait_for(0, Duration::from_millis(5), "a PUBLISH from the plug", |_| {
-                None::<()>
-            })
+            .wait_for(
+                crate::drivers::timeline::Mark::START,
+                Duration::from_millis(5),
+                "a PUBLISH from the plug",
+                |_| None::<()>,
+            )
             .await
             .expect_err("nothing comes");
         let s = failed(&format!("{e:#}"), Vec::new());
         assert_eq!(classify(&s, &boot()), Some(FailureClass::Timing));
         let e = t
-            .wait_for_boot(0, &boot(), Duration::from_millis(5))
+            .wait_for_boot(
+                crate::drivers::timeline::Mark::START,
+                &boot(),
+                Duration::from_millis(5),
+            )
             .await
             .expect_err("no boot line");
         assert_eq!(

@@ -11,7 +11,7 @@ use anyhow::Context;
 use instruments::flash::{flash, image, FlashSpec, Images};
 use instruments::serial_console::SerialConsole;
 
-use crate::drivers::timeline::Timeline;
+use crate::drivers::timeline::{Mark, Timeline};
 use crate::rig::DutSpec;
 
 /// The ELF to flash: the rig file's, or firmware/esp32c3 built now.
@@ -65,7 +65,7 @@ pub async fn flash_and_boot(spec: &FlashSpec, dut: &DutSpec) -> anyhow::Result<c
         return Ok(flashed);
     }
     let line = timeline
-        .wait_for_boot(0, &dut.console_patterns().boot, limit)
+        .wait_for_boot(Mark::START, &dut.console_patterns().boot, limit)
         .await
         .context("the plug did not boot after flashing")?;
     println!("plugrig: booted: {line}");

@@ -20,8 +20,10 @@ use rumqttc::{ConnectReturnCode, Packet};
 use super::{PlugWorld, RunContext};
 use crate::drivers::dut::DutHandle;
 use crate::drivers::tap::Tap;
-use crate::drivers::timeline::Timeline;
-use crate::strategy::{HeldSession, LeftBehind, StartState, Strategy, Unreachable, CONNECTED_PROFILE};
+use crate::drivers::timeline::{Mark, Timeline};
+use crate::strategy::{
+    HeldSession, LeftBehind, SessionProfile, StartState, Strategy, Unreachable, CONNECTED_PROFILE,
+};
 
 /// A plug whose tap was replaced reconnects on its own back-off: up to a minute per
 /// attempt by the [profile] bound, and a little for the session to come up.
@@ -73,9 +75,9 @@ impl PlugWorld {
         self.provisioned = Some(h.provisioned);
         self.mark = if self.tap.connected() {
             self.relay_carried = h.relay;
-            self.timeline.len()
+            self.timeline.mark()
         } else {
-            self.wait_connected(0, RECONNECT_WITHIN).await?
+            self.wait_connected(Mark::START, RECONNECT_WITHIN).await?
         };
         Ok(true)
     }
@@ -84,7 +86,8 @@ impl PlugWorld {
     /// scenario's tap; what is left for the strategy says whether that worked.
     async fn release(&mut self, h: HeldSession) {
         self.note("strategy: the plug the last scenario left connected is reset");
-        let on_broker = self.tap.connected() || self.wait_connected(0, RECONNECT_WITHIN).await.is_ok();
+        let on_broker =
+            self.tap.connected() || self.wait_connected(Mark::START, RECONNECT_WITHIN).await.is_ok();
         let reset = on_broker && self.app_reset(&h.identity.app_topic("reset")).await;
         let mut left = self.ctx.left();
         left.still_provisioned = !reset;
@@ -93,7 +96,7 @@ impl PlugWorld {
 
     /// `app/reset`, and whether the plug left the broker within 5 s.
     async fn app_reset(&self, topic: &str) -> bool {
-        let from = self.timeline.len();
+        let from = self.timeline.mark();
         let left = |e: &Entry| matches!(e.event, Event::TapConnection { open: false }).then_some(());
         self.app.publish(topic, "").await.is_ok()
             && self
@@ -122,7 +125,7 @@ impl PlugWorld {
         // A plug provisioned at the scenario's very end may still be joining: let it reach
         // the broker so that the reset can reach it.
         if self.identity.is_some() && !self.tap.connected() && self.joining() {
-            let from = self.last_4003().unwrap_or(self.timeline.len().saturating_sub(1));
+            let from = self.last_4003().unwrap_or(self.timeline.mark().before());
             let _ = self.wait_connected(from, Duration::from_secs(10)).await;
         }
         let reset_confirmed = match (self.identity.clone(), self.tap.connected()) {
@@ -139,13 +142,16 @@ impl PlugWorld {
     /// changed (see [`lasting_change`]).
     fn holdable(&self, failed: bool) -> Option<HeldSession> {
         let (identity, provisioned) = (self.identity.clone()?, self.provisioned.clone()?);
-        let (qos, keepalive, clean) = CONNECTED_PROFILE;
-        let profile = (provisioned.qos, provisioned.keepalive, provisioned.clean_session);
+        let profile = SessionProfile {
+            qos: provisioned.qos,
+            keepalive_s: provisioned.keepalive,
+            clean_session: provisioned.clean_session,
+        };
         // Exactly the connected start's 4002: a plug given other credentials (refused by
         // the broker) or another broker address is not that plug.
         let broker = &self.ctx.broker;
         let address = (provisioned.host.as_str(), provisioned.port);
-        let settings = profile == (qos, keepalive, clean)
+        let settings = profile == CONNECTED_PROFILE
             && provisioned.connect_mode == 0
             && provisioned.client_id.is_none()
             && (provisioned.username.as_str(), provisioned.password.as_str())

@@ -23,7 +23,7 @@ use crate::drivers::dut::{DutHandle, OpenOptions};
 use crate::drivers::ota::server::UpdateServer;
 use crate::drivers::ota::upgrade_images::UpgradeImages;
 use crate::drivers::tap::Tap;
-use crate::drivers::timeline::{Event, Timeline};
+use crate::drivers::timeline::{Event, Mark, Timeline};
 use crate::rig::console::ConsolePatterns;
 use crate::rig::Rig;
 use crate::scenario::record::{Recorder, ScenarioKey, WorldRecord};
@@ -188,7 +188,7 @@ pub struct PlugWorld {
     pub ap_closed: bool,
     pub provisioned: Option<MqttServer>,
     /// Timeline index where the step under way started looking.
-    pub mark: usize,
+    pub mark: Mark,
     /// Unique in the run: names this scenario's resources (update catalogues).
     pub scenario_id: String,
     /// The plug's MAC, unique in the run.
@@ -196,9 +196,9 @@ pub struct PlugWorld {
     /// The update-server catalogue this scenario offers.
     pub ota_catalogue: Option<String>,
     /// Timeline index of the last app command, for checks of what it caused.
-    pub command_mark: usize,
+    pub command_mark: Mark,
     /// Timeline index where the current countdown was started.
-    pub countdown_mark: usize,
+    pub countdown_mark: Mark,
     /// The firmware version the plug reported before an upgrade was requested.
     pub version_before: Option<String>,
     /// The version of the newer image this scenario offers.
@@ -212,7 +212,7 @@ pub struct PlugWorld {
     /// Every quantity the steps judged, with its limits and verdict.
     pub measurements: Measurements,
     /// Where on the timeline the relay's state became known, and that state.
-    pub relay_known: Option<(usize, bool)>,
+    pub relay_known: Option<(Mark, bool)>,
     /// A rig actuator (power, button) acted on the plug in this scenario.
     pub actuated: bool,
     /// The relay state a plug taken over in its session last reported (in the scenario
@@ -389,12 +389,12 @@ impl PlugWorld {
             last_reply: None,
             ap_closed: false,
             provisioned: None,
-            mark: 0,
+            mark: Mark::START,
             scenario_id: format!("s{n}"),
             mac,
             ota_catalogue: None,
-            command_mark: 0,
-            countdown_mark: 0,
+            command_mark: Mark::START,
+            countdown_mark: Mark::START,
             version_before: None,
             ota_new_version: None,
             refusing_port: None,

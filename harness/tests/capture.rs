@@ -119,9 +119,12 @@ async fn tshark_decodes_mqtt_in_the_taps_capture() {
     client.shutdown().await.unwrap();
     drop(client);
     timeline
-        .wait_for(0, Duration::from_secs(10), "the tap's connection to close", |e| {
-            matches!(e.event, Event::TapConnection { open: false }).then_some(())
-        })
+        .wait_for(
+            plugrig::drivers::timeline::Mark::START,
+            Duration::from_secs(10),
+            "the tap's connection to close",
+            |e| matches!(e.event, Event::TapConnection { open: false }).then_some(()),
+        )
         .await
         .unwrap();
     broker_task.await.unwrap();

@@ -3,8 +3,8 @@
 //! `plugrig-instruments` crate (`instruments`).
 //!
 //! The layers, from the bottom up: each uses only the ones listed before it.
-//! - `provenance`, `workspace`: where a verdict comes from (hashes, versions, times) and
-//!   where this checkout's files are;
+//! - `provenance`, `workspace`, `sync`: where a verdict comes from (hashes, versions, times),
+//!   where this checkout's files are, and locks a failed step cannot poison;
 //! - `rig`: the rig file and the plug's declaration: schema, the DUT's spec, console
 //!   patterns, the farm section, the capabilities a rig gives;
 //! - `drivers`: what touches the outside in a run: the DUT handle, the broker, the wire tap
@@ -21,6 +21,7 @@
 //!   quarantine), `rig check`, `fuzz`.
 
 pub mod provenance;
+pub mod sync;
 pub mod workspace;
 
 pub mod rig;

@@ -7,6 +7,7 @@
 #[path = "support/standin.rs"]
 mod standin;
 
+use plugrig::sync::Locked;
 use std::path::{Path, PathBuf};
 
 use plugrig::commands::run::{self, RunOptions, Summary};
@@ -16,7 +17,7 @@ use standin::{plug_sim_binary, StandIn};
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run(opts: RunOptions) -> Summary {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.locked();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let s = rt.block_on(run::run(opts)).expect("the run starts");
     // cucumber swaps the panic hook while it runs: this test's own failures must show.

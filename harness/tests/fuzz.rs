@@ -12,6 +12,7 @@ mod faulty_rig;
 #[path = "support/standin.rs"]
 mod standin;
 
+use plugrig::sync::Locked;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn fuzz(rig: PathBuf, target: Target, inputs: u64, report: &Path) -> FuzzSummary {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.locked();
     let opts = FuzzOptions {
         target,
         budget: Duration::from_secs(240),
@@ -40,7 +41,7 @@ fn fuzz(rig: PathBuf, target: Target, inputs: u64, report: &Path) -> FuzzSummary
 }
 
 fn replay(rig: PathBuf, file: PathBuf) -> Option<fuzz::probe::Finding> {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.locked();
     rt().block_on(fuzz::replay(rig, None, file))
         .expect("the replay starts")
 }
@@ -129,7 +130,7 @@ fn conformant_budget() -> Duration {
 }
 
 fn no_finding(rig: PathBuf, label: &str) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.locked();
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = FuzzOptions {
         target: Target::Both,

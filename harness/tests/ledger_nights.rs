@@ -14,6 +14,7 @@ mod intermittent;
 #[path = "support/postgres.rs"]
 mod postgres;
 
+use plugrig::sync::Locked;
 use std::path::Path;
 use std::time::Duration;
 
@@ -65,7 +66,7 @@ fn rig(dir: &Path, night: usize, seed: u64) -> std::path::PathBuf {
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn nights(dest: &str) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.locked();
     let dir = tempfile::tempdir().expect("tempdir");
     let seeds = seeds();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -17,6 +17,7 @@ mod intermittent;
 #[path = "support/postgres.rs"]
 mod postgres;
 
+use plugrig::sync::Locked;
 use std::path::{Path, PathBuf};
 
 use intermittent::draws_late_heartbeat;
@@ -80,7 +81,7 @@ fn record<'a>(s: &'a Summary, name: &str) -> &'a plugrig::scenario::record::Scen
 }
 
 fn retries_turn_a_late_heartbeat_into_a_flaky_pass(dest: &str) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.locked();
     let dir = tempfile::tempdir().expect("tempdir");
     let seed = seed_drawing(true, false);
     let report = dir.path().join("report");
@@ -214,7 +215,7 @@ fn retries_on_postgresql() {
 
 #[test]
 fn a_repeat_must_pass_every_round() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.locked();
     let dir = tempfile::tempdir().expect("tempdir");
     let seed = seed_drawing(false, true);
     let db = dir.path().join("ledger.db").display().to_string();
@@ -257,7 +258,7 @@ fn quarantine_file(dir: &Path, name: &str, expires: &str) -> PathBuf {
 
 #[test]
 fn quarantine_keeps_a_known_failure_out_of_the_verdict_until_it_expires() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.locked();
     let dir = tempfile::tempdir().expect("tempdir");
     let faulty = rig(dir.path(), "faulty", &["power-in-deciwatts"], 0, "");
 

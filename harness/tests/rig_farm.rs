@@ -17,6 +17,7 @@ mod labgrid_lab;
 #[path = "support/standin.rs"]
 mod standin;
 
+use plugrig::sync::Locked;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -63,10 +64,7 @@ impl Plugrig {
             std::thread::spawn(move || {
                 for l in BufReader::new(pipe).lines().map_while(Result::ok) {
                     println!("[{name}] {l}");
-                    lines
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push((Instant::now(), l));
+                    lines.locked().push((Instant::now(), l));
                 }
             });
         }
@@ -78,7 +76,7 @@ impl Plugrig {
     }
 
     fn output(&self) -> String {
-        let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = self.lines.locked();
         lines
             .iter()
             .map(|(_, l)| l.as_str())
@@ -91,7 +89,7 @@ impl Plugrig {
         let started = Instant::now();
         loop {
             let found = {
-                let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+                let lines = self.lines.locked();
                 lines.iter().find(|(_, l)| l.contains(text)).map(|(t, _)| *t)
             };
             if let Some(t) = found {

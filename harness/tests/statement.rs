@@ -5,6 +5,7 @@
 //! swapped or another key is used; and rules read "not applicable" on a plug without
 //! metering, "not checkable" on a rig without a meter.
 
+use plugrig::sync::Locked;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -35,7 +36,7 @@ fn s(p: &Path) -> &str {
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn run(opts: RunOptions) -> Summary {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.locked();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let s = rt.block_on(run::run(opts)).expect("the run starts");
     // cucumber swaps the panic hook while it runs: this test's own failures must show.

@@ -2,6 +2,7 @@
 //! console lines, app-side messages, the plug's exit) with one clock. Steps wait on it with
 //! a deadline; a failed wait reports what it wanted and the last entries it saw.
 
+use crate::sync::Locked;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,7 +44,7 @@ impl Timeline {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        self.entries.locked()
     }
 
     pub fn push(&self, event: Event) {

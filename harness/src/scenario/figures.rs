@@ -1,6 +1,7 @@
 //! Figures for `cargo bench -p plugrig`: the waits the protocol itself imposes on the
 //! suite, and switch round trips. Steps report into these; the suite never reads them.
 
+use crate::sync::Locked;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -20,20 +21,20 @@ pub fn take_protocol_wait() -> Duration {
 }
 
 pub fn round_trip(d: Duration) {
-    ROUND_TRIPS.lock().unwrap_or_else(|p| p.into_inner()).push(d);
+    ROUND_TRIPS.locked().push(d);
 }
 
 /// The plug's own share of a round trip: command in, echo out, both seen on the tap.
 pub fn plug_response(d: Duration) {
-    PLUG_RESPONSES.lock().unwrap_or_else(|p| p.into_inner()).push(d);
+    PLUG_RESPONSES.locked().push(d);
 }
 
 pub fn take_plug_responses() -> Vec<Duration> {
-    std::mem::take(&mut *PLUG_RESPONSES.lock().unwrap_or_else(|p| p.into_inner()))
+    std::mem::take(&mut *PLUG_RESPONSES.locked())
 }
 
 pub fn take_round_trips() -> Vec<Duration> {
-    std::mem::take(&mut *ROUND_TRIPS.lock().unwrap_or_else(|p| p.into_inner()))
+    std::mem::take(&mut *ROUND_TRIPS.locked())
 }
 
 /// The q-quantile (0..=1) of `v`, nearest rank.

@@ -48,10 +48,35 @@ impl PlugWorld {
         tokio::time::sleep(window).await;
     }
 
-    /// Waits for the app to receive a message on `{prefix}/device/{field}` at timeline index
-    /// `from` or later that `pick` accepts; returns what `pick` made of it and its index.
+    /// Waits for the app to receive a message on `{prefix}/device/{field}` at timeline position
+    /// `from` or later that `pick` accepts; returns what `pick` made of it and its position.
     pub async fn next_device<T>(
         &self,
+        from: Mark,
+        field: &str,
+        within: Duration,
+        what: &str,
+        pick: impl FnMut(&str) -> Option<T>,
+    ) -> anyhow::Result<(T, Mark)> {
+        self.next_on(Side::App, from, field, within, what, pick).await
+    }
+
+    /// As [`Self::next_device`], as the plug publishes it through the tap (where its packets
+    /// arrive without the broker's delay).
+    pub async fn next_published<T>(
+        &self,
+        from: Mark,
+        field: &str,
+        within: Duration,
+        what: &str,
+        pick: impl FnMut(&str) -> Option<T>,
+    ) -> anyhow::Result<(T, Mark)> {
+        self.next_on(Side::Tap, from, field, within, what, pick).await
+    }
+
+    async fn next_on<T>(
+        &self,
+        side: Side,
         from: Mark,
         field: &str,
         within: Duration,
@@ -61,30 +86,8 @@ impl PlugWorld {
         let topic = self.identity()?.device_topic(field);
         let what = format!("{what} on {topic}");
         self.timeline
-            .wait_for(from, within, &what, |e| match &e.event {
-                Event::AppReceived { topic: t, payload } if *t == topic => pick(payload),
-                _ => None,
-            })
-            .await
-    }
-
-    /// Waits for the plug to publish on `{prefix}/device/{field}` through the tap (where its
-    /// packets arrive without the broker's delay), a payload `pick` accepts.
-    pub async fn next_published<T>(
-        &self,
-        from: Mark,
-        field: &str,
-        within: Duration,
-        what: &str,
-        mut pick: impl FnMut(&str) -> Option<T>,
-    ) -> anyhow::Result<(T, Mark)> {
-        let topic = self.identity()?.device_topic(field);
-        self.timeline
-            .wait_for(from, within, what, |e| match &e.event {
-                Event::Mqtt(Dir::Up, rumqttc::Packet::Publish(p)) if p.topic == topic => {
-                    pick(&String::from_utf8_lossy(&p.payload))
-                }
-                _ => None,
+            .wait_for(from, within, &what, |e| {
+                side.payload(&topic, &e.event).and_then(|p| pick(&p))
             })
             .await
     }
@@ -266,5 +269,26 @@ impl PlugWorld {
                 })
                 .is_some()
         })
+    }
+}
+
+/// Where a device message is seen: delivered to the app by the broker, or sent by the plug
+/// on the tap.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    App,
+    Tap,
+}
+
+impl Side {
+    /// The payload of `event` when it is a message on `topic` seen on this side.
+    fn payload<'e>(self, topic: &str, event: &'e Event) -> Option<std::borrow::Cow<'e, str>> {
+        match (self, event) {
+            (Side::App, Event::AppReceived { topic: t, payload }) if t == topic => Some(payload.into()),
+            (Side::Tap, Event::Mqtt(Dir::Up, rumqttc::Packet::Publish(p))) if p.topic == topic => {
+                Some(String::from_utf8_lossy(&p.payload))
+            }
+            _ => None,
+        }
     }
 }

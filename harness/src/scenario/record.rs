@@ -2,6 +2,7 @@
 //! come from cucumber's events; its timeline, measurements and capture from its World, taken
 //! when the scenario ends. Both are keyed by where the scenario stands in its feature file.
 
+use crate::sync::Locked;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -206,7 +207,7 @@ pub struct Recorder {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+    m.locked()
 }
 
 impl Recorder {

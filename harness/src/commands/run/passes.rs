@@ -2,6 +2,7 @@
 //! the rounds of `--repeat` and the retries of `--retries` (`crate::commands::run::retry`) run again only
 //! those still to run, and each scenario's attempts are merged into one record.
 
+use crate::sync::Locked;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -88,7 +89,7 @@ pub(super) async fn run_input(
             pass += 1;
             ctx.pass.store(pass, std::sync::atomic::Ordering::Relaxed);
             {
-                let mut of = ctx.attempt_of.lock().unwrap_or_else(|p| p.into_inner());
+                let mut of = ctx.attempt_of.locked();
                 of.clear();
                 for (k, list) in &attempts {
                     of.insert(k.clone(), list.len() as u32 + 1);
@@ -224,7 +225,7 @@ async fn run_pass(
             ),
             Err(e) => e,
         };
-        let mut u = unmet_w.lock().unwrap_or_else(|p| p.into_inner());
+        let mut u = unmet_w.locked();
         let kind = crate::report::statement::not_judged(&why).name();
         u.push(format!("[{kind}] {}: {} ({why})", f.name, s.name));
         recorder_w.scenario(ScenarioRecord {
@@ -309,7 +310,7 @@ async fn run_pass(
             w.parsing_errors()
         }
     };
-    let unmet = std::mem::take(&mut *unmet.lock().unwrap_or_else(|p| p.into_inner()));
+    let unmet = std::mem::take(&mut *unmet.locked());
     for u in &unmet {
         println!("SKIPPED {u}");
     }

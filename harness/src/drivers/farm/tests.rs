@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::*;
 use crate::rig::DutSpec;
+use crate::sync::Locked;
 
 const RIG: &str = r#"
 [rig]
@@ -235,7 +236,7 @@ async fn a_failed_run_releases_the_place_and_reports_the_failure() {
         (client, vec!["name=bench-3".into()], Duration::from_secs(30)),
         |rig| async move {
             if let Some(MeterSpec::Sdm120 { port, .. }) = &rig.file.meter {
-                *seen_in.lock().unwrap_or_else(|p| p.into_inner()) = port.clone();
+                *seen_in.locked() = port.clone();
             }
             anyhow::Result::<()>::Err(anyhow::anyhow!("3 scenarios failed"))
         },
@@ -243,10 +244,7 @@ async fn a_failed_run_releases_the_place_and_reports_the_failure() {
     .await;
     let e = format!("{:#}", r.err().expect("the body's error comes back"));
     assert!(e.contains("3 scenarios failed"), "{e}");
-    assert_eq!(
-        *seen.lock().unwrap_or_else(|p| p.into_inner()),
-        "rfc2217://127.0.0.1:4002"
-    );
+    assert_eq!(*seen.locked(), "rfc2217://127.0.0.1:4002");
     let c = calls(&log);
     assert_eq!(&c[c.len() - 2..], RELEASED, "{c:?}");
 }

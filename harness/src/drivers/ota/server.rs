@@ -3,6 +3,7 @@
 //! (`/{mode}/`) picks what the plug gets, whatever file name it asks for; every request
 //! line is logged for the steps to check (`requests`).
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -56,10 +57,7 @@ impl UpdateServer {
 
     /// Installs `mode` under a fresh catalogue name; returns the catalogue (`name/`).
     pub fn add(&self, name: &str, mode: Mode) -> String {
-        self.modes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), mode);
+        self.modes.locked().insert(name.to_string(), mode);
         format!("{name}/")
     }
 
@@ -67,8 +65,7 @@ impl UpdateServer {
     pub fn requests(&self, name: &str) -> Vec<String> {
         let needle = format!("/{name}/");
         self.log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .locked()
             .iter()
             .filter(|l| l.contains(&needle))
             .cloned()
@@ -88,10 +85,7 @@ impl UpdateServer {
         }
         let text = String::from_utf8_lossy(&head).into_owned();
         let line = text.lines().next().unwrap_or_default().to_string();
-        self.log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(line.clone());
+        self.log.locked().push(line.clone());
         let path = line.split_whitespace().nth(1).unwrap_or("/");
         // Exactly "/{catalogue}{image}": a doubled or missing slash names no catalogue.
         let name = path
@@ -99,12 +93,7 @@ impl UpdateServer {
             .and_then(|p| p.split_once('/'))
             .map(|(n, _)| n.to_string())
             .unwrap_or_default();
-        let mode = self
-            .modes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&name)
-            .cloned();
+        let mode = self.modes.locked().get(&name).cloned();
         let ok = |len: usize| {
             format!(
                 "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n"

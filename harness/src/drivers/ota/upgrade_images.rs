@@ -4,6 +4,7 @@
 //! image and says which version it carries (rig keys `ota_image`, `ota_version`,
 //! `ota_broken_image`); that file is served verbatim, whatever file name the plug asks for.
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -152,7 +153,7 @@ impl UpgradeImages {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Vec<u8>>>> {
-        self.built.lock().unwrap_or_else(|p| p.into_inner())
+        self.built.locked()
     }
 }
 

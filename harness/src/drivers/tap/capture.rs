@@ -16,6 +16,7 @@
 //! port picks Wireshark's MQTT dissector), and tap connection n comes from port 40000 + n.
 //! Opening writes the three-way handshake, closing a FIN both ways and the last ACK.
 
+use crate::sync::Locked;
 use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
@@ -117,7 +118,7 @@ impl Capture {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.locked()
     }
 
     /// Wall-clock time that never goes backwards within one capture.

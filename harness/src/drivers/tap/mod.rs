@@ -12,6 +12,7 @@ pub mod forward;
 pub mod mask;
 pub mod tls;
 
+use crate::sync::Locked;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,7 +44,7 @@ struct Route {
 type SharedRoute = Arc<Mutex<Route>>;
 
 fn timeline_of(r: &SharedRoute) -> Arc<Timeline> {
-    r.lock().unwrap_or_else(|p| p.into_inner()).timeline.clone()
+    r.locked().timeline.clone()
 }
 
 /// One connection's conversation in the capture of the scenario under way.
@@ -54,13 +55,8 @@ struct ConnCapture {
 
 impl ConnCapture {
     fn data(&self, dir: Dir, bytes: &[u8]) {
-        let capture = self
-            .route
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .capture
-            .clone();
-        let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+        let capture = self.route.locked().capture.clone();
+        let mut t = self.tracked.locked();
         if !t.as_ref().is_some_and(|t| t.is_in(&capture)) {
             *t = Some(capture.track());
         }
@@ -99,7 +95,7 @@ impl Tap {
         let task = tokio::spawn(async move {
             while let Ok((plug, _)) = l.accept().await {
                 let refusing = {
-                    let s = st.lock().unwrap_or_else(|p| p.into_inner());
+                    let s = st.locked();
                     s.refuse_until.is_some_and(|t| Instant::now() < t)
                 };
                 if refusing {
@@ -138,7 +134,7 @@ impl Tap {
                     drop(conn);
                     timeline_of(&rt).push(Event::TapConnection { open: false });
                 });
-                let mut s = st.lock().unwrap_or_else(|p| p.into_inner());
+                let mut s = st.locked();
                 s.conns.retain(|c| !c.is_finished());
                 s.conns.push(h.abort_handle());
             }
@@ -154,7 +150,7 @@ impl Tap {
     /// From now on, what the tap sees goes to `timeline` and a new capture: the next
     /// scenario's, on a tap that outlives scenarios.
     pub fn attach(&self, timeline: Arc<Timeline>) {
-        let mut r = self.route.lock().unwrap_or_else(|p| p.into_inner());
+        let mut r = self.route.locked();
         *r = Route {
             timeline,
             capture: Arc::new(Capture::new()),
@@ -169,15 +165,11 @@ impl Tap {
     /// The synthetic packet capture of every connection through this tap since it was
     /// attached to the scenario under way (see `capture`).
     pub fn capture(&self) -> Arc<Capture> {
-        self.route
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .capture
-            .clone()
+        self.route.locked().capture.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.locked()
     }
 
     /// Drops every open connection at once, as a broker crash would.

@@ -19,6 +19,7 @@
 //! Refuses: judging. Whether a plug should have used TLS is the oracle's question
 //! (`tls-*` rules), asked of the events recorded here.
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -127,19 +128,12 @@ fn tls_brokers() -> &'static Mutex<HashMap<SocketAddr, SocketAddr>> {
 
 /// The broker at `plain` is reached over TLS at `tls`.
 pub fn broker_tls_at(plain: SocketAddr, tls: SocketAddr) {
-    tls_brokers()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(plain, tls);
+    tls_brokers().locked().insert(plain, tls);
 }
 
 /// Connects to the broker: in clear, or over TLS when it has a TLS listener.
 pub async fn broker_side(addr: SocketAddr, tl: &Arc<Timeline>) -> anyhow::Result<TcpStream> {
-    let tls_addr = tls_brokers()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&addr)
-        .copied();
+    let tls_addr = tls_brokers().locked().get(&addr).copied();
     let Some(tls_addr) = tls_addr else {
         return Ok(TcpStream::connect(addr).await?);
     };

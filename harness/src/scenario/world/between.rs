@@ -8,6 +8,7 @@
 //! `app/reset` and has the strategy bring the plug to AP mode. The run's end releases a plug
 //! still held (`release_held`), so a bench is left factory-fresh.
 
+use crate::sync::Locked;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -313,7 +314,7 @@ impl RunContext {
 
     /// What the last scenario left (locked: the run has one plug, one scenario at a time).
     fn left(&self) -> std::sync::MutexGuard<'_, LeftBehind> {
-        self.left_behind.lock().unwrap_or_else(|p| p.into_inner())
+        self.left_behind.locked()
     }
 
     /// Brings a plug that outlives scenarios to AP mode before the next one, from what the

@@ -4,6 +4,7 @@
 
 mod between;
 
+use crate::sync::Locked;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -307,13 +308,7 @@ impl PlugWorld {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into());
-        let attempt = self
-            .ctx
-            .attempt_of
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .copied();
+        let attempt = self.ctx.attempt_of.locked().get(key).copied();
         let name = match attempt {
             Some(a) if a > 1 => format!("{stem}-{}-attempt{a}.pcapng", key.line),
             _ => format!("{stem}-{}.pcapng", key.line),

@@ -6,13 +6,13 @@
 //!
 //! The client is embedded-tls: TLS 1.3 only, TLS_AES_128_GCM_SHA256 (the suite every
 //! TLS 1.3 server must offer), key exchange on secp256r1, no heap. A broker that offers
-//! only TLS 1.2 cannot be reached (README, "TLS").
+//! only TLS 1.2 cannot be reached (docs/tls.md).
 //!
 //! What it verifies: nothing about the broker's identity. The protocol provisions no CA and
 //! no fingerprint, so there is nothing to check a certificate against; the connection is
-//! encrypted against a passive listener, not authenticated against an active one (README,
-//! "Security note"). The broker's signature schemes are offered anyway, RSA ones included,
-//! so that brokers with RSA keys can complete the handshake.
+//! encrypted against a passive listener, not authenticated against an active one
+//! (docs/tls.md, "Security note"). The broker's signature schemes are offered anyway, RSA
+//! ones included, so that brokers with RSA keys can complete the handshake.
 //!
 //! Refuses: sockets, clocks and the heap (it runs over the board's `embedded-io-async`
 //! halves; randomness comes from the board). Compiled with the `tls` feature only.

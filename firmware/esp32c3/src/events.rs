@@ -2,7 +2,7 @@
 //! static and bounded: a full channel makes the producer wait, it never drops or allocates.
 //!
 //! No heap: messages carry their bytes inline, and each channel's depth is their cost,
-//! paid once in .bss (see the RAM figures in the README).
+//! paid once in .bss (`size -A` on the release ELF shows it).
 #![allow(clippy::large_enum_variant)]
 
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex as Cs;

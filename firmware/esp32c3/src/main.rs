@@ -213,7 +213,7 @@ fn identity(mac: &[u8; 6], version: &str) -> Identity {
         firmware_version: s(version),
         ota_target: s(BOARD.ota_target),
         ota_file: s("plug-esp32c3.bin"),
-        // plug-core's TLS client under the session (mqtt_link; README, "TLS").
+        // plug-core's TLS client under the session (mqtt_link; docs/tls.md).
         tls: true,
     }
 }

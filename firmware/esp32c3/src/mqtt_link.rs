@@ -4,7 +4,7 @@
 //!
 //! Refuses: retries and timing (a failed connect or handshake is a closed link; the core
 //! decides when to try again) and the heap: the TLS record buffers live in this task's
-//! state, in .bss (README, "TLS", for the figures).
+//! state, in .bss (docs/tls.md for the figures).
 
 use core::cell::RefCell;
 

@@ -6,7 +6,7 @@
 //! and from then on the console (on stdout, or on the pty with `--console pty`): one
 //! `plug <uptime_ms> <event> ...` line per event (format: plug-core's `console` module;
 //! `--variant console-format` prints its other format).
-//! See README "The simulated plug" for the control commands.
+//! This crate's README.md describes the flags, the console and the control channel.
 //!
 //! Test-only switches: `--fault NAME` (a deliberate violation, plug-core's `faults`) and
 //! `--variant NAME` (a conformant choice other than the default, plug-core's `variations`).

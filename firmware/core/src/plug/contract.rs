@@ -104,8 +104,8 @@ pub enum Input<'a> {
     Ota(LinkId, OtaInput<'a>),
 }
 
-// No heap in the core: an action carries its bytes inline. The queue's size is the cost
-// (see the RAM figures in the README), paid once.
+// No heap in the core: an action carries its bytes inline. The queue's size is the cost,
+// paid once (`cargo run -p plug-core --example footprint` prints it).
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

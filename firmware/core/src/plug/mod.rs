@@ -50,7 +50,8 @@ enum Mode {
 }
 
 /// The actions waiting for the board. No heap in the core: an action carries its bytes
-/// inline, and the queue's size is the cost (see the RAM figures in the README), paid once.
+/// inline, and the queue's size is the cost, paid once (`cargo run -p plug-core --example
+/// footprint` prints it).
 struct Outbox(Deque<Action, 32>);
 
 /// What the plug holds of broker reads it has not handled yet: a board's read (at most 2048

@@ -7,11 +7,11 @@
 #[path = "support/standin.rs"]
 mod standin;
 
-use plugrig::sync::Locked;
 use std::path::{Path, PathBuf};
 
 use plugrig::commands::run::{self, RunOptions, Summary};
 use plugrig::report::statement::{self, RuleOutcome};
+use plugrig::sync::Locked;
 use standin::{plug_sim_binary, StandIn};
 
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());

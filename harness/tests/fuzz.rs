@@ -12,12 +12,12 @@ mod faulty_rig;
 #[path = "support/standin.rs"]
 mod standin;
 
-use plugrig::sync::Locked;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use plugrig::commands::fuzz::{self, probe::Class, FuzzOptions, FuzzSummary, Target};
 use plugrig::commands::run;
+use plugrig::sync::Locked;
 
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

@@ -14,7 +14,6 @@ mod intermittent;
 #[path = "support/postgres.rs"]
 mod postgres;
 
-use plugrig::sync::Locked;
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use intermittent::draws_late_heartbeat;
 use plugrig::commands::run::{self, RunOptions};
 use plugrig::ledger::analysis::{self, Class};
 use plugrig::ledger::{Ledger, RunFilter};
+use plugrig::sync::Locked;
 
 const TAGS: &str = "@rule-switch-heartbeat or (@rule-electricity-accuracy and not @profile)";
 const ACCURACY: &str = "Samples agree with the reference meter with the relay on";

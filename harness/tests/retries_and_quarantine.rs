@@ -17,7 +17,6 @@ mod intermittent;
 #[path = "support/postgres.rs"]
 mod postgres;
 
-use plugrig::sync::Locked;
 use std::path::{Path, PathBuf};
 
 use intermittent::draws_late_heartbeat;
@@ -26,6 +25,7 @@ use plugrig::ledger::analysis::{self, Class};
 use plugrig::ledger::{Ledger, RunFilter};
 use plugrig::scenario::record::FailureClass;
 use plugrig::scenario::record::Outcome;
+use plugrig::sync::Locked;
 
 const HEARTBEAT: &str = "The heartbeat comes every 30 s";
 const ACCURACY: &str = "Samples agree with the reference meter with the relay on";

@@ -17,7 +17,6 @@ mod labgrid_lab;
 #[path = "support/standin.rs"]
 mod standin;
 
-use plugrig::sync::Locked;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -30,6 +29,8 @@ use instruments::virtual_sdm120::VirtualSdm120;
 use labgrid_lab::{free_port, missing_tools, script, Lab, Port};
 use standin::{plug_sim_binary, StandIn};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+use plugrig::sync::Locked;
 
 const PLACE: &str = "plugrig-farm-test";
 /// No plugrig run here may take longer (the console and metering scenarios take seconds).

@@ -5,13 +5,13 @@
 //! swapped or another key is used; and rules read "not applicable" on a plug without
 //! metering, "not checkable" on a rig without a meter.
 
-use plugrig::sync::Locked;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
 use plugrig::commands::run::{self, RunOptions, Summary};
 use plugrig::report::statement::{self, RuleOutcome};
+use plugrig::sync::Locked;
 use serde_json::Value;
 
 fn plugrig(args: &[&str]) -> (Option<i32>, String) {

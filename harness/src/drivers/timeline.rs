@@ -2,7 +2,6 @@
 //! console lines, app-side messages, the plug's exit) with one clock. Steps wait on it with
 //! a deadline; a failed wait reports what it wanted and the last entries it saw.
 
-use crate::sync::Locked;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,6 +11,8 @@ use tokio::sync::watch;
 pub use oracle::observation::{Dir, Entry, Event};
 
 use instruments::serial_console::ConsoleEvent;
+
+use crate::sync::Locked;
 
 pub struct Timeline {
     start: Instant,

@@ -1,10 +1,11 @@
 //! Figures for `cargo bench -p plugrig`: the waits the protocol itself imposes on the
 //! suite, and switch round trips. Steps report into these; the suite never reads them.
 
-use crate::sync::Locked;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+
+use crate::sync::Locked;
 
 static PROTOCOL_WAIT_US: AtomicU64 = AtomicU64::new(0);
 static ROUND_TRIPS: Mutex<Vec<Duration>> = Mutex::new(Vec::new());

@@ -2,7 +2,6 @@
 //! come from cucumber's events; its timeline, measurements and capture from its World, taken
 //! when the scenario ends. Both are keyed by where the scenario stands in its feature file.
 
-use crate::sync::Locked;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -10,6 +9,7 @@ use std::time::Duration;
 use oracle::measure::Measurement;
 
 use crate::drivers::timeline::Entry;
+use crate::sync::Locked;
 
 /// A scenario's place: its feature file and line (an outline's example row has its own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -24,13 +24,13 @@ async fn meter(w: &mut PlugWorld) -> anyhow::Result<(&mut MeterDriver, f64)> {
         .clone()
         .context("the rig has no reference meter ([meter] in the rig file)")?;
     let class = spec.class_percent();
-    if w.meter.is_none() {
+    if w.metering.meter.is_none() {
         let sim_control = w.plug.sim().ok().map(|s| s.control);
         let (driver, virtual_meter) = instruments::meter::open_meter(&spec, sim_control).await?;
-        w.virtual_meter = virtual_meter;
-        w.meter = Some(driver);
+        w.metering.virtual_meter = virtual_meter;
+        w.metering.meter = Some(driver);
     }
-    let m = w.meter.as_mut().context("meter")?;
+    let m = w.metering.meter.as_mut().context("meter")?;
     Ok((m, class))
 }
 
@@ -41,14 +41,14 @@ fn claimed_accuracy(w: &PlugWorld) -> f64 {
 #[given(expr = "a load of {int} W on the plug")]
 async fn load(w: &mut PlugWorld, watts: u32) -> anyhow::Result<()> {
     w.plug.sim()?.control(&format!("load {watts}")).await?;
-    w.known_load = Some(f64::from(watts));
+    w.metering.known_load = Some(f64::from(watts));
     Ok(())
 }
 
 /// The load's true power when the rig knows it: set by a load driver in this scenario, the
 /// simulated socket's load, or a bench's declared fixed load (`dut.load_watts`).
 fn known_load(w: &PlugWorld) -> Option<f64> {
-    w.known_load.or(w.ctx.rig.file.dut.load_watts())
+    w.metering.known_load.or(w.ctx.rig.file.dut.load_watts())
 }
 
 /// Where the samples to judge start: after the one in flight when the step began, so a

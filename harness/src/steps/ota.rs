@@ -14,7 +14,7 @@ use crate::scenario::world::PlugWorld;
 
 fn offer(w: &mut PlugWorld, what: &str, mode: Mode) {
     let name = format!("{}-{what}", w.scenario_id);
-    w.ota_catalogue = Some(w.ctx.update.add(&name, mode));
+    w.upgrade.catalogue = Some(w.ctx.update.add(&name, mode));
 }
 
 #[given("the update server offers a newer firmware image")]
@@ -26,7 +26,7 @@ async fn newer(w: &mut PlugWorld) -> anyhow::Result<()> {
         version != running,
         "the plug already runs version {running:?}, the version of the rig's upgrade image: declare an image with another version (upgrade.version), or a second one (upgrade.next_image, upgrade.next_version)"
     );
-    w.ota_new_version = Some(version);
+    w.upgrade.new_version = Some(version);
     offer(w, "good", Mode::Serve(img));
     Ok(())
 }
@@ -74,8 +74,8 @@ async fn stall(w: &mut PlugWorld) -> anyhow::Result<()> {
 async fn upgrade(w: &mut PlugWorld, kind: u8, realm: &str, port: u16) -> anyhow::Result<()> {
     // The plug's own version before the upgrade: what a failed one must leave, and what a
     // successful one must change (its version string is the plug's own choice).
-    w.version_before = Some(firmware_version(w).await?);
-    let catalogue = w.ota_catalogue.clone().unwrap_or_else(|| "none/".into());
+    w.upgrade.version_before = Some(firmware_version(w).await?);
+    let catalogue = w.upgrade.catalogue.clone().unwrap_or_else(|| "none/".into());
     let topic = w.identity()?.app_topic("upgrade");
     let payload = serde_json::json!({ "type": kind, "realm": realm, "port": port, "catalogue": catalogue });
     w.mark = w.timeline.mark();
@@ -114,7 +114,7 @@ async fn closed_port(w: &mut PlugWorld) -> anyhow::Result<()> {
     let host = w.ctx.rig_host;
     let refusing = crate::drivers::reserved_port::ReservedPort::refusing(host)?;
     let port = refusing.port();
-    w.refusing_port = Some(refusing);
+    w.upgrade.refusing_port = Some(refusing);
     // Three attempts one second apart before R3.
     w.protocol_wait(Duration::from_secs(2));
     upgrade(w, 0, &host.to_string(), port).await
@@ -167,8 +167,13 @@ async fn firmware_version(w: &mut PlugWorld) -> anyhow::Result<String> {
 
 #[then("the plug restarts and firmware_infor shows the new image's version")]
 async fn restarted(w: &mut PlugWorld) -> anyhow::Result<()> {
-    let version = w.ota_new_version.clone().context("no newer image was offered")?;
+    let version = w
+        .upgrade
+        .new_version
+        .clone()
+        .context("no newer image was offered")?;
     let before = w
+        .upgrade
         .version_before
         .clone()
         .context("no version was read before the upgrade")?;
@@ -199,6 +204,7 @@ async fn restarted(w: &mut PlugWorld) -> anyhow::Result<()> {
 #[then("the plug still runs the firmware version it reported before")]
 async fn still_old(w: &mut PlugWorld) -> anyhow::Result<()> {
     let version = w
+        .upgrade
         .version_before
         .clone()
         .context("no version was read before the upgrade")?;
@@ -226,7 +232,7 @@ async fn still_old(w: &mut PlugWorld) -> anyhow::Result<()> {
 async fn saw(w: &mut PlugWorld) -> anyhow::Result<()> {
     // http://{realm}:{port}/{catalogue}{image}: the path is "/", the catalogue as sent,
     // then the plug's own file name.
-    let cat = w.ota_catalogue.clone().context("no catalogue was offered")?;
+    let cat = w.upgrade.catalogue.clone().context("no catalogue was offered")?;
     let name = cat.trim_end_matches('/');
     let requests = w.ctx.update.requests(name);
     ensure!(

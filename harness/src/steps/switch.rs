@@ -83,17 +83,17 @@ async fn relay_is(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     // A known relay state for what follows; the protocol leaves the state at power-up to
     // the plug. The on-connection publish says where it is; a session taken over from the
     // last scenario published it there.
-    if w.relay_carried.is_none() {
+    if w.relay.carried.is_none() {
         w.wait_device(w.mark, "switch_state", ECHO_WITHIN).await?;
     }
-    let reported = last_reported(w, w.timeline.mark())?.or(w.relay_carried);
+    let reported = last_reported(w, w.timeline.mark())?.or(w.relay.carried);
     if reported != Some(s.is_on()) {
         switch(w, s).await?;
         reports(w, s).await?;
         // Let the console's line of this change arrive before the mark.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    w.relay_known = Some((w.timeline.mark(), s.is_on()));
+    w.relay.known = Some((w.timeline.mark(), s.is_on()));
     Ok(())
 }
 
@@ -180,7 +180,8 @@ async fn console_matches_mqtt(w: &mut PlugWorld) -> anyhow::Result<()> {
     // From the moment the relay's state was made known (`Given the plug's relay is ...`):
     // the state at power-up is the plug's own, and its console need not print it.
     let (from, known) = w
-        .relay_known
+        .relay
+        .known
         .context("no known relay state to compare from: the scenario must set one first")?;
     let mqtt = w.published(from, "switch_state", payloads::switch_state)?;
     let mqtt = switch::changes(mqtt.into_iter().map(|(_, on)| on), known);

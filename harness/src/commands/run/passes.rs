@@ -2,7 +2,6 @@
 //! the rounds of `--repeat` and the retries of `--retries` (`crate::commands::run::retry`) run again only
 //! those still to run, and each scenario's attempts are merged into one record.
 
-use crate::sync::Locked;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -20,6 +19,7 @@ use crate::rig::capabilities::{self, Capability};
 use crate::scenario::record::{self, Outcome, Recorder, ScenarioKey, ScenarioRecord};
 use crate::scenario::world::{PlugWorld, RunContext};
 use crate::strategy::StartState;
+use crate::sync::Locked;
 
 /// How many times scenarios run: `--repeat` rounds, each failure of a retryable class
 /// retried up to `--retries` times within its round.

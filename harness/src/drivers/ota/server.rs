@@ -3,7 +3,6 @@
 //! (`/{mode}/`) picks what the plug gets, whatever file name it asks for; every request
 //! line is logged for the steps to check (`requests`).
 
-use crate::sync::Locked;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,6 +10,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::sync::Locked;
 
 /// What the server does for one catalogue.
 #[derive(Debug, Clone)]

@@ -4,7 +4,6 @@
 //! image and says which version it carries (rig keys `ota_image`, `ota_version`,
 //! `ota_broken_image`); that file is served verbatim, whatever file name the plug asks for.
 
-use crate::sync::Locked;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -15,6 +14,7 @@ use tokio::sync::OnceCell;
 use crate::drivers::dut::DutHandle;
 use crate::rig::dut::OtaSource;
 use crate::rig::RigFile;
+use crate::sync::Locked;
 
 /// The version plugrig writes into images of this project's format.
 pub const NEW_VERSION: &str = "000002";

@@ -16,7 +16,6 @@
 //! port picks Wireshark's MQTT dissector), and tap connection n comes from port 40000 + n.
 //! Opening writes the three-way handshake, closing a FIN both ways and the last ACK.
 
-use crate::sync::Locked;
 use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
@@ -31,6 +30,8 @@ use pcap_file::pcapng::blocks::interface_description::{
 use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::DataLink;
+
+use crate::sync::Locked;
 
 pub use crate::drivers::timeline::Dir;
 

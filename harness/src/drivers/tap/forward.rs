@@ -9,7 +9,6 @@
 //! our side, the rig would add ~40 ms to round trips the protocol judges (the app's switch
 //! round trip was 43 ms p50 against the plug's own 0.14 ms).
 
-use crate::sync::Locked;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle};
+
+use crate::sync::Locked;
 
 /// A plain TCP forwarder on loopback in front of `upstream`, for a client of the rig's own
 /// (the app client): no decoding, no timeline. Without it, an app switch command's PUBACK

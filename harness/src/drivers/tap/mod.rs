@@ -12,7 +12,6 @@ pub mod forward;
 pub mod mask;
 pub mod tls;
 
-use crate::sync::Locked;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::drivers::timeline::{Dir, Event, Timeline};
+use crate::sync::Locked;
 use capture::{Capture, Tracked};
 
 const MAX_PACKET: usize = 256 * 1024;

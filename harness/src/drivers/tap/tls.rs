@@ -19,7 +19,6 @@
 //! Refuses: judging. Whether a plug should have used TLS is the oracle's question
 //! (`tls-*` rules), asked of the events recorded here.
 
-use crate::sync::Locked;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -35,6 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::drivers::timeline::{Event, Timeline};
+use crate::sync::Locked;
 
 /// A TLS record header's content type for a handshake: a ClientHello starts with it; an
 /// MQTT CONNECT starts with 0x10.

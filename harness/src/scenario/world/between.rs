@@ -8,7 +8,6 @@
 //! `app/reset` and has the strategy bring the plug to AP mode. The run's end releases a plug
 //! still held (`release_held`), so a bench is left factory-fresh.
 
-use crate::sync::Locked;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use crate::drivers::timeline::{Mark, Timeline};
 use crate::strategy::{
     HeldSession, LeftBehind, SessionProfile, StartState, Strategy, Unreachable, CONNECTED_PROFILE,
 };
+use crate::sync::Locked;
 
 /// A plug whose tap was replaced reconnects on its own back-off: up to a minute per
 /// attempt by the [profile] bound, and a little for the session to come up.
@@ -75,7 +75,7 @@ impl PlugWorld {
         self.identity = Some(h.identity);
         self.provisioned = Some(h.provisioned);
         self.mark = if self.tap.connected() {
-            self.relay_carried = h.relay;
+            self.relay.carried = h.relay;
             self.timeline.mark()
         } else {
             self.wait_connected(Mark::START, RECONNECT_WITHIN).await?
@@ -173,7 +173,7 @@ impl PlugWorld {
         let last = self.look(|s| s.payloads_up(&topic).pop());
         let relay = last
             .and_then(|(_, p)| payloads::switch_state(&p).ok())
-            .or(self.relay_carried);
+            .or(self.relay.carried);
         (ok && unchanged).then_some(HeldSession {
             identity,
             provisioned,

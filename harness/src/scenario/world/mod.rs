@@ -3,8 +3,10 @@
 //! bench plug outlives its scenario, and `between` says what the next one finds.
 
 mod between;
+mod state;
 
-use crate::sync::Locked;
+pub use state::{MeteringState, RelayState, UpgradeState};
+
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -29,6 +31,7 @@ use crate::rig::console::ConsolePatterns;
 use crate::rig::Rig;
 use crate::scenario::record::{Recorder, ScenarioKey, WorldRecord};
 use crate::strategy::{HeldSession, LeftBehind};
+use crate::sync::Locked;
 
 /// How long the first AP request may retry while the plug's access point comes up.
 const AP_CONNECT_WITHIN: Duration = Duration::from_secs(10);
@@ -177,10 +180,6 @@ pub struct PlugWorld {
     pub tap: Arc<Tap>,
     pub app: App,
     pub ap: Option<ApLink>,
-    /// The reference meter's driver, opened by the first metering step.
-    pub meter: Option<instruments::MeterDriver>,
-    /// The simulated rig's virtual meter behind it.
-    pub virtual_meter: Option<instruments::VirtualMeter>,
     /// Extra AP connections a scenario holds open (idle or half-open clients).
     pub idle_links: Vec<ApLink>,
     pub identity: Option<Identity>,
@@ -194,31 +193,22 @@ pub struct PlugWorld {
     pub scenario_id: String,
     /// The plug's MAC, unique in the run.
     pub mac: String,
-    /// The update-server catalogue this scenario offers.
-    pub ota_catalogue: Option<String>,
     /// Timeline index of the last app command, for checks of what it caused.
     pub command_mark: Mark,
     /// Timeline index where the current countdown was started.
     pub countdown_mark: Mark,
-    /// The firmware version the plug reported before an upgrade was requested.
-    pub version_before: Option<String>,
-    /// The version of the newer image this scenario offers.
-    pub ota_new_version: Option<String>,
-    /// A port where nothing listens, held while the plug is sent to it (R3).
-    pub refusing_port: Option<crate::drivers::reserved_port::ReservedPort>,
     /// The waits the protocol imposed on this scenario so far, µs (see `protocol_wait`).
     protocol_wait_us: std::sync::atomic::AtomicU64,
-    /// The load a load driver set in this scenario, watts.
-    pub known_load: Option<f64>,
     /// Every quantity the steps judged, with its limits and verdict.
     pub measurements: Measurements,
-    /// Where on the timeline the relay's state became known, and that state.
-    pub relay_known: Option<(Mark, bool)>,
+    /// What the metering steps keep: the meter and the load.
+    pub metering: MeteringState,
+    /// What the upgrade steps keep: the catalogue, the versions, the refusing port.
+    pub upgrade: UpgradeState,
+    /// What the switch steps know of the relay.
+    pub relay: RelayState,
     /// A rig actuator (power, button) acted on the plug in this scenario.
     pub actuated: bool,
-    /// The relay state a plug taken over in its session last reported (in the scenario
-    /// before): nothing is published again until it changes.
-    pub relay_carried: Option<bool>,
     /// The plug the last scenario left provisioned and connected, for this scenario's
     /// first step to take over (see `strategy`).
     held: Option<HeldSession>,
@@ -377,8 +367,6 @@ impl PlugWorld {
             tap,
             app,
             ap: None,
-            meter: None,
-            virtual_meter: None,
             idle_links: Vec::new(),
             identity: None,
             last_reply: None,
@@ -387,18 +375,14 @@ impl PlugWorld {
             mark: Mark::START,
             scenario_id: format!("s{n}"),
             mac,
-            ota_catalogue: None,
             command_mark: Mark::START,
             countdown_mark: Mark::START,
-            version_before: None,
-            ota_new_version: None,
-            refusing_port: None,
             protocol_wait_us: Default::default(),
-            known_load: None,
             measurements: Measurements::default(),
-            relay_known: None,
+            metering: MeteringState::default(),
+            upgrade: UpgradeState::default(),
+            relay: RelayState::default(),
             actuated: false,
-            relay_carried: None,
             held: None,
         })
     }

@@ -4,7 +4,7 @@
 //! Where the kernel has no `sch_netem`, the links are emulated in user space with the same
 //! figures (`netns::LinkEmulator`: TUN devices, real IP loss). The plug is conformant (plug-sim, no fault, no variation): every failure is a false
 //! one. Skips are counted apart: a scenario whose period the rig's measured jitter would
-//! swamp is skipped with the reason (`harness/src/jitter.rs`), which is not a failure.
+//! swamp is skipped with the reason (`harness/src/scenario/jitter.rs`), which is not a failure.
 //!
 //! Short version (CI, a few minutes): `cargo test -p plugrig --test link_torture`.
 //! Long version: `PLUGRIG_TORTURE=long cargo test -p plugrig --test link_torture --

@@ -1,10 +1,10 @@
 //! The protocol's periods and their tolerances, at a rig's time scale, and how far the
 //! rig's own timestamps may be trusted when judging them.
 //!
-//! Timing model (README, "Timing model"): a periodic message's interval is judged on two
+//! Timing model (docs/timing.md): a periodic message's interval is judged on two
 //! timestamps the rig takes, each late by the rig's own jitter (host scheduling, the
 //! link's delay spread), never by the plug's fault. The runner measures that jitter at
-//! run start (`harness/src/jitter.rs`) and gives it here as `allowance`: how far one
+//! run start (`harness/src/scenario/jitter.rs`) and gives it here as `allowance`: how far one
 //! interval may be off because of the rig. It is real time and does not scale with
 //! `time_scale`, while the protocol's periods and tolerances do: the faster the DUT runs,
 //! the larger the rig's share. Where the allowance exceeds the protocol's own tolerance for

@@ -197,7 +197,7 @@ impl DutSpec {
                 if let Some(FlashSpec::Espflash { port, .. }) = &e.flash {
                     if port.starts_with(prefix) {
                         anyhow::bail!(
-                            "dut.flash.port = {port:?}: espflash needs a local serial port (it drives the reset lines itself); on a shared bench flash on the bench host with kind = \"command\" (see the README's \"Rig farm\")"
+                            "dut.flash.port = {port:?}: espflash needs a local serial port (it drives the reset lines itself); on a shared bench flash on the bench host with kind = \"command\" (see docs/farm.md)"
                         );
                     }
                 }

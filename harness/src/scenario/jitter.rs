@@ -3,27 +3,12 @@
 //! interval it judges (`oracle::timing`), and scenarios whose periods it would swamp are
 //! skipped with the reason before they start.
 //!
-//! Model (README, "Timing model"). A timestamp on the timeline is late by
-//! - the host's scheduling: a timer or a wake-up fires late under load (on the simulated
-//!   rig the plug's own timers run on this host too): the slowest timer overshoot of 300
-//!   1 ms sleeps over the fastest ([`RigJitter::scheduling`]: a tail, not a p99);
-//! - the transport: the spread of round trips on the rig's own paths, each attributed
-//!   whole to one direction since a round trip cannot be split: through the broker (the
-//!   app client's path), through a loopback relay (the tap's path on this host) and, on a
-//!   rig with a plug of its own, to the plug's AP socket (4001 requests: the radio link).
-//!
-//! A path's spread is one-sided: p99 minus the fastest sample (a delay is never below the
-//! fastest). A round trip's spread bounds either direction's. Retransmissions seen during
-//! the probe are reported, not added: a segment the link lost delays one message by a
-//! retransmission timeout (200 ms and more), which no allowance could cover without
-//! swamping every check; the oracle recognises such a message instead (an interval too
-//! long followed by one as much too short, `oracle::timing`).
-//! One timestamp is late by between 0 and L = scheduling + the worst path beyond the
-//! fastest, so an interval, the difference of two timestamps, is off by at most L either
-//! way: the allowance per interval is L (twice a two-sided jitter, since these spreads
-//! are measured from the fastest sample, not from the median). The scheduling spread
-//! counts once: the plug's timer on the simulated rig; the rig's own wake-ups are inside
-//! the round trips.
+//! The model, and why each figure is what it is, is docs/timing.md (said once there): one
+//! timestamp is late by between 0 and L = scheduling ([`RigJitter::scheduling`], the
+//! slowest of 300 1 ms timers) + the worst path's spread over its fastest round trip (the
+//! broker, the loopback forwarder, the plug's AP socket); an interval is off by at most L.
+//! Retransmissions the probe sees are reported, not added (`oracle::timing` recognises the
+//! message a lost segment delayed).
 //! Real time throughout: `time_scale` shrinks the protocol's periods, never this.
 
 use std::net::SocketAddr;

@@ -1,5 +1,5 @@
 //! connect_mode 1 (TLS) and 0 (TCP), as the wire tap saw each connection open (spec 2,
-//! 4002; PROTOCOL-NOTES "MQTT session"; the tap's side is `tap_tls`).
+//! 4002; PROTOCOL-NOTES "MQTT session"; the tap's side is `drivers::tap::tls`).
 
 use anyhow::{bail, ensure};
 use cucumber::{given, then};

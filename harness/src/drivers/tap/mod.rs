@@ -105,7 +105,7 @@ impl Tap {
                 }
                 let rt = rt.clone();
                 let h = tokio::spawn(async move {
-                    // TLS is terminated on both sides when used (tap_tls): the rest sees plaintext.
+                    // TLS is terminated on both sides when used (`tls`): the rest sees plaintext.
                     let tl = timeline_of(&rt);
                     let Some(plug) = tls::plug_side(plug, &tl).await else {
                         return;

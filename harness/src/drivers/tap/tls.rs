@@ -47,7 +47,7 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// The tap's server configuration: one self-signed certificate per run (per process),
-/// for every name, since the plug verifies no certificate (README, "Security note").
+/// for every name, since the plug verifies no certificate (docs/tls.md, "Security note").
 fn server_config() -> anyhow::Result<Arc<ServerConfig>> {
     static CONFIG: OnceLock<Result<Arc<ServerConfig>, String>> = OnceLock::new();
     let made = CONFIG.get_or_init(|| {

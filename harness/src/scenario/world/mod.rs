@@ -230,7 +230,7 @@ impl fmt::Debug for PlugWorld {
 impl PlugWorld {
     /// The scenario waited `d` because the protocol says so (a period, a hold, an
     /// observation window, the plug's own timeout): recorded for this scenario and for the
-    /// benchmark's sum (`bench`).
+    /// benchmark's sum (`scenario::figures`).
     pub fn protocol_wait(&self, d: Duration) {
         self.protocol_wait_us
             .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
@@ -337,7 +337,7 @@ impl PlugWorld {
     pub(crate) async fn new() -> anyhow::Result<PlugWorld> {
         let ctx = CONTEXT
             .try_with(Arc::clone)
-            .context("no run context: a World is made only inside runner::run")?;
+            .context("no run context: a World is made only inside commands::run::run")?;
         let timeline = Arc::new(Timeline::default());
         let n = ctx.next_plug.fetch_add(1, Ordering::Relaxed);
         // A locally administered MAC, unique per plug of this run: topics never collide.

@@ -143,7 +143,7 @@ enum Command {
         #[arg(long, default_value = "both")]
         target: plugrig::commands::fuzz::Target,
         /// Time for generated inputs: 90 (seconds), 90s, 10m, 1h.
-        #[arg(long, default_value = "60s", value_parser = parse_budget)]
+        #[arg(long, default_value = "60s", value_parser = plugrig::commands::fuzz::parse_budget)]
         budget: std::time::Duration,
         /// At most this many inputs.
         #[arg(long, value_name = "N")]
@@ -382,13 +382,14 @@ fn main() -> ExitCode {
             command: RigCommand::Check { rig, place },
         } => {
             let path = rig.unwrap_or_else(run::default_rig);
-            let (loaded, request) = match load_with_place(&path, None, place.as_deref()) {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("plugrig: {e:#}");
-                    return ExitCode::from(2);
-                }
-            };
+            let (loaded, request) =
+                match plugrig::commands::place::load_with_place(&path, None, place.as_deref()) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("plugrig: {e:#}");
+                        return ExitCode::from(2);
+                    }
+                };
             println!(
                 "plugrig: rig check of {} ({})",
                 loaded.file.rig.name,
@@ -446,7 +447,7 @@ fn main() -> ExitCode {
             elf,
             out,
             ota_version,
-        } => match write_images(elf, &out, ota_version.as_deref()) {
+        } => match plugrig::commands::image::write_images(elf, &out, ota_version.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("plugrig: {e:#}");
@@ -482,7 +483,11 @@ fn main() -> ExitCode {
                 keep_secrets,
                 statement,
             };
-            let (loaded, request) = match load_with_place(&opts.rig, opts.plug.as_deref(), place.as_deref()) {
+            let (loaded, request) = match plugrig::commands::place::load_with_place(
+                &opts.rig,
+                opts.plug.as_deref(),
+                place.as_deref(),
+            ) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("plugrig: {e:#}");
@@ -514,76 +519,4 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-/// The rig, and the labgrid place to run it on when `--place` or its `[farm]` names one.
-type PlaceRequest = (farm::labgrid::Client, Vec<String>, std::time::Duration);
-
-fn load_with_place(
-    path: &std::path::Path,
-    plug: Option<&std::path::Path>,
-    place: Option<&str>,
-) -> anyhow::Result<(plugrig::rig::Rig, Option<PlaceRequest>)> {
-    let loaded = plugrig::rig::load_with(path, plug)?;
-    let request =
-        farm::request(&loaded.file, place).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
-    Ok((loaded, request))
-}
-
-fn write_images(
-    elf: Option<PathBuf>,
-    out: &std::path::Path,
-    ota_version: Option<&str>,
-) -> anyhow::Result<()> {
-    use anyhow::Context;
-    use instruments::flash::image;
-    use plugrig::drivers::firmware::{build, ota_image};
-    if let Some(v) = ota_version {
-        anyhow::ensure!(
-            !v.is_empty() && v.len() <= 16,
-            "--ota-version: 1 to 16 bytes, got {v:?}"
-        );
-    }
-    let elf = match elf {
-        Some(e) => e,
-        None => build::build_firmware()?,
-    };
-    let bytes = std::fs::read(&elf).with_context(|| format!("reading {}", elf.display()))?;
-    let images = image::from_elf(&bytes)?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let write = |name: &str, data: &[u8]| -> anyhow::Result<()> {
-        let path = out.join(name);
-        std::fs::write(&path, data).with_context(|| format!("writing {}", path.display()))?;
-        println!("{}", path.display());
-        Ok(())
-    };
-    write("plug-esp32c3.flash.bin", &images.merged())?;
-    write("plug-esp32c3.app.bin", &images.app)?;
-    if let Some(v) = ota_version {
-        let target = plug_board::ATHOM_C3_BL0942.ota_target;
-        write("plug-esp32c3.ota.bin", &ota_image(&images.app, target, v))?;
-    }
-    println!("app image {}", image::size_line(images.app.len()));
-    Ok(())
-}
-
-/// A time budget: seconds, or a number with s, m or h.
-fn parse_budget(text: &str) -> Result<std::time::Duration, String> {
-    let (n, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((at, _)) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("{text:?}: a number, then s, m or h"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("{text:?}: a number, then s, m or h")),
-    };
-    if secs == 0 {
-        return Err("a budget of at least 1 s".into());
-    }
-    Ok(std::time::Duration::from_secs(secs))
 }

@@ -374,3 +374,24 @@ async fn keep(
         seen: 1,
     })
 }
+
+/// A time budget: seconds, or a number with s, m or h.
+pub fn parse_budget(text: &str) -> Result<std::time::Duration, String> {
+    let (n, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{text:?}: a number, then s, m or h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?}: a number, then s, m or h")),
+    };
+    if secs == 0 {
+        return Err("a budget of at least 1 s".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}

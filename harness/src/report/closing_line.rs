@@ -3,7 +3,6 @@
 //! HTML title.
 
 use crate::report::statement::{not_judged, RuleOutcome};
-use crate::report::summary::profile_only;
 use crate::scenario::record::{Outcome, ScenarioRecord};
 
 /// The counts the closing line says; a part whose count is 0 is left out.
@@ -115,4 +114,17 @@ impl ClosingCounts {
             self.skipped
         )
     }
+}
+
+/// Every rule among `rules` (`@rule-<id>` tags' ids) is this project's own choice
+/// ([profile]), and there is one: with `--advisory-profile` such a failure is reported but
+/// does not fail the run.
+pub fn profile_only<'a>(rules: impl IntoIterator<Item = &'a str>) -> bool {
+    use oracle::rules::{Source, RULES};
+    let mut any = false;
+    let all = rules.into_iter().all(|id| {
+        any = true;
+        RULES.iter().any(|r| r.id == id && r.source == Source::Profile)
+    });
+    any && all
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::report::closing_line::ClosingCounts;
+use crate::report::closing_line::{profile_only, ClosingCounts};
 use crate::scenario::record::{Outcome, ScenarioRecord};
 
 /// A scenario that failed, with the rules (`@rule-<id>` tags) it checks.
@@ -196,17 +196,4 @@ pub fn tally(summary: &mut Summary, advisory_profile: bool) {
         })
         .collect();
     summary.failed_rules = summary.failures.iter().flat_map(|f| f.rules.clone()).collect();
-}
-
-/// Every rule among `rules` (`@rule-<id>` tags' ids) is this project's own choice
-/// ([profile]), and there is one: with `--advisory-profile` such a failure is reported but
-/// does not fail the run.
-pub fn profile_only<'a>(rules: impl IntoIterator<Item = &'a str>) -> bool {
-    use oracle::rules::{Source, RULES};
-    let mut any = false;
-    let all = rules.into_iter().all(|id| {
-        any = true;
-        RULES.iter().any(|r| r.id == id && r.source == Source::Profile)
-    });
-    any && all
 }

@@ -29,10 +29,9 @@ mod timeline;
 use known_failures::{attempts, quarantine};
 use timeline::{nearest, timeline};
 
-use super::closing_line::ClosingCounts;
+use super::closing_line::{profile_only, ClosingCounts};
 use super::markup::{escape, escape_text};
 use super::plots;
-use super::summary::profile_only;
 use crate::scenario::record::{Outcome, RunRecord, ScenarioRecord};
 
 /// Timeline rows kept of a failed scenario: the first and the last this many.

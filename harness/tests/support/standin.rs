@@ -99,7 +99,7 @@ impl StandIn {
 }
 
 /// An upgrade image in the vendor format of plug-core's `vendor-image` variation, written
-/// here from its description (`firmware/core/src/vendor_image.rs`), not with its code:
+/// here from its description (`firmware/core/src/ota/vendor_image.rs`), not with its code:
 /// "VNDR", the version's length and bytes, the body's length (u32 LE), the body, and a
 /// CRC-32 (IEEE) of all that before it (u32 LE).
 pub fn vendor_image(version: &str, body: &[u8]) -> Vec<u8> {

@@ -1,6 +1,6 @@
 //! The vocabulary steps read a scenario's timeline with, so that a step reads like the
 //! Gherkin line it implements: "the app sends X" (`app_command`), "the next switch_state
-//! within d" (`next_device`), "what the plug published on X since the mark"
+//! within d" (`next_message`), "what the plug published on X since the mark"
 //! (`published`), "the plug is connected" (`wait_connected`), an observation window
 //! (`watch`). Queries over what was seen go through [`oracle::observation::Seen`] (`look`);
 //! waits have a deadline and fail with what they wanted and the last entries seen.
@@ -48,33 +48,9 @@ impl PlugWorld {
         tokio::time::sleep(window).await;
     }
 
-    /// Waits for the app to receive a message on `{prefix}/device/{field}` at timeline position
+    /// Waits for a message on `{prefix}/device/{field}` seen on `side` at timeline position
     /// `from` or later that `pick` accepts; returns what `pick` made of it and its position.
-    pub async fn next_device<T>(
-        &self,
-        from: Mark,
-        field: &str,
-        within: Duration,
-        what: &str,
-        pick: impl FnMut(&str) -> Option<T>,
-    ) -> anyhow::Result<(T, Mark)> {
-        self.next_on(Side::App, from, field, within, what, pick).await
-    }
-
-    /// As [`Self::next_device`], as the plug publishes it through the tap (where its packets
-    /// arrive without the broker's delay).
-    pub async fn next_published<T>(
-        &self,
-        from: Mark,
-        field: &str,
-        within: Duration,
-        what: &str,
-        pick: impl FnMut(&str) -> Option<T>,
-    ) -> anyhow::Result<(T, Mark)> {
-        self.next_on(Side::Tap, from, field, within, what, pick).await
-    }
-
-    async fn next_on<T>(
+    pub async fn next_message<T>(
         &self,
         side: Side,
         from: Mark,
@@ -272,11 +248,12 @@ impl PlugWorld {
     }
 }
 
-/// Where a device message is seen: delivered to the app by the broker, or sent by the plug
-/// on the tap.
+/// Where a device message is seen.
 #[derive(Debug, Clone, Copy)]
-enum Side {
+pub enum Side {
+    /// Delivered to the app by the broker: the plug's message reached its reader.
     App,
+    /// Sent by the plug, on the tap: where its packets arrive without the broker's delay.
     Tap,
 }
 

@@ -12,6 +12,7 @@ use rumqttc::Packet;
 
 use super::params::OnOff;
 use crate::drivers::timeline::Mark;
+use crate::scenario::observe::Side;
 use crate::scenario::world::PlugWorld;
 
 /// Every delay_time the plug published since `from`, from the tap, with its time.
@@ -78,7 +79,8 @@ async fn run_to_zero(w: &PlugWorld) -> anyhow::Result<Vec<(Duration, DelayTime)>
     w.protocol_wait(period * total as u32);
     let within = period * (total as u32 + 3) + Duration::from_secs(2);
     let zero = |p: &str| payloads::delay_time(p).ok().filter(|d| d.total_seconds() == 0);
-    w.next_device(
+    w.next_message(
+        Side::App,
         w.countdown_mark,
         "delay_time",
         within,
@@ -110,10 +112,17 @@ async fn switches_after(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     // The first switch_state in the target state: a heartbeat in between repeats the old.
     let target = |p: &str| payloads::switch_state(p).ok().filter(|on| *on == s.is_on());
     let what = format!("switch_state {} after the last delay_time", s.as_str());
-    w.next_published(zero, "switch_state", Duration::from_secs(2), &what, target)
-        .await
-        .map(drop)
-        .map_err(|e| anyhow::anyhow!("the relay did not switch {} after the countdown: {e}", s.as_str()))
+    w.next_message(
+        Side::Tap,
+        zero,
+        "switch_state",
+        Duration::from_secs(2),
+        &what,
+        target,
+    )
+    .await
+    .map(drop)
+    .map_err(|e| anyhow::anyhow!("the relay did not switch {} after the countdown: {e}", s.as_str()))
 }
 
 /// Where the plug acted on the cancelling command. For an app command, the plug's

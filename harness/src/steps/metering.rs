@@ -11,6 +11,7 @@ use oracle::metering::{self, Reading};
 use oracle::payloads::{self, Electricity};
 
 use crate::drivers::timeline::Mark;
+use crate::scenario::observe::Side;
 use crate::scenario::world::PlugWorld;
 
 /// Opens the rig's reference meter for this scenario (a virtual one on the simulated rig).
@@ -132,9 +133,16 @@ async fn zero(w: &mut PlugWorld) -> anyhow::Result<()> {
             .filter(|e| e.current == 0 && e.power == 0)
     };
     let what = "electricity_information with 0 mA and 0 W";
-    w.next_device(w.command_mark, "electricity_information", within, what, zero)
-        .await
-        .map(drop)
+    w.next_message(
+        Side::App,
+        w.command_mark,
+        "electricity_information",
+        within,
+        what,
+        zero,
+    )
+    .await
+    .map(drop)
 }
 
 #[given("a provisioned plug without power monitoring")]

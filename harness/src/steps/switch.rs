@@ -10,6 +10,7 @@ use oracle::switch;
 
 use super::params::OnOff;
 use crate::drivers::timeline::Mark;
+use crate::scenario::observe::Side;
 use crate::scenario::world::PlugWorld;
 
 /// How long an app command may take to be echoed (network, not scaled).
@@ -37,7 +38,14 @@ fn last_reported(w: &PlugWorld, before: Mark) -> anyhow::Result<Option<bool>> {
 async fn reports(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     let what = format!("switch_state {}", s.as_str());
     match w
-        .next_device(w.mark, "switch_state", ECHO_WITHIN, &what, reads(s.is_on()))
+        .next_message(
+            Side::App,
+            w.mark,
+            "switch_state",
+            ECHO_WITHIN,
+            &what,
+            reads(s.is_on()),
+        )
         .await
     {
         Ok((_, i)) => {
@@ -146,7 +154,8 @@ async fn round_trips(w: &mut PlugWorld, n: usize) -> anyhow::Result<()> {
 async fn round_trip(w: &mut PlugWorld, s: OnOff) -> anyhow::Result<()> {
     let sent = std::time::Instant::now();
     switch(w, s).await?;
-    w.next_device(
+    w.next_message(
+        Side::App,
         w.mark,
         "switch_state",
         ECHO_WITHIN,

@@ -25,6 +25,7 @@ use super::DutSpec;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Declaration {
+    /// What the plug is: its name, device_type, TLS and boot time.
     pub plug: PlugClaims,
     /// What the plug's 4001 reply says of itself; a field left out is not checked
     /// (device_mac differs per unit, so it is never declared).
@@ -63,16 +64,22 @@ pub struct PlugClaims {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityClaims {
+    /// The device_function 4001 must report.
     pub device_function: Option<String>,
+    /// The device_name 4001 must report.
     pub device_name: Option<String>,
+    /// The region 4001 must report in device_specifications: CN, US, UK or EU (any case).
     pub device_specifications: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FirmwareClaims {
+    /// The firmware_version firmware_infor must report, 1 to 16 bytes.
     pub version: Option<String>,
+    /// The company_name firmware_infor must report.
     pub company_name: Option<String>,
+    /// The product_model firmware_infor must report.
     pub product_model: Option<String>,
 }
 
@@ -90,13 +97,20 @@ pub struct UpgradeClaims {
     /// This project's image format: an application body and the target it is built for
     /// (plugrig wraps it with a newer version, and makes corrupt and other-target copies).
     pub body: Option<PathBuf>,
+    /// The target `body` is built for; the two go together.
     pub target: Option<String>,
     /// The plug's own format, served verbatim, and the version firmware_infor shows after
     /// installing it; optionally a deliberately broken image and a second image.
     pub image: Option<PathBuf>,
+    /// The version firmware_infor must show after installing `image`; the two go together.
     pub version: Option<String>,
+    /// A deliberately broken image in the plug's format, for the corrupt-image R2 case
+    /// (with `image`).
     pub broken_image: Option<PathBuf>,
+    /// A second image in the plug's format, offered to a plug that already runs `version`
+    /// (with `image` and `next_version`).
     pub next_image: Option<PathBuf>,
+    /// The version `next_image` carries; it must differ from `version`.
     pub next_version: Option<String>,
     /// The plug's stall timeout for a transfer, seconds of its clock.
     pub stall_s: Option<f64>,
@@ -105,8 +119,11 @@ pub struct UpgradeClaims {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleClaims {
+    /// The console line of a boot; absent: the rig's `console_boot` (default `boot fw=`).
     pub boot: Option<Pattern>,
+    /// The console line of the relay switching on; absent: the rig's `console_relay_on`.
     pub relay_on: Option<Pattern>,
+    /// The console line of the relay switching off; absent: the rig's `console_relay_off`.
     pub relay_off: Option<Pattern>,
 }
 

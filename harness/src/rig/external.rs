@@ -29,6 +29,8 @@ pub struct ExternalDut {
     /// Commands that switch the plug's mains on and off (argv).
     #[serde(default)]
     pub power_on: Option<Vec<String>>,
+    /// The command that switches the plug's mains off (argv): a power switch needs both
+    /// commands, or `power_relay`.
     #[serde(default)]
     pub power_off: Option<Vec<String>>,
     /// A command that presses the button; `{ms}` in an argument becomes the hold time.
@@ -44,6 +46,7 @@ pub struct ExternalDut {
     /// The plug's serial console, if wired.
     #[serde(default)]
     pub console: Option<String>,
+    /// The serial console's baud rate.
     #[serde(default = "console_baud")]
     pub console_baud: u32,
     /// Whether the plug claims power monitoring (device_type "1").
@@ -62,6 +65,8 @@ pub struct ExternalDut {
     /// another target.
     #[serde(default)]
     pub ota_body: Option<std::path::PathBuf>,
+    /// The target `ota_body` is built for (this project's image format names it); the two
+    /// go together.
     #[serde(default)]
     pub ota_target: Option<String>,
     /// For any plug: an upgrade image in the plug's own format, served verbatim whatever
@@ -69,6 +74,8 @@ pub struct ExternalDut {
     /// must show after installing it. Takes the place of ota_body/ota_target.
     #[serde(default)]
     pub ota_image: Option<std::path::PathBuf>,
+    /// The version `firmware_infor` must show after installing `ota_image`; the two go
+    /// together.
     #[serde(default)]
     pub ota_version: Option<String>,
     /// Optionally, a deliberately broken image in the plug's format (for the corrupt-image
@@ -80,6 +87,8 @@ pub struct ExternalDut {
     /// whose plug already runs ota_version is offered this one.
     #[serde(default)]
     pub ota_next_image: Option<std::path::PathBuf>,
+    /// The version `ota_next_image` carries; the two go together, and it must differ from
+    /// `ota_version`.
     #[serde(default)]
     pub ota_next_version: Option<String>,
     /// The plug resolves names through plugrig's DNS (the bench's DHCP points it there).
@@ -107,8 +116,10 @@ pub struct ExternalDut {
     /// Defaults: this workspace's firmware ("boot fw=", "relay state=on", "relay state=off").
     #[serde(default = "console::default_boot")]
     pub console_boot: Pattern,
+    /// The console line of the relay switching on, a regular expression.
     #[serde(default = "console::default_relay_on")]
     pub console_relay_on: Pattern,
+    /// The console line of the relay switching off, a regular expression.
     #[serde(default = "console::default_relay_off")]
     pub console_relay_off: Pattern,
     /// Seconds from power-on or flashing to the boot line.
@@ -138,8 +149,12 @@ fn boot_timeout() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelaySpec {
+    /// The board's serial port: a device path, `rfc2217://HOST:PORT` or `tcp://HOST:PORT`
+    /// (`place:NAME` on a farm rig). Channels of one board share it.
     pub port: String,
+    /// The relay channel, from 1.
     pub channel: u8,
+    /// The board's baud rate.
     #[serde(default = "relay_baud")]
     pub baud: u32,
     /// The state byte that closes the contact: 1 on most boards, 0 on inverted ones.

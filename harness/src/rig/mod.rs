@@ -22,12 +22,17 @@ pub use instruments::meter::MeterSpec;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RigFile {
+    /// The rig itself: its name, time scale and mains range.
     pub rig: RigSection,
+    /// The device under test (`kind`): the simulated plug, or an external plug and the
+    /// instruments that drive it.
     pub dut: DutSpec,
+    /// The MQTT broker of the run (`kind`): embedded in plugrig, or one already running.
     pub broker: Broker,
     /// The reference power meter, if the rig has one.
     #[serde(default)]
     pub meter: Option<MeterSpec>,
+    /// How the run goes; every key has a default.
     #[serde(default)]
     pub run: RunSection,
     /// The labgrid place this rig's instruments come from (`place:NAME` ports), if shared.
@@ -42,6 +47,8 @@ pub struct RigFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RigSection {
+    /// The rig's name, shown in the run's header and recorded with the run (JUnit, the
+    /// provenance, the run ledger).
     pub name: String,
     /// The DUT's application timers run this many times faster than a real plug's
     /// (a simulator); every expected period is divided by it.
@@ -75,13 +82,23 @@ pub enum DutSpec {
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Broker {
     /// rumqttd inside the harness, on a free loopback port.
-    Embedded { username: String, password: String },
+    Embedded {
+        /// The user name the broker accepts: plugrig's app client and the plug (given it in
+        /// 4002) log in with it.
+        username: String,
+        /// The password that goes with `username`.
+        password: String,
+    },
     /// A broker already running (Debian's mosquitto in CI), reachable on loopback.
     External {
+        /// The broker's host name or IP address (not empty).
         host: String,
+        /// The broker's MQTT port, plain TCP (see `tls_port`).
         port: u16,
+        /// The user name plugrig's app client and the plug log in with; absent: "plugrig".
         #[serde(default)]
         username: Option<String>,
+        /// The password that goes with `username`; absent: "plugrig".
         #[serde(default)]
         password: Option<String>,
         /// The same broker's TLS listener (mosquitto's in CI): the tap carries the plug's

@@ -24,6 +24,8 @@ pub struct SimDut {
     /// The simulated metering chip's relative gain error.
     #[serde(default = "gain_error")]
     pub gain_error: f64,
+    /// The version firmware_infor reports for plug-sim's factory image
+    /// (`plug-sim --firmware-version`), at most 16 bytes.
     #[serde(default = "firmware_version")]
     pub firmware_version: String,
     /// The accuracy the plug claims for its metering, percent of reading; the tolerance

@@ -30,7 +30,10 @@ pub enum ApNetworkSpec {
         program: String,
     },
     Command {
+        /// Joins the plug's access point (the program and its arguments, run without a
+        /// shell, within 40 s).
         join: Vec<String>,
+        /// Returns to the bench network.
         leave: Vec<String>,
     },
 }

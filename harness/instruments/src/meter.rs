@@ -16,8 +16,10 @@ pub enum MeterSpec {
         /// A serial port path, `rfc2217://HOST:PORT` or `tcp://HOST:PORT` (a bench host's
         /// ser2net), or "virtual": the simulated rig's virtual SDM120 on a pty.
         port: String,
+        /// The meter's Modbus slave address.
         #[serde(default = "modbus_address")]
         address: u8,
+        /// The serial line's baud rate (8N1), as set on the meter.
         #[serde(default = "sdm_baud")]
         baud: u32,
         /// The meter's accuracy class, percent of reading.
@@ -30,6 +32,7 @@ pub enum MeterSpec {
         /// (its serial port behind ser2net), or "virtual": a virtual analyzer on loopback
         /// reading the simulated load.
         address: String,
+        /// The baud rate when `address` is a serial port.
         #[serde(default = "sdm_baud")]
         baud: u32,
         /// The analyzer's accuracy, percent of reading.

@@ -24,10 +24,12 @@ pub enum FlashSpec {
     /// The ROM bootloader over a serial port: the C3's own USB (/dev/ttyACM*) or a USB-UART
     /// bridge (/dev/ttyUSB*), with espflash's reset sequence for each.
     Espflash {
+        /// The plug's serial port (a local device: espflash drives the reset lines itself).
         port: String,
         /// Baud rate after connecting (the connection starts at 115200).
         #[serde(default = "flash_baud")]
         baud: u32,
+        /// The firmware ELF to flash; without it the rig builds the ESP32-C3 firmware.
         #[serde(default)]
         elf: Option<PathBuf>,
     },
@@ -36,12 +38,16 @@ pub enum FlashSpec {
         /// "VID:PID" or "VID:PID:SERIAL" when several probes are attached.
         #[serde(default)]
         probe: Option<String>,
+        /// The firmware ELF to flash; without it the rig builds the ESP32-C3 firmware.
         #[serde(default)]
         elf: Option<PathBuf>,
     },
     /// Any tool: `{image}` in an argument becomes the merged flash image (write it at 0x0).
     Command {
+        /// The program and its arguments, run without a shell.
         argv: Vec<String>,
+        /// The firmware ELF to turn into the image; without it the rig builds the ESP32-C3
+        /// firmware.
         #[serde(default)]
         elf: Option<PathBuf>,
     },

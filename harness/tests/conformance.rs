@@ -24,18 +24,8 @@ fn main() -> ExitCode {
     };
     let report = run::workspace_dir().join("target/plugrig-reports");
     let opts = RunOptions {
-        rig,
-        plug: None,
-        tags: None,
         report: Some(report),
-        features: Vec::new(),
-        advisory_profile: false,
-        history: None,
-        repeat: 1,
-        retries: 0,
-        quarantine: None,
-        keep_secrets: false,
-        statement: None,
+        ..RunOptions::new(rig)
     };
     match rt.block_on(run::run(opts)) {
         Ok(s) => {

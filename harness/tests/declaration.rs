@@ -6,24 +6,15 @@
 
 #[path = "support/standin.rs"]
 mod standin;
+#[path = "support/suite.rs"]
+mod suite;
 
 use std::path::{Path, PathBuf};
 
 use plugrig::commands::run::{self, RunOptions, Summary};
 use plugrig::report::statement::{self, RuleOutcome};
-use plugrig::sync::Locked;
 use standin::{plug_sim_binary, StandIn};
-
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn run(opts: RunOptions) -> Summary {
-    let _one = ONE_AT_A_TIME.locked();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let s = rt.block_on(run::run(opts)).expect("the run starts");
-    // cucumber swaps the panic hook while it runs: this test's own failures must show.
-    let _ = std::panic::take_hook();
-    s
-}
+use suite::run_alone as run;
 
 /// plugs/plug-sim.toml, edited, written into `dir`.
 fn declaration(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {

@@ -80,18 +80,8 @@ fn every_fault_is_caught_by_a_scenario_naming_the_broken_rule() {
     for (fault, variant, tags, rule) in cases {
         let rig = rig_with_fault(dir.path(), fault, variant);
         let opts = RunOptions {
-            plug: None,
-            rig,
             tags: Some(tags.into()),
-            report: None,
-            features: Vec::new(),
-            advisory_profile: false,
-            history: None,
-            repeat: 1,
-            retries: 0,
-            quarantine: None,
-            keep_secrets: false,
-            statement: None,
+            ..RunOptions::new(rig)
         };
         let s = rt.block_on(run::run(opts)).expect("the run starts");
         let named = s.failed_rules.iter().any(|r| r == rule);

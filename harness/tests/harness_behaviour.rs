@@ -1,18 +1,14 @@
 //! The harness's own behaviour: a dying plug, a broken rig file, a selection by tags.
 
+#[path = "support/suite.rs"]
+mod suite;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use plugrig::commands::run::{self, RunOptions};
-
-fn run(opts: RunOptions) -> run::Summary {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run::run(opts)).expect("the run starts")
-}
+use suite::run_suite as run;
 
 #[test]
 fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {

@@ -16,6 +16,8 @@
 mod intermittent;
 #[path = "support/postgres.rs"]
 mod postgres;
+#[path = "support/suite.rs"]
+mod suite;
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +27,7 @@ use plugrig::ledger::analysis::{self, Class};
 use plugrig::ledger::{Ledger, RunFilter};
 use plugrig::scenario::record::FailureClass;
 use plugrig::scenario::record::Outcome;
-use plugrig::sync::Locked;
+use suite::run_suite as run;
 
 const HEARTBEAT: &str = "The heartbeat comes every 30 s";
 const ACCURACY: &str = "Samples agree with the reference meter with the relay on";
@@ -59,20 +61,6 @@ fn rig(dir: &Path, name: &str, faults: &[&str], seed: u64, run_extra: &str) -> P
     path
 }
 
-/// One run at a time: cucumber swaps the process's panic hook while it runs.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn run(opts: RunOptions) -> Summary {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let s = rt.block_on(run::run(opts)).expect("the run starts");
-    // cucumber swaps the panic hook while it runs: this test's own failures must show.
-    let _ = std::panic::take_hook();
-    s
-}
-
 fn record<'a>(s: &'a Summary, name: &str) -> &'a plugrig::scenario::record::ScenarioRecord {
     s.records
         .iter()
@@ -81,7 +69,7 @@ fn record<'a>(s: &'a Summary, name: &str) -> &'a plugrig::scenario::record::Scen
 }
 
 fn retries_turn_a_late_heartbeat_into_a_flaky_pass(dest: &str) {
-    let _one = ONE_AT_A_TIME.locked();
+    let _one = suite::one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let seed = seed_drawing(true, false);
     let report = dir.path().join("report");
@@ -215,7 +203,7 @@ fn retries_on_postgresql() {
 
 #[test]
 fn a_repeat_must_pass_every_round() {
-    let _one = ONE_AT_A_TIME.locked();
+    let _one = suite::one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let seed = seed_drawing(false, true);
     let db = dir.path().join("ledger.db").display().to_string();
@@ -258,7 +246,7 @@ fn quarantine_file(dir: &Path, name: &str, expires: &str) -> PathBuf {
 
 #[test]
 fn quarantine_keeps_a_known_failure_out_of_the_verdict_until_it_expires() {
-    let _one = ONE_AT_A_TIME.locked();
+    let _one = suite::one_at_a_time();
     let dir = tempfile::tempdir().expect("tempdir");
     let faulty = rig(dir.path(), "faulty", &["power-in-deciwatts"], 0, "");
 

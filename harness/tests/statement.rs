@@ -5,14 +5,17 @@
 //! swapped or another key is used; and rules read "not applicable" on a plug without
 //! metering, "not checkable" on a rig without a meter.
 
+#[path = "support/suite.rs"]
+mod suite;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use plugrig::commands::run::{self, RunOptions, Summary};
+use plugrig::commands::run::{self, RunOptions};
 use plugrig::report::statement::{self, RuleOutcome};
-use plugrig::sync::Locked;
 use serde_json::Value;
+use suite::run_alone as run;
 
 fn plugrig(args: &[&str]) -> (Option<i32>, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_plugrig"))
@@ -31,17 +34,6 @@ fn plugrig(args: &[&str]) -> (Option<i32>, String) {
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
-}
-
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn run(opts: RunOptions) -> Summary {
-    let _one = ONE_AT_A_TIME.locked();
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let s = rt.block_on(run::run(opts)).expect("the run starts");
-    // cucumber swaps the panic hook while it runs: this test's own failures must show.
-    let _ = std::panic::take_hook();
-    s
 }
 
 fn rig_with(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {

@@ -2,9 +2,10 @@
 //! (`tc netem` on its veth links) at time scale 1 and 10, and on the simulated rig with
 //! both cores saturated by stress-ng (the load case the suite was first proven under).
 //! Where the kernel has no `sch_netem`, the links are emulated in user space with the same
-//! figures (`netns::LinkEmulator`: TUN devices, real IP loss). The plug is conformant (plug-sim, no fault, no variation): every failure is a false
-//! one. Skips are counted apart: a scenario whose period the rig's measured jitter would
-//! swamp is skipped with the reason (`harness/src/scenario/jitter.rs`), which is not a failure.
+//! figures (`netns::LinkEmulator`: TUN devices, real IP loss). The plug is conformant
+//! (plug-sim, no fault, no variation): every failure is a false one. Skips are counted
+//! apart: a scenario whose period the rig's measured jitter would swamp is skipped with the
+//! reason (`harness/src/scenario/jitter.rs`), which is not a failure.
 //!
 //! Short version (CI, a few minutes): `cargo test -p plugrig --test link_torture`.
 //! Long version: `PLUGRIG_TORTURE=long cargo test -p plugrig --test link_torture --

@@ -1,9 +1,9 @@
 //! `DutSpec`, the rig file's `[dut]` (what the plug is; `drivers::dut::DutHandle` is the
 //! plug a scenario drives). Every question about the DUT that the rig file answers, asked
-//! of `[dut]` whatever its kind: what it claims (power monitoring, accuracy, capabilities), the parameters it brings
-//! (console patterns, upgrade images, a known load), and where the rig meets it (the tap's
-//! listening address, the broker host it is given, where the rig's services listen). The
-//! rest of the harness asks these methods and never looks at the kind.
+//! of `[dut]` whatever its kind: what it claims (power monitoring, accuracy, capabilities),
+//! the parameters it brings (console patterns, upgrade images, a known load), and where the
+//! rig meets it (the tap's listening address, the broker host it is given, where the rig's
+//! services listen). The rest of the harness asks these methods and never looks at the kind.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;

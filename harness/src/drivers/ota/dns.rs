@@ -1,7 +1,8 @@
 //! A DNS server for the rig's network: A records for the names the rig defines, NXDOMAIN
 //! for everything else. On the rig's address: a free loopback port on the simulated rig
 //! (the simulated plug is told where), port 53 of the bench host on a bench, where the
-//! bench network's DHCP points a plug's resolver. Hand-written: one question, class IN, type A; enough for a plug's lookup.
+//! bench network's DHCP points a plug's resolver. Hand-written: one question, class IN,
+//! type A; enough for a plug's lookup.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -137,18 +137,8 @@ fn main() -> anyhow::Result<()> {
     let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/features/round_trip.feature");
     take_round_trips();
     let r = rt.block_on(run::run(RunOptions {
-        rig,
-        plug: None,
-        tags: None,
-        report: None,
         features: vec![features],
-        advisory_profile: false,
-        history: None,
-        repeat: 1,
-        retries: 0,
-        quarantine: None,
-        keep_secrets: false,
-        statement: None,
+        ..RunOptions::new(rig)
     }))?;
     anyhow::ensure!(r.ok(), "the round-trip run did not pass: {}", r.line());
     let mut plug = take_round_trips();

@@ -313,18 +313,7 @@ port = "/dev/plugrig-no-meter-port"
     assert!(text[2].contains("/dev/plugrig-no-meter-port"), "{text:?}");
 
     let run = run::run(RunOptions {
-        rig,
-        plug: None,
-        tags: None,
-        report: None,
-        features: vec![],
-        advisory_profile: false,
-        history: None,
-        repeat: 1,
-        retries: 0,
-        quarantine: None,
-        keep_secrets: false,
-        statement: None,
+        ..RunOptions::new(rig)
     })
     .await;
     let Err(e) = run else {

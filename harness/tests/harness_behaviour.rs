@@ -14,18 +14,8 @@ use suite::run_suite as run;
 fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
     let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/features/plug_killed.feature");
     let s = run(RunOptions {
-        plug: None,
-        rig: run::default_rig(),
-        tags: None,
-        report: None,
         features: vec![features],
-        advisory_profile: false,
-        history: None,
-        repeat: 1,
-        retries: 0,
-        quarantine: None,
-        keep_secrets: false,
-        statement: None,
+        ..RunOptions::new(run::default_rig())
     });
     assert_eq!(
         (s.counts.passed, s.counts.failed, s.counts.skipped),
@@ -41,18 +31,8 @@ fn a_killed_plug_fails_its_scenario_fast_and_the_other_passes() {
 #[test]
 fn a_tag_expression_selects_scenarios() {
     let s = run(RunOptions {
-        plug: None,
-        rig: run::default_rig(),
         tags: Some("@provisioning and not @errors".into()),
-        report: None,
-        features: Vec::new(),
-        advisory_profile: false,
-        history: None,
-        repeat: 1,
-        retries: 0,
-        quarantine: None,
-        keep_secrets: false,
-        statement: None,
+        ..RunOptions::new(run::default_rig())
     });
     assert_eq!(
         (s.counts.passed, s.counts.failed, s.counts.skipped),
@@ -97,18 +77,8 @@ fn scenarios_needing_what_the_rig_lacks_are_skipped_with_the_reason() {
     let rig = dir.path().join("no-meter.toml");
     std::fs::write(&rig, no_meter).expect("write");
     let s = run(RunOptions {
-        plug: None,
-        rig,
         tags: Some("@metering".into()),
-        report: None,
-        features: Vec::new(),
-        advisory_profile: false,
-        history: None,
-        repeat: 1,
-        retries: 0,
-        quarantine: None,
-        keep_secrets: false,
-        statement: None,
+        ..RunOptions::new(rig)
     });
     // The two reference-meter scenarios skip; the units check by physics, the cadence,
     // relay-off and device_type-0 scenarios run without a meter.
@@ -132,18 +102,8 @@ fn metering_runs_against_a_scpi_analyzer_as_the_reference() {
     )
     .expect("write");
     let s = run(RunOptions {
-        plug: None,
-        rig,
         tags: Some("@rule-electricity-accuracy".into()),
-        report: None,
-        features: Vec::new(),
-        advisory_profile: false,
-        history: None,
-        repeat: 1,
-        retries: 0,
-        quarantine: None,
-        keep_secrets: false,
-        statement: None,
+        ..RunOptions::new(rig)
     });
     assert_eq!(
         (s.counts.passed, s.counts.failed, s.counts.skipped),
